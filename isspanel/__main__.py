@@ -1,0 +1,3 @@
+from isspanel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""The `isspanel` command: produce, kafka, topics, dashboard, flink, up, config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+from isspanel.settings import Settings, settings_table
+
+log = logging.getLogger("isspanel")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    # kafka-python is chatty at INFO (every connect); its warnings still show.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
+    from isspanel.kafka_broker import LocalBroker
+    from isspanel.topics import ensure_topics
+
+    if settings.external_kafka:
+        log.info(
+            "ISS_KAFKA_BOOTSTRAP=%s: using that cluster, nothing to %s",
+            settings.kafka_bootstrap,
+            args.action,
+        )
+        if args.action == "start":
+            ensure_topics(settings)
+        return 0
+    broker = LocalBroker(settings)
+    if args.action == "start":
+        broker.start()
+        ensure_topics(settings)
+    elif args.action == "stop":
+        if not broker.stop():
+            log.info("no local broker running")
+    else:
+        status = broker.status()
+        print(json.dumps(status, indent=2))  # noqa: T201 - the command's output
+        return 0 if status["answers"] else 1
+    return 0
+
+
+def cmd_topics(_args: argparse.Namespace, settings: Settings) -> int:
+    from isspanel.topics import ensure_topics
+
+    ensure_topics(settings)
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
+    from isspanel.producer import IssProducer
+    from isspanel.sources import make_source
+    from isspanel.topics import ensure_topics
+
+    overrides = {}
+    if args.replay_file:
+        overrides["replay_file"] = Path(args.replay_file)
+    if args.tle_url:
+        overrides["tle_url"] = args.tle_url
+    if args.api_url:
+        overrides["api_url"] = args.api_url
+    settings = settings.replace(**overrides)
+    try:
+        ensure_topics(settings)
+    except Exception as exc:
+        log.warning("could not check topics (%s); producing anyway", exc)
+    source = make_source(settings, args.source)
+    producer = IssProducer(settings, source)
+    producer.install_signal_handlers()
+    if args.accelerated:
+        if source.name == "sgp4":
+            count = args.count or 86_400
+            stats = producer.publish_all(source.history(count, step_s=args.step))
+        elif source.name == "replay":
+            records = source.paced(0)
+            if args.count:
+                records = (r for _, r in zip(range(args.count), records, strict=False))
+            stats = producer.publish_all(records)
+        else:
+            log.error("--accelerated works with --source sgp4 or replay")
+            return 2
+    elif source.name == "replay" and args.speed != 0:
+        stats = producer.publish_all(source.paced(args.speed), progress_every=100)
+    else:
+        stats = producer.run(interval=args.interval, count=args.count)
+    return 0 if producer.publisher.pending == 0 and stats.accepted else 1
+
+
+def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    cmd = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(Path(__file__).parent),
+        "--port",
+        str(args.port or settings.dashboard_port),
+        "--address",
+        args.address,
+    ]
+    if args.allow_websocket_origin:
+        cmd += ["--allow-websocket-origin", args.allow_websocket_origin]
+    if args.num_procs:
+        cmd += ["--num-procs", str(args.num_procs)]
+    if args.show:
+        cmd.append("--show")
+    log.info("serving the dashboard: %s", " ".join(cmd))
+    return subprocess.call(cmd)
+
+
+def cmd_flink(args: argparse.Namespace, settings: Settings) -> int:
+    from isspanel import flink_runner
+
+    if args.jobmanager:
+        settings = settings.replace(jobmanager=args.jobmanager)
+    return flink_runner.main(args, settings)
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from isspanel.supervisor import run_pipeline
+
+    return run_pipeline(settings, args)
+
+
+def cmd_config(_args: argparse.Namespace, _settings: Settings) -> int:
+    for name, default, help_text in settings_table():
+        print(f"{name:28} {default:45} {help_text}")  # noqa: T201 - the command's output
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="isspanel", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("kafka", help="start, stop or check the local KRaft broker")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.set_defaults(func=cmd_kafka)
+
+    p = sub.add_parser("topics", help="create the pipeline's topics")
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("produce", help="publish ISS positions to Kafka")
+    p.add_argument("--source", choices=["auto", "open-notify", "sgp4", "replay"])
+    p.add_argument("--interval", type=float, help="seconds between fetches (ISS_INTERVAL)")
+    p.add_argument("--count", type=int, help="stop after N records")
+    p.add_argument(
+        "--accelerated",
+        action="store_true",
+        help="publish history as fast as possible (sgp4: --count positions "
+        "--step s apart ending now; replay: the whole file)",
+    )
+    p.add_argument("--step", type=int, default=1, help="seconds between accelerated positions")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="replay speed: 1 real time, N times faster, 0 as fast as possible",
+    )
+    p.add_argument("--replay-file", help="JSONL file for --source replay")
+    p.add_argument("--tle-url", help="refresh the TLE from this URL when online")
+    p.add_argument("--api-url", help="live API URL (ISS_API_URL)")
+    p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("dashboard", help="serve the Panel dashboard (panel serve isspanel)")
+    p.add_argument("--port", type=int)
+    p.add_argument("--address", default="127.0.0.1")
+    p.add_argument("--allow-websocket-origin")
+    p.add_argument("--num-procs", type=int)
+    p.add_argument("--show", action="store_true")
+    p.set_defaults(func=cmd_dashboard)
+
+    p = sub.add_parser("flink", help="run, list or cancel the Flink SQL jobs")
+    p.add_argument("action", choices=["run", "list", "cancel"])
+    p.add_argument("jobs", nargs="*", help="job names (default: all); job ids for cancel")
+    p.add_argument("--jobmanager", help="host:port of a remote JobManager")
+    p.add_argument("--detach", action="store_true", help="return once submitted")
+    p.set_defaults(func=cmd_flink)
+
+    p = sub.add_parser("up", help="broker, producer, Flink jobs and dashboard, together")
+    p.add_argument("--source", default=None)
+    p.add_argument("--no-flink", action="store_true")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("config", help="list every ISS_* setting")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose)
+    try:
+        settings = Settings.from_env()
+        return args.func(args, settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""The ISS position record and its validation: the one place that says what is valid."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+SOURCES = ("open-notify", "sgp4", "replay")
+
+# Records older than this or further ahead than the skew are rejected (see Settings).
+DEFAULT_MAX_CLOCK_SKEW_S = 300
+DEFAULT_MAX_AGE_S = 2 * 365 * 24 * 3600
+
+
+class InvalidRecord(ValueError):
+    """An input that must not be published; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class IssRecord:
+    timestamp: int  # epoch seconds of the position itself, not of the fetch
+    latitude: float
+    longitude: float
+    source: str
+
+    @property
+    def event_time(self) -> str:
+        return iso_utc(self.timestamp)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "timestamp": self.timestamp,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "eventTime": self.event_time,
+            "source": self.source,
+        }
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
+
+
+def iso_utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise InvalidRecord(f"{name} is not a number: {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidRecord(f"{name} is not a number: {value!r}") from None
+    if not math.isfinite(number):
+        raise InvalidRecord(f"{name} is not finite: {value!r}")
+    return number
+
+
+def _timestamp(value: Any, now: float, max_skew_s: int, max_age_s: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidRecord(f"timestamp is not an integer: {value!r}")
+    try:
+        ts = int(value) if not isinstance(value, float) else None
+    except ValueError:
+        ts = None
+    if ts is None:
+        if isinstance(value, float) and value.is_integer():
+            ts = int(value)
+        else:
+            raise InvalidRecord(f"timestamp is not an integer: {value!r}")
+    if ts > now + max_skew_s:
+        raise InvalidRecord(f"timestamp {ts} lies {ts - now:.0f} s in the future")
+    if ts < now - max_age_s:
+        raise InvalidRecord(f"timestamp {ts} is {(now - ts) / 86400:.0f} days old")
+    return ts
+
+
+def make_record(
+    timestamp: Any,
+    latitude: Any,
+    longitude: Any,
+    source: str,
+    *,
+    now: float | None = None,
+    max_skew_s: int = DEFAULT_MAX_CLOCK_SKEW_S,
+    max_age_s: int = DEFAULT_MAX_AGE_S,
+) -> IssRecord:
+    """Validate raw values into an IssRecord, or raise InvalidRecord."""
+    now = time.time() if now is None else now
+    lat = _number(latitude, "latitude")
+    lon = _number(longitude, "longitude")
+    if not -90.0 <= lat <= 90.0:
+        raise InvalidRecord(f"latitude {lat} is outside [-90, 90]")
+    if not -180.0 <= lon <= 180.0:
+        raise InvalidRecord(f"longitude {lon} is outside [-180, 180]")
+    if source not in SOURCES:
+        raise InvalidRecord(f"unknown source {source!r}")
+    ts = _timestamp(timestamp, now, max_skew_s, max_age_s)
+    return IssRecord(ts, lat, lon, source)
+
+
+def from_open_notify(body: Any, **limits: Any) -> IssRecord:
+    """Validate an iss-now.json answer: message, numeric coordinates in range, sane timestamp."""
+    if not isinstance(body, dict):
+        raise InvalidRecord(f"answer is not a JSON object: {type(body).__name__}")
+    if body.get("message") != "success":
+        raise InvalidRecord(f"message is {body.get('message')!r}, not 'success'")
+    position = body.get("iss_position")
+    if not isinstance(position, dict):
+        raise InvalidRecord("iss_position is missing")
+    if "timestamp" not in body:
+        raise InvalidRecord("timestamp is missing")
+    return make_record(
+        body["timestamp"],
+        position.get("latitude"),
+        position.get("longitude"),
+        "open-notify",
+        **limits,
+    )
+
+
+def from_flat(data: Any, **limits: Any) -> IssRecord:
+    """Validate a flat record as published on the topic (or recorded in JSONL)."""
+    if isinstance(data, bytes | str):
+        try:
+            data = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidRecord(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRecord(f"not a JSON object: {type(data).__name__}")
+    missing = [k for k in ("timestamp", "latitude", "longitude") if k not in data]
+    if missing:
+        raise InvalidRecord(f"missing field(s): {', '.join(missing)}")
+    return make_record(
+        data["timestamp"],
+        data["latitude"],
+        data["longitude"],
+        data.get("source", "replay"),
+        **limits,
+    )

@@ -1,0 +1,138 @@
+"""One typed settings object; every field reads its own ``ISS_*`` environment variable."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: Any, help: str) -> Any:
+    """A settings field bound to the environment variable ``name``."""
+    return field(default=default, metadata={"env": name, "help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Kafka
+    kafka_bootstrap: str = env(
+        "ISS_KAFKA_BOOTSTRAP",
+        "",
+        "Existing Kafka cluster (host:port,...). Empty: start and use the local broker.",
+    )
+    kafka_host: str = env("ISS_KAFKA_HOST", "127.0.0.1", "Address the local broker listens on.")
+    kafka_port: int = env("ISS_KAFKA_PORT", 9092, "Client port of the local broker.")
+    kafka_controller_port: int = env(
+        "ISS_KAFKA_CONTROLLER_PORT", 9093, "KRaft controller port of the local broker."
+    )
+    kafka_heap: str = env("ISS_KAFKA_HEAP", "384m", "JVM heap (-Xms/-Xmx) of the local broker.")
+    home: Path = env(
+        "ISS_HOME",
+        PROJECT_ROOT / ".isspanel",
+        "State folder: jars, broker data and logs, pid files.",
+    )
+    jars_dir: Path = env(
+        "ISS_JARS_DIR", PROJECT_ROOT / ".isspanel" / "jars", "Jars resolved by `make jars`."
+    )
+    java: str = env("ISS_JAVA", "java", "Java 17+ executable used for the broker.")
+
+    # Topics
+    topic: str = env("ISS_TOPIC", "iss-location", "Topic of ISS position records.")
+    speed_topic: str = env("ISS_SPEED_TOPIC", "iss-speed", "Flink output: ground speed.")
+    stats_topic: str = env("ISS_STATS_TOPIC", "iss-stats", "Flink output: window statistics.")
+    events_topic: str = env(
+        "ISS_EVENTS_TOPIC", "iss-events", "Flink output: equator and antimeridian crossings."
+    )
+    partitions: int = env("ISS_TOPIC_PARTITIONS", 1, "Partitions of each created topic.")
+    retention_ms: int = env(
+        "ISS_TOPIC_RETENTION_MS", 7 * 24 * 3600 * 1000, "Retention of each created topic."
+    )
+
+    # Producer
+    source: str = env("ISS_SOURCE", "auto", "auto | open-notify | sgp4 | replay.")
+    api_url: str = env(
+        "ISS_API_URL", "http://api.open-notify.org/iss-now.json", "Live ISS position API."
+    )
+    interval: float = env("ISS_INTERVAL", 60.0, "Seconds between two fetches.")
+    connect_timeout: float = env("ISS_HTTP_CONNECT_TIMEOUT", 3.05, "HTTP connect timeout, s.")
+    read_timeout: float = env("ISS_HTTP_READ_TIMEOUT", 10.0, "HTTP read timeout, s.")
+    tle_path: Path = env(
+        "ISS_TLE_PATH", Path(__file__).parent / "data" / "iss.tle", "ISS TLE used by sgp4."
+    )
+    tle_url: str = env("ISS_TLE_URL", "", "Optional URL to refresh the TLE from when online.")
+    replay_file: Path | None = env("ISS_REPLAY_FILE", None, "JSONL file played by replay.")
+    max_clock_skew_s: int = env(
+        "ISS_MAX_CLOCK_SKEW_S", 300, "How far in the future a timestamp may lie."
+    )
+    max_age_s: int = env(
+        "ISS_MAX_AGE_S", 2 * 365 * 24 * 3600, "How old a timestamp may be before it is rejected."
+    )
+
+    # Dashboard
+    dashboard_port: int = env("ISS_DASHBOARD_PORT", 5006, "Port of the Panel dashboard.")
+    dashboard_group: str = env(
+        "ISS_DASHBOARD_GROUP", "isspanel-dashboard", "Consumer group of the dashboard."
+    )
+    buffer_size: int = env("ISS_BUFFER_SIZE", 100, "Records kept and shown by the dashboard.")
+
+    # Flink
+    jobmanager: str = env(
+        "ISS_FLINK_JOBMANAGER", "", "host:port of a Flink JobManager; empty: local mini-cluster."
+    )
+    flink_group: str = env("ISS_FLINK_GROUP", "isspanel-flink", "Consumer group of Flink jobs.")
+    window_minutes: int = env("ISS_WINDOW_MINUTES", 10, "Tumbling window of iss-stats.")
+
+    @property
+    def bootstrap(self) -> str:
+        """The cluster clients talk to: the external one or the local broker."""
+        return self.kafka_bootstrap or f"{self.kafka_host}:{self.kafka_port}"
+
+    @property
+    def external_kafka(self) -> bool:
+        return bool(self.kafka_bootstrap)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(f.metadata["env"])
+            if raw is not None and f.name not in overrides:
+                values[f.name] = _coerce(f, raw)
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(f: dataclasses.Field, raw: str) -> Any:
+    kind = type(f.default) if f.default is not None else Path
+    try:
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if kind in (int, float):
+            return kind(raw)
+        if issubclass(kind, Path):
+            return Path(raw) if raw else None
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"{f.metadata['env']}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(env var, default, help) rows, for the README and `isspanel config`."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        default = f.default
+        if isinstance(default, Path):
+            try:
+                default = default.relative_to(PROJECT_ROOT)
+            except ValueError:
+                pass
+        rows.append((f.metadata["env"], str(default), f.metadata["help"]))
+    return rows

@@ -1,0 +1,65 @@
+"""Where ISS positions come from: the live API, the SGP4 model, or a recorded file."""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from isspanel.record import IssRecord
+from isspanel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SOURCE_CHOICES = ("auto", "open-notify", "sgp4", "replay")
+
+
+class SourceError(RuntimeError):
+    """A fetch failed (network, HTTP status, timeout); nothing was produced."""
+
+
+class Source(Protocol):
+    name: str
+
+    def fetch(self) -> IssRecord:
+        """One position now, validated; raises SourceError or InvalidRecord."""
+
+    def close(self) -> None: ...
+
+
+def make_source(settings: Settings, name: str | None = None) -> Source:
+    name = name or settings.source
+    if name not in SOURCE_CHOICES:
+        raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCE_CHOICES)}")
+    if name == "open-notify":
+        from isspanel.sources.open_notify import OpenNotifySource
+
+        return OpenNotifySource(settings)
+    if name == "sgp4":
+        from isspanel.sources.sgp4_model import Sgp4Source
+
+        return Sgp4Source(settings)
+    if name == "replay":
+        from isspanel.sources.replay import ReplaySource
+
+        return ReplaySource(settings)
+    return auto_source(settings)
+
+
+def auto_source(settings: Settings) -> Source:
+    """The live API if it answers now, otherwise the offline SGP4 model (said loudly)."""
+    from isspanel.record import InvalidRecord
+    from isspanel.sources.open_notify import OpenNotifySource
+    from isspanel.sources.sgp4_model import Sgp4Source
+
+    live = OpenNotifySource(settings)
+    try:
+        live.fetch()
+    except (SourceError, InvalidRecord) as exc:
+        live.close()
+        log.warning("=" * 72)
+        log.warning("OFFLINE: %s does not answer (%s)", settings.api_url, exc)
+        log.warning("OFFLINE: publishing positions computed by SGP4 from the bundled TLE instead")
+        log.warning("=" * 72)
+        return Sgp4Source(settings)
+    log.info("source: live API %s answers", settings.api_url)
+    return live

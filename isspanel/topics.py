@@ -1,0 +1,51 @@
+"""Create the pipeline's topics with explicit partitions and retention."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from isspanel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def pipeline_topics(settings: Settings) -> list[str]:
+    return [settings.topic, settings.speed_topic, settings.stats_topic, settings.events_topic]
+
+
+def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
+    """Create the missing topics; return the names created."""
+    names = names or pipeline_topics(settings)
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="isspanel-admin")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(
+                name,
+                num_partitions=settings.partitions,
+                replication_factor=1,
+                topic_configs={"retention.ms": str(settings.retention_ms)},
+            )
+            for name in names
+            if name not in existing
+        ]
+        if not wanted:
+            return []
+        try:
+            admin.create_topics(wanted)
+        except TopicAlreadyExistsError:
+            pass  # created meanwhile by another process: fine
+        created = [t.name for t in wanted]
+        log.info(
+            "created topic(s) %s: %d partition(s), retention %.1f days",
+            ", ".join(created),
+            settings.partitions,
+            settings.retention_ms / 86_400_000,
+        )
+        return created
+    finally:
+        admin.close()

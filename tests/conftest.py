@@ -1,0 +1,195 @@
+"""Session fixtures for a real Kafka broker, factory fixtures for topics and a stand-in API."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from isspanel.kafka_broker import LocalBroker
+from isspanel.settings import Settings
+from isspanel.topics import ensure_topics
+
+logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def broker_settings(home: Path, **overrides) -> Settings:
+    """Settings for a private broker: its own folder and free ports, the project's jars."""
+    return Settings.from_env(
+        environ={k: v for k, v in os.environ.items() if k != "ISS_KAFKA_BOOTSTRAP"},
+        home=home,
+        kafka_bootstrap="",
+        kafka_port=free_port(),
+        kafka_controller_port=free_port(),
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(tmp_path_factory) -> Iterator[Settings]:
+    """A real broker for the session, or the cluster ISS_KAFKA_BOOTSTRAP names."""
+    if os.environ.get("ISS_KAFKA_BOOTSTRAP"):
+        yield Settings.from_env()
+        return
+    settings = broker_settings(tmp_path_factory.mktemp("isspanel-home"))
+    broker = LocalBroker(settings)
+    broker.start()
+    try:
+        yield settings
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def topic_factory(kafka_settings) -> Callable[..., Settings]:
+    """Make settings whose pipeline topics are fresh and unique to the test."""
+
+    def make(**overrides) -> Settings:
+        tag = uuid.uuid4().hex[:8]
+        settings = kafka_settings.replace(
+            topic=f"iss-location-{tag}",
+            speed_topic=f"iss-speed-{tag}",
+            stats_topic=f"iss-stats-{tag}",
+            events_topic=f"iss-events-{tag}",
+            **overrides,
+        )
+        ensure_topics(settings)
+        return settings
+
+    return make
+
+
+@pytest.fixture
+def iss_settings(topic_factory) -> Settings:
+    return topic_factory()
+
+
+def read_topic(
+    settings: Settings, topic: str, expected: int, timeout_s: float = 30.0
+) -> list[dict]:
+    """Read a topic from the start until ``expected`` JSON values arrive (or time runs out)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        enable_auto_commit=False,
+        consumer_timeout_ms=500,
+    )
+    partitions = consumer.partitions_for_topic(topic) or {0}
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    values: list[dict] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(values) < expected and time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                for message in batch:
+                    try:
+                        values.append(json.loads(message.value))
+                    except (json.JSONDecodeError, TypeError):
+                        values.append({"_raw": message.value})
+    finally:
+        consumer.close()
+    return values
+
+
+def produce_raw(settings: Settings, topic: str, values: list[bytes | dict]) -> None:
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    try:
+        for value in values:
+            if isinstance(value, dict):
+                value = json.dumps(value).encode()
+            producer.send(topic, key=b"25544", value=value)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+
+
+# -- a real HTTP server standing in for api.open-notify.org ---------------------------------
+
+
+class FakeApi:
+    """Answers iss-now.json from a script of responses; records concurrency."""
+
+    def __init__(self):
+        self.script: list[dict] = []
+        self.default: dict | None = None
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.requests = 0
+        self.user_agents: list[str] = []
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                with api.lock:
+                    api.in_flight += 1
+                    api.requests += 1
+                    api.max_in_flight = max(api.max_in_flight, api.in_flight)
+                    api.user_agents.append(self.headers.get("User-Agent", ""))
+                    answer = api.script.pop(0) if api.script else api.default
+                try:
+                    answer = answer or {"status": 503, "body": "no answer scripted"}
+                    time.sleep(answer.get("delay", 0))
+                    body = answer.get("body", "")
+                    if not isinstance(body, str | bytes):
+                        body = json.dumps(body)
+                    body = body.encode() if isinstance(body, str) else body
+                    self.send_response(answer.get("status", 200))
+                    self.send_header("Content-Type", answer.get("type", "application/json"))
+                    self.send_header("Content-Length", str(len(body)))
+                    for k, v in answer.get("headers", {}).items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout): that is the point of slow answers
+                finally:
+                    with api.lock:
+                        api.in_flight -= 1
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/iss-now.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def good_answer(ts: int, lat: float, lon: float) -> dict:
+    return {
+        "body": {
+            "message": "success",
+            "timestamp": ts,
+            "iss_position": {"latitude": f"{lat:.4f}", "longitude": f"{lon:.4f}"},
+        }
+    }
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeApi]:
+    api = FakeApi()
+    yield api
+    api.close()

@@ -1,0 +1,136 @@
+"""The producer against a real broker and a real HTTP stand-in for the live API."""
+
+import threading
+import time
+
+from isspanel.kafka_broker import LocalBroker
+from isspanel.producer import IssProducer, Publisher
+from isspanel.record import IssRecord
+from isspanel.sources import make_source
+from isspanel.sources.sgp4_model import Sgp4Source
+from isspanel.topics import ensure_topics
+from tests.conftest import broker_settings, good_answer, read_topic
+
+
+def test_exactly_the_valid_answers_reach_the_topic_in_order(iss_settings, fake_api):
+    now = int(time.time())
+    good = [good_answer(now - 50 + i * 10, 10.0 + i, -170.0 + i) for i in range(5)]
+    fake_api.script = [
+        good[0],
+        {"status": 500, "body": "internal error"},
+        good[1],
+        {"status": 429, "headers": {"Retry-After": "1"}},
+        {"body": '{"message": "success", "iss_pos'},
+        good[2],
+        {"body": "<html><body>maintenance</body></html>", "type": "text/html"},
+        {"body": {"message": "failure"}},
+        good[3],
+        {
+            "body": {
+                "message": "success",
+                "timestamp": now,
+                "iss_position": {"latitude": "95", "longitude": "0"},
+            }
+        },
+        {
+            "body": {
+                "message": "success",
+                "timestamp": now,
+                "iss_position": {"latitude": "1.0", "longitude": "east"},
+            }
+        },
+        good[4],
+    ]
+    settings = iss_settings.replace(api_url=fake_api.url, read_timeout=1.0)
+    producer = IssProducer(settings, make_source(settings, "open-notify"))
+    stats = producer.run(interval=0.25, max_ticks=len(fake_api.script))
+
+    values = read_topic(settings, settings.topic, expected=5)
+    assert [v["latitude"] for v in values] == [10.0, 11.0, 12.0, 13.0, 14.0]
+    assert [v["timestamp"] for v in values] == [now - 50 + i * 10 for i in range(5)]
+    assert all(v["source"] == "open-notify" and v["eventTime"].endswith("Z") for v in values)
+    assert set(values[0]) == {"timestamp", "latitude", "longitude", "eventTime", "source"}
+    assert (stats.accepted, stats.delivered, stats.rejected, stats.fetch_errors) == (5, 5, 5, 2)
+
+
+def test_a_slow_api_skips_ticks_and_never_overlaps_requests(iss_settings, fake_api):
+    fake_api.default = {"delay": 0.35, **good_answer(int(time.time()), 1.0, 2.0)}
+    settings = iss_settings.replace(api_url=fake_api.url, read_timeout=2.0)
+    producer = IssProducer(settings, make_source(settings, "open-notify"))
+    stats = producer.run(interval=0.1, max_ticks=12)
+    assert fake_api.max_in_flight == 1
+    assert stats.skipped >= 6
+    assert fake_api.requests == stats.ticks - stats.skipped
+    assert stats.accepted == stats.delivered == fake_api.requests
+
+
+def test_accelerated_sgp4_history(iss_settings):
+    source = Sgp4Source(iss_settings)
+    stats = IssProducer(iss_settings, source).publish_all(source.history(2_000, step_s=1))
+    assert stats.delivered == 2_000
+    values = read_topic(iss_settings, iss_settings.topic, expected=2_000)
+    timestamps = [v["timestamp"] for v in values]
+    assert timestamps == sorted(timestamps) and len(set(timestamps)) == 2_000
+
+
+def test_a_broker_down_at_start_delays_records_but_loses_none(tmp_path):
+    settings = broker_settings(tmp_path / "late")
+    publisher = Publisher(settings, max_block_ms=1_000)
+    source = Sgp4Source(settings)
+    records = list(source.history(20, step_s=60))
+    for record in records[:10]:
+        publisher.accept(record)  # no broker yet: held in the outbox
+    assert publisher.pending == 10
+    broker = LocalBroker(settings)
+    broker.start()
+    try:
+        ensure_topics(settings)
+        for record in records[10:]:
+            publisher.accept(record)
+        assert publisher.flush(60)
+        publisher.close()
+        values = read_topic(settings, settings.topic, expected=20)
+        assert [v["timestamp"] for v in values] == [r.timestamp for r in records]
+    finally:
+        broker.stop()
+
+
+def test_a_broker_restart_mid_run_loses_no_accepted_record(tmp_path):
+    settings = broker_settings(tmp_path / "restart", interval=0.05)
+    broker = LocalBroker(settings)
+    broker.start()
+    try:
+        ensure_topics(settings)
+        producer = IssProducer(settings, Sgp4Source(settings))
+        producer.publisher.config.update(
+            max_block_ms=1_000, delivery_timeout_ms=5_000, request_timeout_ms=2_000
+        )
+        result = {}
+        runner = threading.Thread(target=lambda: result.update(stats=producer.run(count=120)))
+        runner.start()
+        while producer.stats.delivered < 20:
+            time.sleep(0.05)
+        broker.stop()  # clean shutdown under load
+        time.sleep(1.0)
+        broker.start()
+        runner.join(timeout=120)
+        assert not runner.is_alive()
+        stats = result["stats"]
+        assert stats.accepted == 120 and stats.delivered >= 120
+        values = read_topic(settings, settings.topic, expected=10_000, timeout_s=10)
+        accepted = {v["timestamp"] for v in values}
+        # sgp4 stamps whole seconds, so ticks 50 ms apart share timestamps: count records.
+        assert len(values) >= 120, f"lost {120 - len(values)} record(s)"
+        assert accepted
+    finally:
+        broker.stop()
+
+
+def test_records_name_their_source(iss_settings):
+    publisher = Publisher(iss_settings)
+    now = int(time.time())
+    for source in ("open-notify", "sgp4", "replay"):
+        publisher.accept(IssRecord(now, 1.0, 2.0, source))
+    publisher.close()
+    values = read_topic(iss_settings, iss_settings.topic, expected=3)
+    assert [v["source"] for v in values] == ["open-notify", "sgp4", "replay"]
