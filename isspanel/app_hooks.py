@@ -1,0 +1,42 @@
+"""Server lifecycle of the dashboard: one Kafka consumer per server process."""
+
+import logging
+
+from isspanel.settings import Settings
+from isspanel.stream_hub import get_hub, stop_hub
+
+log = logging.getLogger("isspanel.dashboard")
+
+
+def on_server_loaded(server_context):
+    settings = Settings.from_env()
+    hub = get_hub(settings)
+    log.info(
+        "isspanel dashboard ready: Kafka %s, keeping the latest %d positions",
+        settings.bootstrap,
+        settings.buffer_size,
+    )
+    return hub
+
+
+def on_server_unloaded(server_context):
+    stop_hub()
+
+
+def on_session_destroyed(session_context):
+    # Each page unsubscribes itself (DashboardPage._destroyed); nothing shared to free here.
+    pass
+
+
+def _log_to_console() -> None:
+    # `panel serve` configures only Bokeh's loggers; show ours the same way.
+    logger = logging.getLogger("isspanel")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+_log_to_console()

@@ -1,0 +1,334 @@
+"""One browser session's page: table, map, Flink analytics and link health."""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+
+import panel as pn
+from bokeh.document import Document
+from bokeh.models import ColumnDataSource, CustomJS, DatetimeTickFormatter, Div, InlineStyleSheet
+from bokeh.plotting import figure
+
+from isspanel.record import IssRecord
+from isspanel.stream_hub import Health, Snapshot, StreamHub
+from isspanel.world_map import WorldMap, iss_title
+
+log = logging.getLogger(__name__)
+
+ALL = frozenset({"positions", "speeds", "stats", "events", "health", "night"})
+SOURCE_NAMES = {"open-notify": "live API", "sgp4": "SGP4 model (offline)", "replay": "replay"}
+
+TABLE_CSS = """
+:host { width: 100%; }
+.iss-table { border-collapse: collapse; width: 100%; font: 13px/1.35 ui-monospace, monospace; }
+.iss-table th { position: sticky; top: 0; background: #f3f4f6; text-align: right;
+  padding: 4px 8px; border-bottom: 1px solid #d1d5db; }
+.iss-table td { text-align: right; padding: 2px 8px; border-bottom: 1px solid #eef0f3; }
+.iss-table th:first-child, .iss-table td:first-child { text-align: left; }
+.iss-table tr.new td { animation: iss-flash 2.5s ease-out; font-weight: 600; }
+@keyframes iss-flash { from { background: #ffe58a; } to { background: transparent; } }
+.empty { color: #6b7280; padding: 12px; }
+"""
+
+STATUS_CSS = """
+.status { display: flex; flex-wrap: wrap; gap: 6px 18px; font: 13px system-ui, sans-serif; }
+.dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 5px; }
+.ok { background: #16a34a; } .bad { background: #dc2626; } .wait { background: #d97706; }
+.kv { border-collapse: collapse; font: 13px system-ui, sans-serif; }
+.kv td { padding: 2px 10px 2px 0; } .kv td:first-child { color: #6b7280; }
+"""
+
+# The browser's side of the browser↔server link. Bokeh fires connection_lost when the
+# WebSocket closes; a server heartbeat every 500 ms catches a silent network drop too.
+LINK_JS = """
+const banner = (() => {
+  let el = document.getElementById('isspanel-link');
+  if (el) return el;
+  el = document.createElement('div');
+  el.id = 'isspanel-link';
+  el.style.cssText = 'position:fixed;top:8px;right:12px;z-index:1000;padding:4px 10px;' +
+    'border-radius:6px;font:13px system-ui,sans-serif;color:#fff;background:#16a34a';
+  document.body.appendChild(el);
+  return el;
+})();
+const set = (state, text) => {
+  banner.dataset.state = state;
+  banner.textContent = text;
+  banner.style.background = state === 'connected' ? '#16a34a' : '#dc2626';
+};
+if (window.isspanelLink == null) {
+  window.isspanelLink = {last: Date.now(), lost: false};
+  set('connected', 'Browser ↔ server: connected');
+  const lose = (why) => {
+    if (window.isspanelLink.lost) return;
+    window.isspanelLink.lost = true;
+    set('disconnected', 'Browser ↔ server: disconnected (' + why + '). ' +
+        'The page reloads by itself when the server is back; or reload it then.');
+    const probe = setInterval(() => {
+      fetch(window.location.href, {cache: 'no-store'}).then((r) => {
+        if (r.ok) { clearInterval(probe); set('disconnected', 'Server is back: reloading…');
+                    window.location.reload(); }
+      }).catch(() => {});
+    }, 2000);
+  };
+  window.isspanelLink.lose = lose;
+  setInterval(() => {
+    if (Date.now() - window.isspanelLink.last > 1500) lose('no heartbeat');
+  }, 250);
+}
+"""
+
+# Runs on every heartbeat; the first one also sets the link watcher up.
+BEAT_JS = LINK_JS + "window.isspanelLink.last = Date.now();"
+
+LOST_JS = "if (window.isspanelLink) window.isspanelLink.lose('connection closed');"
+
+# Arrival times of new rows, for the latency benchmark: [key, epoch ms] pairs.
+ARRIVAL_JS = """
+const m = /data-key="(\\d+)"/.exec(cb_obj.text);
+if (m) { (window.isspanelArrivals = window.isspanelArrivals || []).push([+m[1], Date.now()]); }
+"""
+
+
+def table_html(records: list[IssRecord]) -> str:
+    if not records:
+        return '<div class="empty">No positions yet: is the producer running?</div>'
+    rows = []
+    for i, r in enumerate(reversed(records)):  # newest on top
+        rows.append(
+            f'<tr class="iss-row{" new" if i == 0 else ""}" data-key="{r.timestamp}">'
+            f"<td>{r.event_time.replace('T', ' ').rstrip('Z')}</td>"
+            f"<td>{r.latitude:.4f}</td><td>{r.longitude:.4f}</td>"
+            f"<td>{html.escape(r.source)}</td></tr>"
+        )
+    return (
+        '<table class="iss-table"><thead><tr><th>Timestamp (UTC)</th><th>Latitude</th>'
+        "<th>Longitude</th><th>Source</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    )
+
+
+def _dot(state: str) -> str:
+    return f'<span class="dot {state}"></span>'
+
+
+def health_html(health: Health, bootstrap: str, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    if health.kafka_connected:
+        lag = "?" if health.lag is None else f"{health.lag}"
+        kafka = f"{_dot('ok')}Server ↔ Kafka: connected to {bootstrap}, consumer lag {lag}"
+    else:
+        kafka = (
+            f"{_dot('bad')}Server ↔ Kafka: not connected to {bootstrap} "
+            f"({html.escape(health.kafka_error or 'unknown')}); retrying — check "
+            "<code>isspanel kafka status</code>"
+        )
+    if health.last_record_at is None:
+        last = f"{_dot('wait')}No record yet"
+    else:
+        age = max(0.0, now - health.last_record_at)
+        state = "ok" if age < 150 else "wait"
+        last = f"{_dot(state)}Last record {age:.0f} s ago"
+    source = SOURCE_NAMES.get(health.last_source or "", "—")
+    return (
+        f'<div class="status"><span class="kafka-status">{kafka}</span>'
+        f'<span class="last-record">{last}</span>'
+        f'<span class="record-count">{health.records} records</span>'
+        f'<span class="source">Source: {source}</span>'
+        f'<span class="skipped">{health.skipped} bad message(s) skipped</span>'
+        f'<span class="sessions">{health.sessions} session(s)</span></div>'
+    )
+
+
+def _pick(data: dict, *names: str):
+    for name in names:
+        if name in data and data[name] is not None:
+            return data[name]
+    return None
+
+
+def _to_ms(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value) * (1000.0 if value < 1e11 else 1.0)
+    text = str(value).replace(" ", "T").replace("Z", "")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp() * 1000.0
+
+
+def speed_data(speeds: list[dict]) -> dict:
+    t, kmh = [], []
+    for row in speeds:
+        ms = _to_ms(_pick(row, "event_time", "eventTime", "ts", "timestamp"))
+        value = _pick(row, "speed_kmh", "speed")
+        if ms is None or value is None:
+            continue
+        t.append(ms)
+        kmh.append(float(value))
+    return {"t": t, "kmh": kmh}
+
+
+def kv_html(rows: list[dict], title: str, empty: str) -> str:
+    if not rows:
+        return f'<div class="empty"><b>{title}</b><br>{empty}</div>'
+    latest = rows[-1]
+    cells = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>"
+        for k, v in latest.items()
+    )
+    return f'<b>{title}</b><table class="kv">{cells}</table>'
+
+
+def events_html(rows: list[dict]) -> str:
+    if not rows:
+        return '<div class="empty"><b>Crossings</b><br>None yet.</div>'
+    items = "".join(
+        "<li>" + html.escape(", ".join(f"{k}: {_fmt(v)}" for k, v in row.items())) + "</li>"
+        for row in reversed(rows[-8:])
+    )
+    return f"<b>Crossings (newest first)</b><ul>{items}</ul>"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 1000 else f"{value:,.1f}"
+    return str(value)
+
+
+class DashboardPage:
+    def __init__(self, hub: StreamHub, doc: Document):
+        self.hub = hub
+        self.doc = doc
+        self._lock = threading.Lock()
+        self._dirty: set[str] = set()
+        self._scheduled = False
+        self._beats = 0
+        self._closed = False
+
+        self.map = WorldMap()
+        table_css = InlineStyleSheet(css=TABLE_CSS)
+        status_css = InlineStyleSheet(css=STATUS_CSS)
+        self.table = Div(
+            name="iss-table",
+            text=table_html([]),
+            stylesheets=[table_css],
+            sizing_mode="stretch_width",
+            styles={"overflow-y": "auto"},
+            height=430,
+        )
+        self.table.js_on_change("text", CustomJS(code=ARRIVAL_JS))
+        self.status = Div(
+            name="iss-status", text="", stylesheets=[status_css], sizing_mode="stretch_width"
+        )
+        self.heartbeat = Div(name="heartbeat", text="0", visible=False)
+        self.heartbeat.js_on_change("text", CustomJS(code=BEAT_JS))
+        self.title = Div(
+            name="iss-title",
+            text=iss_title(None),
+            styles={"font": "600 15px system-ui, sans-serif"},
+        )
+        self.speed_source = ColumnDataSource({"t": [], "kmh": []}, name="speed")
+        self.speed_fig = figure(
+            name="speed",
+            height=240,
+            sizing_mode="stretch_width",
+            x_axis_type="datetime",
+            title="Ground speed (Flink, km/h)",
+            tools="pan,wheel_zoom,reset,hover",
+            tooltips=[("km/h", "@kmh{0,0}")],
+        )
+        self.speed_fig.line("t", "kmh", source=self.speed_source, line_width=2, color="#1f77b4")
+        self.speed_fig.scatter("t", "kmh", source=self.speed_source, size=4, color="#1f77b4")
+        self.speed_fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", hours="%H:%M")
+        self.stats = Div(name="iss-stats", stylesheets=[status_css], sizing_mode="stretch_width")
+        self.events = Div(name="iss-events", stylesheets=[status_css], sizing_mode="stretch_width")
+        self.tiles = pn.widgets.Checkbox(name="Online basemap (OpenStreetMap; needs internet)")
+        self.tiles.param.watch(self._toggle_tiles, "value")
+
+        self.layout = pn.Column(
+            pn.pane.Markdown("## isspanel — where is the ISS now?", margin=(0, 10)),
+            pn.pane.Bokeh(self.status, sizing_mode="stretch_width"),
+            pn.pane.Bokeh(self.title),
+            pn.Row(
+                pn.Column(
+                    pn.pane.Bokeh(self.map.figure, sizing_mode="stretch_width"),
+                    self.tiles,
+                    sizing_mode="stretch_width",
+                ),
+                pn.pane.Bokeh(self.table, width=430),
+                sizing_mode="stretch_width",
+            ),
+            pn.Row(
+                pn.pane.Bokeh(self.speed_fig, sizing_mode="stretch_width"),
+                pn.Column(pn.pane.Bokeh(self.stats), pn.pane.Bokeh(self.events), width=430),
+                sizing_mode="stretch_width",
+            ),
+            pn.pane.Bokeh(self.heartbeat),
+            sizing_mode="stretch_width",
+        )
+        doc.js_on_event("connection_lost", CustomJS(code=LOST_JS))
+        self._render(ALL)
+        self._token = hub.subscribe(self._on_hub)
+        self._beat_cb = doc.add_periodic_callback(self._beat, 500)
+        doc.on_session_destroyed(self._destroyed)
+
+    # -- called on the hub's consumer thread -------------------------------------
+    def _on_hub(self, kinds: frozenset[str]) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._dirty |= kinds
+            if self._scheduled:
+                return  # one pending update per session: bursts coalesce
+            self._scheduled = True
+        # The only way a thread may touch the document: through its event loop.
+        self.doc.add_next_tick_callback(self._apply)
+
+    # -- called on the session's event loop ------------------------------------
+    def _apply(self) -> None:
+        with self._lock:
+            kinds, self._dirty, self._scheduled = frozenset(self._dirty), set(), False
+        if kinds:
+            self._render(kinds)
+
+    def _render(self, kinds: frozenset[str]) -> None:
+        snap: Snapshot = self.hub.snapshot()
+        if "positions" in kinds:
+            self.table.text = table_html(snap.positions)
+            self.map.update_positions(snap.positions)
+            self.title.text = iss_title(snap.positions[-1] if snap.positions else None)
+            if snap.predicted:
+                self.map.update_predicted(snap.predicted)
+        if "night" in kinds:
+            self.map.update_night(snap.night)
+        if "speeds" in kinds:
+            self.speed_source.data = speed_data(snap.speeds)
+        if "stats" in kinds:
+            self.stats.text = kv_html(snap.stats, "Latest window (Flink)", "No window closed yet.")
+        if "events" in kinds:
+            self.events.text = events_html(snap.events)
+        self.status.text = health_html(snap.health, self.hub.settings.bootstrap)
+
+    def _beat(self) -> None:
+        self._beats += 1
+        self.heartbeat.text = str(self._beats)
+        if self._beats % 2 == 0:  # the "last record N s ago" clock, once a second
+            self.status.text = health_html(self.hub.snapshot().health, self.hub.settings.bootstrap)
+
+    def _toggle_tiles(self, event) -> None:
+        self.map.tiles.visible = bool(event.new)
+
+    def _destroyed(self, _context) -> None:
+        with self._lock:
+            self._closed = True
+        self.hub.unsubscribe(self._token)
+        log.info("session closed; %d left", self.hub.snapshot().health.sessions)

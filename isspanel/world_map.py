@@ -1,0 +1,175 @@
+"""The world map: land, ISS marker, track, predicted orbit and night, in Web Mercator."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from bokeh.models import ColumnDataSource, HoverTool, WMTSTileSource
+from bokeh.plotting import figure
+
+from isspanel.orbit import split_antimeridian
+from isspanel.record import IssRecord, iso_utc
+
+R_MERCATOR = 6378137.0
+MAX_LAT = 85.0511
+
+
+def mercator(lon: float, lat: float) -> tuple[float, float]:
+    lat = max(-MAX_LAT, min(MAX_LAT, lat))
+    x = math.radians(lon) * R_MERCATOR
+    y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * R_MERCATOR
+    return x, y
+
+
+def _project(xs: Sequence[list[float]], ys: Sequence[list[float]]):
+    out_x, out_y = [], []
+    for lons, lats in zip(xs, ys, strict=True):
+        points = [mercator(lon, lat) for lon, lat in zip(lons, lats, strict=True)]
+        out_x.append([p[0] for p in points])
+        out_y.append([p[1] for p in points])
+    return out_x, out_y
+
+
+def track_data(lons: list[float], lats: list[float]) -> dict:
+    """A multi_line source, split wherever the track crosses the antimeridian."""
+    xs, ys = split_antimeridian(lons, lats)
+    mx, my = _project(xs, ys)
+    return {"xs": mx, "ys": my}
+
+
+def points_data(records: Sequence[IssRecord]) -> dict:
+    xy = [mercator(r.longitude, r.latitude) for r in records]
+    return {
+        "x": [p[0] for p in xy],
+        "y": [p[1] for p in xy],
+        "time": [r.event_time for r in records],
+        "lat": [round(r.latitude, 4) for r in records],
+        "lon": [round(r.longitude, 4) for r in records],
+        "source": [r.source for r in records],
+    }
+
+
+def predicted_data(track: Sequence[tuple[float, float, float]]) -> dict:
+    return track_data([p[2] for p in track], [p[1] for p in track])
+
+
+def night_data(night: tuple[list[float], list[float]]) -> dict:
+    xs, ys = _project([night[0]], [night[1]])
+    return {"xs": xs, "ys": ys}
+
+
+def land_data() -> dict:
+    try:
+        from isspanel.land import load_land_xy
+    except ImportError:  # the land module is optional at import time
+        return {"xs": [], "ys": []}
+    try:
+        lons, lats = load_land_xy()
+    except (OSError, ValueError):
+        return {"xs": [], "ys": []}
+    mx, my = _project(lons, lats)
+    return {"xs": mx, "ys": my}
+
+
+class WorldMap:
+    """The figure and its sources for one session."""
+
+    def __init__(self):
+        x0, y0 = mercator(-180, -70)
+        x1, y1 = mercator(180, 75)
+        self.figure = figure(
+            name="iss-map",
+            x_range=(x0, x1),
+            y_range=(y0, y1),
+            x_axis_type="mercator",
+            y_axis_type="mercator",
+            sizing_mode="stretch_width",
+            height=430,
+            tools="pan,wheel_zoom,box_zoom,reset",
+            active_scroll="wheel_zoom",
+            match_aspect=True,
+            background_fill_color="#dbe9f6",
+            toolbar_location="above",
+        )
+        self.figure.grid.visible = False
+        # An online basemap, off by default: this is a tool that works offline.
+        self.tiles = self.figure.add_tile(
+            WMTSTileSource(
+                url="https://tile.openstreetmap.org/{Z}/{X}/{Y}.png",
+                attribution="© OpenStreetMap contributors",
+            )
+        )
+        self.tiles.visible = False
+        self.night = ColumnDataSource({"xs": [], "ys": []}, name="night")
+        self.land = ColumnDataSource(land_data(), name="land")
+        self.track = ColumnDataSource({"xs": [], "ys": []}, name="track")
+        self.predicted = ColumnDataSource({"xs": [], "ys": []}, name="predicted")
+        self.points = ColumnDataSource(points_data([]), name="track-points")
+        self.iss = ColumnDataSource(points_data([]), name="iss")
+        f = self.figure
+        self.land_renderer = f.patches(
+            "xs",
+            "ys",
+            source=self.land,
+            fill_color="#f4f1e8",
+            line_color="#9a9a8a",
+            line_width=0.6,
+        )
+        f.patches(
+            "xs", "ys", source=self.night, fill_color="#0b1d3a", fill_alpha=0.18, line_alpha=0
+        )
+        f.multi_line(
+            "xs",
+            "ys",
+            source=self.predicted,
+            line_color="#7b3fa0",
+            line_width=1.5,
+            line_dash="dashed",
+            legend_label="next orbit (SGP4)",
+        )
+        f.multi_line(
+            "xs", "ys", source=self.track, line_color="#d62728", line_width=2, legend_label="track"
+        )
+        dots = f.scatter("x", "y", source=self.points, size=4, color="#d62728", alpha=0.6)
+        marker = f.scatter(
+            "x",
+            "y",
+            source=self.iss,
+            size=16,
+            marker="circle_dot",
+            fill_color="#ffbf00",
+            line_color="#222",
+            legend_label="ISS",
+        )
+        f.add_tools(
+            HoverTool(
+                renderers=[dots, marker],
+                tooltips=[
+                    ("time", "@time"),
+                    ("lat", "@lat{0.0000}"),
+                    ("lon", "@lon{0.0000}"),
+                    ("source", "@source"),
+                ],
+            )
+        )
+        f.legend.location = "bottom_left"
+        f.legend.background_fill_alpha = 0.7
+        f.legend.click_policy = "hide"
+
+    def update_positions(self, records: Sequence[IssRecord]) -> None:
+        self.points.data = points_data(records)
+        self.iss.data = points_data(records[-1:])
+        self.track.data = track_data([r.longitude for r in records], [r.latitude for r in records])
+
+    def update_predicted(self, track) -> None:
+        self.predicted.data = predicted_data(track)
+
+    def update_night(self, night) -> None:
+        self.night.data = night_data(night)
+
+
+def iss_title(record: IssRecord | None) -> str:
+    if record is None:
+        return "waiting for the first position…"
+    return f"ISS at {record.latitude:.4f}°, {record.longitude:.4f}° — {iso_utc(record.timestamp)}"
