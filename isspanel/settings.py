@@ -85,6 +85,10 @@ class Settings:
     )
     flink_group: str = env("ISS_FLINK_GROUP", "isspanel-flink", "Consumer group of Flink jobs.")
     window_minutes: int = env("ISS_WINDOW_MINUTES", 10, "Tumbling window of iss-stats.")
+    flink_rest_port: int = env(
+        "ISS_FLINK_REST_PORT", 8081, "REST API and web UI port of the local Flink mini-cluster."
+    )
+    flink_parallelism: int = env("ISS_FLINK_PARALLELISM", 1, "Default parallelism of Flink jobs.")
 
     @property
     def bootstrap(self) -> str:
