@@ -238,7 +238,7 @@ class DashboardPage:
         )
         self.speed_source = ColumnDataSource({"t": [], "kmh": []}, name="speed")
         self.speed_fig = figure(
-            name="speed",
+            name="speed-figure",
             height=240,
             sizing_mode="stretch_width",
             x_axis_type="datetime",

@@ -111,7 +111,7 @@ class StreamHub:
         for token, listener in listeners:
             try:
                 listener(frozen)
-            except Exception:  # noqa: BLE001 - one broken session must not stop the others
+            except Exception:
                 log.exception("session listener %s failed: unsubscribing it", token)
                 self.unsubscribe(token)
 
@@ -240,7 +240,7 @@ class StreamHub:
                 if consumer is not None:
                     try:
                         consumer.close(autocommit=False)
-                    except Exception:  # noqa: BLE001 - closing a broken client
+                    except Exception:
                         pass
 
     def _loop(self, consumer: KafkaConsumer, assigned: dict[str, int]) -> None:

@@ -1,0 +1,137 @@
+"""Serve the real dashboard and drive it in Debian's headless Chromium (never a downloaded one)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from isspanel.settings import PROJECT_ROOT, Settings
+
+CHROMIUM = os.environ.get("ISS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float = 20.0, what: str = "") -> object:
+    """Poll ``condition`` until it is truthy; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - the page may not be ready yet
+            last_error = exc
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what} ({last_error})")
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ISS_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "ISS_TOPIC": settings.topic,
+        "ISS_SPEED_TOPIC": settings.speed_topic,
+        "ISS_STATS_TOPIC": settings.stats_topic,
+        "ISS_EVENTS_TOPIC": settings.events_topic,
+    }
+
+
+class DashboardServer:
+    """`panel serve isspanel` in a subprocess, as users run it."""
+
+    def __init__(self, settings: Settings, port: int, log_path: Path, *extra: str):
+        self.url = f"http://127.0.0.1:{port}/isspanel"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "panel",
+                "serve",
+                str(PROJECT_ROOT / "isspanel"),
+                "--port",
+                str(port),
+                "--address",
+                "127.0.0.1",
+                "--allow-websocket-origin",
+                f"127.0.0.1:{port}",
+                *extra,
+            ],
+            env=server_env(settings),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+        )
+        wait_until(self._answers, 60, f"the dashboard at {self.url}")
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"panel serve exited:\n{self.log()}")
+        with urllib.request.urlopen(self.url, timeout=2) as response:
+            return response.status == 200
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def table_keys(page) -> list[int]:
+    return [
+        int(k)
+        for k in page.eval_on_selector_all(".iss-row", "rows => rows.map(r => r.dataset.key)")
+    ]
+
+
+def model_data(page, name: str) -> dict:
+    return page.evaluate(
+        """name => {
+             const doc = Bokeh.documents[0];
+             const m = doc.get_model_by_name(name);
+             const out = {};
+             for (const [k, v] of m.data.entries ? m.data.entries() : Object.entries(m.data))
+               out[k] = Array.from(v, (x) => (x && x.length !== undefined && typeof x !== 'string'
+                                               ? Array.from(x) : x));
+             return out;
+           }""",
+        name,
+    )
+
+
+def all_text(page) -> str:
+    """The page's text, including what Panel and Bokeh render inside shadow roots."""
+    return page.evaluate(
+        """() => {
+             const parts = [];
+             const walk = (node) => {
+               if (node.nodeType === Node.TEXT_NODE) parts.push(node.textContent);
+               if (node.shadowRoot) walk(node.shadowRoot);
+               for (const child of node.childNodes) walk(child);
+             };
+             walk(document.body);
+             return parts.join(' ');
+           }"""
+    )

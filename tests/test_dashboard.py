@@ -1,0 +1,264 @@
+"""The dashboard served for real (`panel serve isspanel`) and driven in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from isspanel.producer import Publisher
+from isspanel.record import IssRecord
+from isspanel.world_map import mercator, track_data
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DashboardServer,
+    all_text,
+    model_data,
+    table_keys,
+    wait_until,
+)
+from tests.conftest import free_port, produce_raw
+
+pytestmark = pytest.mark.browser
+
+BASE_TS = int(time.time()) - 50_000
+
+
+def publish(settings, records) -> None:
+    publisher = Publisher(settings)
+    for record in records:
+        publisher.accept(record)
+    publisher.close()
+
+
+def track(start: int, count: int, lon0: float = 0.0, step: float = 1.0) -> list[IssRecord]:
+    return [
+        IssRecord(
+            start + i * 60,
+            round(10 + (i % 40) * 0.5, 4),
+            round(((lon0 + i * step + 180) % 360) - 180, 4),
+            "sgp4",
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """Open pages that record console errors; each must end with none and no traceback."""
+    opened = []
+
+    def open_(url: str, expect_errors: bool = False):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector(".iss-table, .empty", state="attached", timeout=30_000)
+        opened.append((context, page, errors, expect_errors))
+        return page
+
+    yield open_
+    for context, page, errors, expect_errors in opened:
+        if not expect_errors and not page.is_closed():
+            assert "Traceback" not in all_text(page)
+            assert errors == [], errors
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, kafka_settings):
+    """A served dashboard over fresh topics that already hold some history."""
+    import uuid
+
+    from isspanel.topics import ensure_topics
+
+    tag = uuid.uuid4().hex[:8]
+    settings = kafka_settings.replace(
+        topic=f"dash-{tag}",
+        speed_topic=f"dash-speed-{tag}",
+        stats_topic=f"dash-stats-{tag}",
+        events_topic=f"dash-events-{tag}",
+    )
+    ensure_topics(settings)
+    publish(settings, track(BASE_TS, 30))  # history from before the server started
+    # Short session lifetimes, so a closed tab is dropped within seconds, not half a minute.
+    server = DashboardServer(
+        settings,
+        free_port(),
+        tmp_path_factory.mktemp("dash") / "panel.log",
+        "--check-unused-sessions",
+        "1000",
+        "--unused-session-lifetime",
+        "1000",
+    )
+    yield settings, server
+    server.stop()
+    assert "Traceback" not in server.log(), server.log()
+
+
+def test_a_new_browser_sees_the_backfilled_history(live, open_page):
+    settings, server = live
+    page = open_page(server.url)
+    keys = wait_until(lambda: table_keys(page), 20, "backfilled rows")
+    assert keys[:30] == [BASE_TS + i * 60 for i in reversed(range(30))]
+    assert "Source: SGP4 model" in all_text(page)
+
+
+def test_a_produced_record_tops_the_table_and_moves_the_marker(live, open_page):
+    settings, server = live
+    page = open_page(server.url)
+    wait_until(lambda: table_keys(page), 20, "first rows")
+    record = IssRecord(BASE_TS + 40 * 60, -33.8688, 151.2093, "open-notify")
+    publish(settings, [record])
+    wait_until(lambda: table_keys(page)[0] == record.timestamp, 10, "the new row on top")
+    first = page.locator(".iss-row").first
+    assert "new" in first.get_attribute("class")
+    assert first.inner_text().split("\t")[1:] == ["-33.8688", "151.2093", "open-notify"]
+    x, y = mercator(151.2093, -33.8688)
+    marker = wait_until(lambda: model_data(page, "iss"), 5, "marker data")
+    assert marker["x"] == [pytest.approx(x)] and marker["y"] == [pytest.approx(y)]
+    assert "Source: live API" in all_text(page)
+
+
+def test_two_browsers_both_update(live, open_page):
+    settings, server = live
+    pages = [open_page(server.url), open_page(server.url)]
+    record = IssRecord(BASE_TS + 41 * 60, 1.0, 2.0, "replay")
+    publish(settings, [record])
+    for page in pages:
+        wait_until(lambda p=page: table_keys(p)[0] == record.timestamp, 10, "both pages")
+
+
+def test_after_150_records_exactly_the_100_newest_show_in_order(live, open_page):
+    settings, server = live
+    page = open_page(server.url)
+    records = track(BASE_TS + 100 * 60, 150)
+    publish(settings, records)
+    newest = [r.timestamp for r in reversed(records)][:100]
+    wait_until(lambda: table_keys(page) == newest, 15, "the 100 newest rows")
+    assert page.locator(".iss-row").count() == 100
+    assert len(model_data(page, "track-points")["x"]) == 100
+
+
+def test_a_poison_message_changes_nothing_visible(live, open_page):
+    settings, server = live
+    page = open_page(server.url)
+    wait_until(lambda: table_keys(page), 10, "rows")
+    before = table_keys(page)
+    marker = model_data(page, "iss")
+    produce_raw(
+        settings,
+        settings.topic,
+        [
+            b"\x00\xffnot json",
+            {"timestamp": BASE_TS + 999_000},
+            {"timestamp": BASE_TS + 300 * 60, "latitude": 123.0, "longitude": 0.0},
+        ],
+    )
+    wait_until(
+        lambda: "3 bad message(s) skipped" in page.inner_text(".status"), 10, "the skipped counter"
+    )
+    assert table_keys(page) == before
+    assert model_data(page, "iss") == marker
+    # The consumer lives on: a good record after the poison still arrives.
+    good = IssRecord(BASE_TS + 301 * 60, 5.0, 6.0, "sgp4")
+    publish(settings, [good])
+    wait_until(lambda: table_keys(page)[0] == good.timestamp, 10, "the next good record")
+
+
+def test_the_track_splits_at_the_antimeridian(live, open_page):
+    settings, server = live
+    page = open_page(server.url)
+    crossing = [
+        IssRecord(BASE_TS + (400 + i) * 60, 20.0 + i, lon, "sgp4")
+        for i, lon in enumerate([178.8, 179.6, -179.6, -178.8])
+    ]
+    publish(settings, crossing)
+    wait_until(lambda: table_keys(page)[0] == crossing[-1].timestamp, 10, "the crossing")
+    data = model_data(page, "track")
+    limit = mercator(170, 0)[0]
+    last = data["xs"][-1]
+    assert all(x < -limit for x in last)  # the segment after the jump stays west
+    assert all(x > limit for x in data["xs"][-2][-2:])
+    for xs in data["xs"]:
+        steps = [abs(b - a) for a, b in zip(xs, xs[1:], strict=False)]
+        assert not steps or max(steps) < mercator(180, 0)[0]  # no line across the map
+    # The same on the data function itself.
+    assert len(track_data([179.6, -179.6], [0.0, 0.0])["xs"]) == 2
+
+
+def test_stopping_the_server_shows_disconnected(kafka_settings, topic_factory, tmp_path, open_page):
+    settings = topic_factory()
+    server = DashboardServer(settings, free_port(), tmp_path / "panel.log")
+    try:
+        page = open_page(server.url, expect_errors=True)
+        banner = page.locator("#isspanel-link")
+        wait_until(lambda: banner.get_attribute("data-state") == "connected", 10, "connected")
+        server.stop()
+        stopped = time.monotonic()
+        wait_until(
+            lambda: banner.get_attribute("data-state") == "disconnected",
+            5,
+            "the disconnected banner",
+        )
+        assert time.monotonic() - stopped < 2.0
+        assert "reload" in banner.inner_text()
+    finally:
+        server.stop()
+
+
+def test_a_closed_tab_unsubscribes_its_session(live, browser):
+    settings, server = live
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(server.url)
+    page.wait_for_selector(".iss-table")
+    count = lambda: int(page.inner_text(".sessions").split()[0])  # noqa: E731
+    wait_until(lambda: count() >= 1, 5, "the session count")
+    other = browser.new_context()
+    watcher = other.new_page()
+    watcher.goto(server.url)
+    watcher.wait_for_selector(".iss-table")
+    before = int(watcher.inner_text(".sessions").split()[0])
+    context.close()  # the tab goes away; Bokeh destroys its session after a grace period
+    publish(settings, [IssRecord(BASE_TS + 500 * 60, 1.0, 1.0, "sgp4")])
+    wait_until(
+        lambda: int(watcher.inner_text(".sessions").split()[0]) < before,
+        60,
+        "the closed session to be dropped",
+    )
+    other.close()
+
+
+def test_the_page_shows_analytics_from_flink_topics(live, open_page):
+    settings, server = live
+    page = open_page(server.url)
+    produce_raw(
+        settings,
+        settings.speed_topic,
+        [
+            {"event_time": "2026-11-26 08:00:00", "speed_kmh": 27_580.5, "distance_km": 459.7},
+            b"garbage",
+        ],
+    )
+    produce_raw(
+        settings,
+        settings.stats_topic,
+        [{"window_start": "2026-11-26 08:00:00", "records": 10, "mean_speed_kmh": 27_600.0}],
+    )
+    wait_until(lambda: len(model_data(page, "speed")["kmh"]) == 1, 10, "the speed series")
+    wait_until(lambda: "mean_speed_kmh" in all_text(page), 10, "window statistics")
+    assert json.dumps(model_data(page, "speed")["kmh"]) == "[27580.5]"
