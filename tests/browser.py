@@ -33,7 +33,7 @@ def wait_until(condition: Callable[[], object], timeout_s: float = 20.0, what: s
             value = condition()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - the page may not be ready yet
+        except Exception as exc:
             last_error = exc
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what} ({last_error})")

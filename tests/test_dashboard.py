@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -110,7 +111,7 @@ def live(tmp_path_factory, kafka_settings):
 
 
 def test_a_new_browser_sees_the_backfilled_history(live, open_page):
-    settings, server = live
+    _settings, server = live
     page = open_page(server.url)
     keys = wait_until(lambda: table_keys(page), 20, "backfilled rows")
     assert keys[:30] == [BASE_TS + i * 60 for i in reversed(range(30))]
@@ -194,7 +195,7 @@ def test_the_track_splits_at_the_antimeridian(live, open_page):
     assert all(x < -limit for x in last)  # the segment after the jump stays west
     assert all(x > limit for x in data["xs"][-2][-2:])
     for xs in data["xs"]:
-        steps = [abs(b - a) for a, b in zip(xs, xs[1:], strict=False)]
+        steps = [abs(b - a) for a, b in itertools.pairwise(xs)]
         assert not steps or max(steps) < mercator(180, 0)[0]  # no line across the map
     # The same on the data function itself.
     assert len(track_data([179.6, -179.6], [0.0, 0.0])["xs"]) == 2
