@@ -1,0 +1,155 @@
+"""The notebooks: stored clean, and 01/03 run top to bottom against the session's broker."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from isspanel.record import IssRecord
+from tests.conftest import free_port, produce_raw, read_topic
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+# Notebooks this file executes; 02_flink_sql.ipynb has its own test.
+EXECUTED = ["01_produce.ipynb", "03_explore.ipynb"]
+CELL_TIMEOUT_S = 120
+# Debugging aid: save the executed copies (with outputs) into this folder, never notebooks/.
+DUMP = os.environ.get("ISS_TEST_DUMP_NOTEBOOKS")
+
+ORBIT_RECORDS = 93 * 60 // 30  # 01 publishes one orbit of history at 30 s steps
+
+
+def all_notebooks() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_executed_notebooks_exist():
+    names = {p.name for p in all_notebooks()}
+    assert set(EXECUTED) <= names
+
+
+@pytest.mark.parametrize("path", all_notebooks(), ids=lambda p: p.name)
+def test_notebook_is_stored_clean(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# "), "needs a # title"
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {index} has outputs"
+            assert cell.execution_count is None, f"cell {index} has an execution count"
+
+
+def run_notebook(name: str) -> nbformat.NotebookNode:
+    """Execute an in-memory copy; the file on disk is never written."""
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("import sys\nprint(sys.prefix)"))
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    client.execute()
+    if DUMP:
+        nbformat.write(nb, Path(DUMP) / name)
+    return nb
+
+
+def text_of(cell) -> str:
+    outputs = cell.get("outputs", [])
+    return "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+
+
+def use_topics(settings, monkeypatch) -> None:
+    """Environment the kernel inherits: the session broker and this test's fresh topics."""
+    env = {
+        "ISS_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "ISS_TOPIC": settings.topic,
+        "ISS_SPEED_TOPIC": settings.speed_topic,
+        "ISS_STATS_TOPIC": settings.stats_topic,
+        "ISS_EVENTS_TOPIC": settings.events_topic,
+        # Nothing listens there: "auto" falls back to sgp4 at once, as offline.
+        "ISS_API_URL": f"http://127.0.0.1:{free_port()}/iss-now.json",
+    }
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    for var in ("ISS_REPLAY_FILE", "ISS_TLE_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def errors_of(nb) -> list:
+    return [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("name", EXECUTED)
+def test_notebook_runs(name, topic_factory, monkeypatch):
+    settings = topic_factory()
+    use_topics(settings, monkeypatch)
+    stored = (NOTEBOOKS / name).read_bytes()
+
+    started = time.monotonic()
+    nb = run_notebook(name)
+    print(f"{name} ran in {time.monotonic() - started:.1f} s")  # noqa: T201
+
+    assert (NOTEBOOKS / name).read_bytes() == stored, "the notebook file was modified"
+    # The kernel is this venv's Python (jupyter_client runs "python" as sys.executable).
+    assert text_of(nb.cells[-1]).strip() == sys.prefix
+    assert not errors_of(nb)
+
+    # 01 publishes an orbit of history, then 5 live records; 03 publishes two orbits itself.
+    expected = ORBIT_RECORDS + 5 if name == "01_produce.ipynb" else 2 * ORBIT_RECORDS
+    records = read_topic(settings, settings.topic, expected=expected)
+    assert len(records) == expected
+    assert all(r.get("source") == "sgp4" for r in records)
+    if name == "01_produce.ipynb":
+        assert "auto picked: sgp4" in "".join(text_of(c) for c in nb.cells)
+        last = nb.cells[-2].outputs
+        assert any("text/html" in o.get("data", {}) for o in last), "no DataFrame shown"
+    else:
+        shown = {m for o in nb.cells[-2].outputs for m in o.get("data", {})}
+        assert "application/vnd.holoviews_exec.v0+json" in shown, "the Panel layout is not shown"
+        all_text = "".join(text_of(c) for c in nb.cells)
+        assert "the Flink speed topic is empty" in all_text  # fresh topics: pandas speed
+        (described,) = [c for c in nb.cells if '["speed_kmh"].describe()' in c.source]
+        summary = described.outputs[0]["data"]["text/plain"]
+        mean = float(re.search(r"mean\s+([\d.]+)", summary).group(1))
+        assert 24_000 < mean < 27_000, f"implausible ISS ground speed {mean} km/h"
+
+
+@pytest.mark.timeout(600)
+def test_explore_uses_flink_topics_when_they_have_data(topic_factory, monkeypatch):
+    """With positions and Flink outputs present, 03 publishes nothing and shows them."""
+    settings = topic_factory()
+    use_topics(settings, monkeypatch)
+    now = int(time.time())
+    positions = [
+        IssRecord(
+            now - 600 + 30 * i, 10.0 + 0.9 * i, 170.0 + 1.9 * i - (360 if i > 5 else 0), "replay"
+        )
+        for i in range(10)
+    ]
+    produce_raw(settings, settings.topic, [r.to_dict() for r in positions])
+    produce_raw(
+        settings,
+        settings.speed_topic,
+        [{"event_time": "2026-11-26 08:00:00", "speed_kmh": 27_580.5}, b"not json"],
+    )
+    produce_raw(settings, settings.stats_topic, [{"window_start": "2026-11-26 08:00:00"}])
+
+    nb = run_notebook("03_explore.ipynb")
+
+    assert not errors_of(nb)
+    all_text = "".join(text_of(c) for c in nb.cells)
+    assert f"{settings.topic}: 10 records" in all_text
+    assert f"{settings.speed_topic}: 1 records, {settings.stats_topic}: 1 records" in all_text
+    assert "Flink speed from columns 'event_time', 'speed_kmh'" in all_text
+    assert "ProducerStats" not in all_text  # nothing published
+    assert len(read_topic(settings, settings.topic, expected=11, timeout_s=3)) == 10
