@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from isspanel.record import IssRecord
+from isspanel.record import IssRecord, iso_utc
 from tests.conftest import free_port, produce_raw, read_topic
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -140,9 +140,14 @@ def test_explore_uses_flink_topics_when_they_have_data(topic_factory, monkeypatc
     produce_raw(
         settings,
         settings.speed_topic,
-        [{"event_time": "2026-11-26 08:00:00", "speed_kmh": 27_580.5}, b"not json"],
+        [  # as flink/10_speed.sql writes them (abridged)
+            {"timestamp": now, "eventTime": iso_utc(now), "speed_kmh": 25_580.5},
+            b"not json",
+        ],
     )
-    produce_raw(settings, settings.stats_topic, [{"window_start": "2026-11-26 08:00:00"}])
+    produce_raw(
+        settings, settings.stats_topic, [{"window_start": "2026-11-26 08:00:00", "count": 10}]
+    )
 
     nb = run_notebook("03_explore.ipynb")
 
@@ -150,6 +155,6 @@ def test_explore_uses_flink_topics_when_they_have_data(topic_factory, monkeypatc
     all_text = "".join(text_of(c) for c in nb.cells)
     assert f"{settings.topic}: 10 records" in all_text
     assert f"{settings.speed_topic}: 1 records, {settings.stats_topic}: 1 records" in all_text
-    assert "Flink speed from columns 'event_time', 'speed_kmh'" in all_text
+    assert "Flink speed from columns 'eventTime', 'speed_kmh'" in all_text
     assert "ProducerStats" not in all_text  # nothing published
     assert len(read_topic(settings, settings.topic, expected=11, timeout_s=3)) == 10
