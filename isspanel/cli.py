@@ -75,7 +75,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     except Exception as exc:
         log.warning("could not check topics (%s); producing anyway", exc)
     source = make_source(settings, args.source)
-    producer = IssProducer(settings, source)
+    producer = IssProducer(settings, source, accelerated=args.accelerated)
     producer.install_signal_handlers()
     if args.accelerated:
         if source.name == "sgp4":
