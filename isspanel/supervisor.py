@@ -110,7 +110,7 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
                     stopping = True
             time.sleep(0.5)
     finally:
-        for name, child in children.items():
+        for child in children.values():
             if child.poll() is None:
                 child.terminate()  # the producer flushes on SIGTERM
         for name, child in children.items():

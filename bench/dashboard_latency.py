@@ -1,0 +1,266 @@
+"""Producer send → row in the DOM of headless Chromium, for 1 and 20 sessions.
+
+The baseline runs side by side in the same run: a bare kafka-python consumer → Tornado
+WebSocket → plain HTML page (bench/baseline_ws.py). Both pages push [key, Date.now()] to
+window.isspanelArrivals when a row lands; the send time is taken just before send().
+Also: server RSS per session, RSS after open/close cycles, and a 1,000 records/s burst.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+import uuid
+
+import psutil
+from kafka import KafkaProducer
+from playwright.sync_api import sync_playwright
+
+from bench.common import percentile, print_table, private_broker, row
+from isspanel.record import IssRecord
+from isspanel.settings import PROJECT_ROOT
+from isspanel.topics import ensure_topics
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, DashboardServer, wait_until
+from tests.conftest import free_port
+
+log = logging.getLogger(__name__)
+
+RECORDS = 200
+RATE_HZ = 10
+CYCLES = 200
+
+
+def fresh_topics(settings):
+    tag = uuid.uuid4().hex[:6]
+    s = settings.replace(
+        topic=f"bench-{tag}",
+        speed_topic=f"bench-speed-{tag}",
+        stats_topic=f"bench-stats-{tag}",
+        events_topic=f"bench-events-{tag}",
+    )
+    ensure_topics(s)
+    return s
+
+
+def open_pages(browser, url: str, count: int, ready: str):
+    pages = []
+    for _ in range(count):
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector(ready, state="attached", timeout=60_000)
+        pages.append(page)
+    for page in pages:
+        page.evaluate("() => { window.isspanelArrivals = []; }")
+    return pages
+
+
+def send_records(settings, count: int, rate_hz: float, base: int) -> dict[int, float]:
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks=1, linger_ms=0)
+    sent: dict[int, float] = {}
+    next_at = time.monotonic()
+    for i in range(count):
+        record = IssRecord(base + i, (i % 100) * 0.5 - 25, (i * 3.7) % 360 - 180, "sgp4")
+        payload = record.to_json()
+        sent[record.timestamp] = time.time() * 1000
+        producer.send(settings.topic, key=b"25544", value=payload)
+        producer.flush()
+        next_at += 1 / rate_hz
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    producer.close()
+    return sent
+
+
+def latencies(pages, sent: dict[int, float], last: int) -> list[float]:
+    out = []
+    for page in pages:
+        wait_until(
+            lambda p=page: any(k == last for k, _ in p.evaluate("window.isspanelArrivals")),
+            60,
+            "the last record in every page",
+        )
+        for key, arrived in page.evaluate("window.isspanelArrivals"):
+            if key in sent:
+                out.append(arrived - sent[key])
+    return out
+
+
+def close_pages(pages) -> None:
+    for page in pages:
+        page.context.close()
+
+
+def measure(browser, settings, url: str, sessions: int, ready: str) -> list[float]:
+    pages = open_pages(browser, url, sessions, ready)
+    base = int(time.time()) - 200_000 + int(uuid.uuid4().int % 50_000)
+    sent = send_records(settings, RECORDS, RATE_HZ, base)
+    result = latencies(pages, sent, base + RECORDS - 1)
+    close_pages(pages)
+    return result
+
+
+def baseline_server(settings, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.baseline_ws", str(port), settings.bootstrap, settings.topic],
+        cwd=PROJECT_ROOT,
+    )
+    wait_until(lambda: _listening(port), 20, "baseline server")
+    return proc
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def run() -> tuple[list[dict], list[dict]]:
+    rows: list[dict] = []
+    extra: list[dict] = []
+    with private_broker() as (broker_settings, _broker, _cold), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        ours = fresh_topics(broker_settings)
+        base = fresh_topics(broker_settings)
+        import tempfile
+
+        logdir = tempfile.mkdtemp(prefix="isspanel-bench-")
+        server = DashboardServer(
+            ours,
+            free_port(),
+            __import__("pathlib").Path(logdir) / "p.log",
+            "--check-unused-sessions",
+            "1000",
+            "--unused-session-lifetime",
+            "1000",
+        )
+        bport = free_port()
+        baseline = baseline_server(base, bport)
+        burl = f"http://127.0.0.1:{bport}/"
+        try:
+            # Warm both up once (imports, JIT, first session).
+            close_pages(open_pages(browser, server.url, 1, ".iss-table, .empty"))
+            results = {}
+            for sessions in (1, 20):
+                results[("ours", sessions)] = measure(
+                    browser, ours, server.url, sessions, ".iss-table, .empty"
+                )
+                results[("base", sessions)] = measure(
+                    browser, base, burl, sessions, "body[data-ready]"
+                )
+            for sessions, p50t, p99t in ((1, "≤ 50", "≤ 150"), (20, "", "≤ 300")):
+                o, b = results[("ours", sessions)], results[("base", sessions)]
+                rows.append(
+                    row(
+                        f"{sessions} session(s): p50",
+                        percentile(o, 50),
+                        "ms",
+                        p50t + (" and ≤ 2× baseline" if sessions == 1 else ""),
+                        percentile(b, 50),
+                    )
+                )
+                rows.append(
+                    row(
+                        f"{sessions} session(s): p95",
+                        percentile(o, 95),
+                        "ms",
+                        "",
+                        percentile(b, 95),
+                    )
+                )
+                rows.append(
+                    row(
+                        f"{sessions} session(s): p99",
+                        percentile(o, 99),
+                        "ms",
+                        p99t,
+                        percentile(b, 99),
+                    )
+                )
+
+            # Memory per session.
+            time.sleep(3)  # let the warm-up sessions expire (lifetime 1 s)
+            idle = rss_mb(server.proc.pid)
+            pages = open_pages(browser, server.url, 20, ".iss-table, .empty")
+            with20 = rss_mb(server.proc.pid)
+            close_pages(pages)
+            extra.append(row("server RSS, idle", idle, "MB"))
+            extra.append(row("server RSS per session (20 open)", (with20 - idle) / 20, "MB", "≤ 5"))
+            started = time.monotonic()
+            before_cycles = rss_mb(server.proc.pid)
+            for _ in range(CYCLES):
+                close_pages(open_pages(browser, server.url, 1, ".iss-table, .empty"))
+            time.sleep(3)
+            after_cycles = rss_mb(server.proc.pid)
+            extra.append(
+                row(
+                    f"server RSS growth after {CYCLES} open/close cycles",
+                    after_cycles - before_cycles,
+                    "MB",
+                    "flat",
+                )
+            )
+            extra.append(
+                row("open/close cycle time", (time.monotonic() - started) / CYCLES * 1000, "ms")
+            )
+
+            # A burst of 1,000 records in one second.
+            page = open_pages(browser, server.url, 1, ".iss-table, .empty")[0]
+            page.evaluate("""() => { window.lagMax = 0; let t = performance.now();
+              setInterval(() => { const n = performance.now();
+                window.lagMax = Math.max(window.lagMax, n - t - 50); t = n; }, 50); }""")
+            burst_base = int(time.time()) - 300_000
+            producer = KafkaProducer(bootstrap_servers=ours.bootstrap, linger_ms=5)
+            t0 = time.monotonic()
+            for i in range(1000):
+                producer.send(
+                    ours.topic, value=IssRecord(burst_base + i, 1.0, 2.0, "sgp4").to_json()
+                )
+                if i % 100 == 99:
+                    producer.flush()
+                    time.sleep(max(0.0, t0 + (i + 1) / 1000 - time.monotonic()))
+            producer.flush()
+            sent_done = time.monotonic()
+            expected = [burst_base + i for i in reversed(range(900, 1000))]
+            wait_until(
+                lambda: (
+                    page.eval_on_selector_all(".iss-row", "rs => rs.map(r => +r.dataset.key)")
+                    == expected
+                ),
+                30,
+                "burst table",
+            )
+            settle = time.monotonic() - sent_done
+            extra.append(
+                row("burst 1,000 rec/s: final table correct after", settle * 1000, "ms", "≤ 2,000")
+            )
+            extra.append(
+                row(
+                    "burst: longest browser main-thread stall", page.evaluate("window.lagMax"), "ms"
+                )
+            )
+            extra.append(row("burst: send duration", (sent_done - t0) * 1000, "ms"))
+            producer.close()
+            page.context.close()
+            extra.append(row("latency samples per configuration", RECORDS, "records"))
+            log.info("raw: %s", json.dumps({f"{k[0]}-{k[1]}": len(v) for k, v in results.items()}))
+        finally:
+            server.stop()
+            baseline.terminate()
+            baseline.wait(10)
+            browser.close()
+    return rows, extra
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
+    latency, other = run()
+    print_table("Dashboard: producer send → row in the DOM", latency)
+    print_table("Dashboard: memory and burst", other)
