@@ -43,7 +43,8 @@ STATUS_CSS = """
 """
 
 # The browser's side of the browser↔server link. Bokeh fires connection_lost when the
-# WebSocket closes; a server heartbeat every 500 ms catches a silent network drop too.
+# WebSocket closes: the page says "disconnected" and reloads once the server answers again.
+# A server heartbeat every 500 ms shows a silent network drop (or a busy server) as "stalled".
 LINK_JS = """
 const banner = (() => {
   let el = document.getElementById('isspanel-link');
@@ -56,16 +57,17 @@ const banner = (() => {
   return el;
 })();
 const set = (state, text) => {
+  if (banner.dataset.state === state && banner.textContent === text) return;
   banner.dataset.state = state;
   banner.textContent = text;
-  banner.style.background = state === 'connected' ? '#16a34a' : '#dc2626';
+  banner.style.background = {connected: '#16a34a', stalled: '#d97706'}[state] || '#dc2626';
 };
 if (window.isspanelLink == null) {
-  window.isspanelLink = {last: Date.now(), lost: false};
+  const link = window.isspanelLink = {last: Date.now(), lost: false};
   set('connected', 'Browser ↔ server: connected');
-  const lose = (why) => {
-    if (window.isspanelLink.lost) return;
-    window.isspanelLink.lost = true;
+  link.lose = (why) => {
+    if (link.lost) return;
+    link.lost = true;
     set('disconnected', 'Browser ↔ server: disconnected (' + why + '). ' +
         'The page reloads by itself when the server is back; or reload it then.');
     const probe = setInterval(() => {
@@ -75,9 +77,13 @@ if (window.isspanelLink == null) {
       }).catch(() => {});
     }, 2000);
   };
-  window.isspanelLink.lose = lose;
   setInterval(() => {
-    if (Date.now() - window.isspanelLink.last > 1500) lose('no heartbeat');
+    if (link.lost) return;
+    const silent = Date.now() - link.last;
+    // A late heartbeat alone may be a busy server: say so, but do not give up the session.
+    if (silent > 1500) set('stalled', 'Browser ↔ server: no heartbeat for ' +
+                           Math.round(silent / 1000) + ' s (server busy or network down)');
+    else set('connected', 'Browser ↔ server: connected');
   }, 250);
 }
 """

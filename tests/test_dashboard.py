@@ -263,3 +263,28 @@ def test_the_page_shows_analytics_from_flink_topics(live, open_page):
     wait_until(lambda: len(model_data(page, "speed")["kmh"]) == 1, 10, "the speed series")
     wait_until(lambda: "mean_speed_kmh" in all_text(page), 10, "window statistics")
     assert json.dumps(model_data(page, "speed")["kmh"]) == "[27580.5]"
+
+
+def test_screenshot_for_the_readme(topic_factory, tmp_path, open_page):
+    """A realistic page; ISS_UPDATE_SCREENSHOT=1 writes it to the README's image."""
+    import os
+
+    from isspanel.settings import PROJECT_ROOT
+    from isspanel.sources.sgp4_model import Sgp4Source
+
+    settings = topic_factory()
+    source = Sgp4Source(settings)
+    publish(settings, list(source.history(100, step_s=60)))
+    server = DashboardServer(settings, free_port(), tmp_path / "panel.log")
+    try:
+        page = open_page(server.url)
+        wait_until(lambda: len(table_keys(page)) == 100, 20, "100 rows")
+        target = tmp_path / "dashboard.png"
+        if os.environ.get("ISS_UPDATE_SCREENSHOT"):
+            target = PROJECT_ROOT / "tests" / "screenshots" / "dashboard.png"
+            target.parent.mkdir(exist_ok=True)
+        page.wait_for_timeout(500)  # let the map finish drawing; a picture, not an assertion
+        page.screenshot(path=str(target))
+        assert target.stat().st_size > 20_000
+    finally:
+        server.stop()
