@@ -1,0 +1,436 @@
+"""Run the Flink SQL jobs of flink/*.sql with PyFlink; list and cancel them over REST.
+
+Jobs (one function each, as in PyFlink's table examples):
+    speed      ground speed per position          -> iss-speed
+    stats      10-minute tumbling-window stats    -> iss-stats
+    crossings  equator and antimeridian crossings -> iss-events
+
+All chosen jobs share one source and one OVER operator in a single Flink job (StatementSet).
+Without a JobManager (ISS_FLINK_JOBMANAGER empty) the job runs on a mini-cluster inside this
+process: its REST API and web UI answer on ISS_FLINK_REST_PORT while `isspanel flink run` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from isspanel.settings import PROJECT_ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = PROJECT_ROOT / "flink"
+SOURCE_FILES = ("00_source_iss_location.sql", "05_legs.sql")
+TERMINAL = {"FINISHED", "CANCELED", "FAILED", "SUSPENDED"}
+ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"}
+ISO = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+
+
+# -- SQL files --------------------------------------------------------------------------------
+
+
+def split_statements(text: str) -> list[str]:
+    """Split SQL on `;`, dropping `--` and `/* */` comments (hints `/*+ */` stay)."""
+    statements: list[str] = []
+    current: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c in "'`\"":
+            end = i + 1
+            while end < n:
+                if text[end] == c:
+                    if end + 1 < n and text[end + 1] == c:  # '' escapes a quote
+                        end += 2
+                        continue
+                    break
+                end += 1
+            current.append(text[i : end + 1])
+            i = end + 1
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif text.startswith("/*", i) and not text.startswith("/*+", i):
+            end = text.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+        elif c == ";":
+            statements.append("".join(current))
+            current = []
+            i += 1
+        else:
+            current.append(c)
+            i += 1
+    statements.append("".join(current))
+    return [s.strip() for s in statements if s.strip()]
+
+
+def _quote(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _option(sql: str, key: str, value: Callable[[str], str]) -> str:
+    """Rewrite the value of ``'key' = '...'`` WITH options."""
+    pattern = re.compile(r"('" + re.escape(key) + r"'\s*=\s*)'((?:[^']|'')*)'")
+    return pattern.sub(lambda m: m.group(1) + _quote(value(m.group(2).replace("''", "'"))), sql)
+
+
+def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
+    """Point the SQL as written (local defaults) at ``settings``; ``bounded`` stops at the end."""
+    topics = {
+        "iss-location": settings.topic,
+        "iss-speed": settings.speed_topic,
+        "iss-stats": settings.stats_topic,
+        "iss-events": settings.events_topic,
+    }
+    sql = _option(sql, "topic", lambda v: topics.get(v, v))
+    sql = _option(sql, "properties.bootstrap.servers", lambda _v: settings.bootstrap)
+    sql = _option(sql, "properties.group.id", lambda _v: settings.flink_group)
+    sql = re.sub(
+        r"(DESCRIPTOR\(\s*event_time\s*\)\s*,\s*INTERVAL\s*')\d+('\s*MINUTES?)",
+        lambda m: f"{m.group(1)}{settings.window_minutes}{m.group(2)}",
+        sql,
+        flags=re.IGNORECASE,
+    )
+    if bounded:
+        sql = re.sub(
+            r"('scan\.startup\.mode'\s*=\s*'[^']*')",
+            r"\1,\n  'scan.bounded.mode' = 'latest-offset'",
+            sql,
+        )
+    return sql
+
+
+def load_sql(name: str, settings: Settings, bounded: bool = False) -> list[str]:
+    """The statements of flink/``name`` with the settings' topics, brokers and window."""
+    path = SQL_DIR / name
+    return split_statements(substitute(path.read_text(), settings, bounded))
+
+
+# -- table environment ------------------------------------------------------------------------
+
+
+def connector_jar(settings: Settings) -> Path:
+    jars = sorted((settings.jars_dir / "flink").glob("flink-sql-connector-kafka-*.jar"))
+    if not jars:
+        raise FileNotFoundError(
+            f"no flink-sql-connector-kafka jar in {settings.jars_dir / 'flink'}: run `make jars`"
+        )
+    return jars[-1]
+
+
+def rest_address(settings: Settings) -> str:
+    """host:port of the JobManager REST API (the local mini-cluster's when none is set)."""
+    return settings.jobmanager or f"localhost:{settings.flink_rest_port}"
+
+
+def web_url(settings: Settings) -> str:
+    return f"http://{rest_address(settings)}/"
+
+
+def flink_config(settings: Settings) -> dict[str, str]:
+    config = {
+        "parallelism.default": str(settings.flink_parallelism),
+        "pipeline.jars": connector_jar(settings).as_uri(),
+        "table.local-time-zone": "UTC",
+        # Kafka client threads log after a cancelled job's class loader closed: harmless noise.
+        "classloader.check-leaked-classloader": "false",
+    }
+    if settings.jobmanager:
+        host, _, port = settings.jobmanager.rpartition(":")
+        config |= {"execution.target": "remote", "rest.address": host, "rest.port": port}
+    else:
+        config |= {"rest.address": "localhost", "rest.port": str(settings.flink_rest_port)}
+    return config
+
+
+def create_table_env(settings: Settings, **config: str):
+    """A streaming TableEnvironment: local mini-cluster or remote JobManager, connector jar."""
+    from pyflink.common import Configuration
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    # The gateway JVM (and the mini-cluster in it) logs here rather than into site-packages.
+    log_dir = settings.home / "flink" / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("FLINK_LOG_DIR", str(log_dir))
+    conf = Configuration()
+    for key, value in (flink_config(settings) | config).items():
+        conf.set_string(key, value)
+    env_settings = (
+        EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build()
+    )
+    root = logging.getLogger()
+    level = root.level
+    t_env = TableEnvironment.create(env_settings)
+    root.setLevel(level)  # PyFlink's Beam worker module sets the root logger to WARNING
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    # Set through TableConfig too: that also puts the jar on the client's class loader.
+    t_env.get_config().set("pipeline.jars", conf.get_string("pipeline.jars", ""))
+    return t_env
+
+
+_SET = re.compile(r"^SET\s+'([^']+)'\s*=\s*'((?:[^']|'')*)'$", re.IGNORECASE | re.DOTALL)
+
+
+def apply(t_env, statements: Iterable[str], statement_set=None) -> None:
+    """Run SET and DDL statements now; add INSERTs to ``statement_set``."""
+    for sql in statements:
+        match = _SET.match(sql)
+        if match:
+            t_env.get_config().set(match.group(1), match.group(2).replace("''", "'"))
+        elif re.match(r"^INSERT\s", sql, re.IGNORECASE):
+            if statement_set is None:
+                raise ValueError("an INSERT needs a statement set")
+            statement_set.add_insert_sql(sql)
+        else:
+            t_env.execute_sql(sql)
+
+
+def create_sources(t_env, settings: Settings, bounded: bool = False) -> None:
+    """The source table and the shared views (00, 05)."""
+    for name in SOURCE_FILES:
+        apply(t_env, load_sql(name, settings, bounded))
+
+
+def sql_files() -> list[Path]:
+    return sorted(SQL_DIR.glob("*.sql"))
+
+
+def check_sql(settings: Settings, t_env=None) -> dict[str, list[str]]:
+    """Parse every flink/*.sql file as written with Flink's parser and plan its INSERTs.
+
+    Returns the operations per file; raises on the first statement Flink rejects.
+    """
+    t_env = t_env or create_table_env(settings)
+    parser = t_env._j_tenv.getParser()
+    checked: dict[str, list[str]] = {}
+    for path in sql_files():
+        kinds = []
+        for sql in split_statements(path.read_text()):
+            operations = parser.parse(sql)
+            kinds += [op.getClass().getSimpleName() for op in operations]
+            if re.match(r"^INSERT\s", sql, re.IGNORECASE):
+                t_env.explain_sql(sql)  # validates the sink's connector options too
+            else:
+                apply(t_env, [sql])
+        checked[path.name] = kinds
+    return checked
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+def speed_job(t_env, settings: Settings, statement_set) -> None:
+    """Ground speed per position to the speed topic."""
+    apply(t_env, load_sql("10_speed.sql", settings), statement_set)
+
+
+def stats_job(t_env, settings: Settings, statement_set) -> None:
+    """Tumbling-window statistics to the stats topic."""
+    apply(t_env, load_sql("20_stats.sql", settings), statement_set)
+
+
+def crossings_job(t_env, settings: Settings, statement_set) -> None:
+    """Equator and antimeridian crossings to the events topic."""
+    apply(t_env, load_sql("30_crossings.sql", settings), statement_set)
+
+
+JOBS: dict[str, Callable] = {"speed": speed_job, "stats": stats_job, "crossings": crossings_job}
+
+
+def submit(settings: Settings, jobs: Iterable[str] | None = None, t_env=None, bounded=False):
+    """Submit ``jobs`` (default all) as one Flink job; return its TableResult."""
+    names = list(jobs or JOBS)
+    unknown = [n for n in names if n not in JOBS]
+    if unknown:
+        raise ValueError(f"unknown job(s) {', '.join(unknown)}; choose from {', '.join(JOBS)}")
+    t_env = t_env or create_table_env(settings)
+    create_sources(t_env, settings, bounded)
+    statement_set = t_env.create_statement_set()
+    for name in names:
+        JOBS[name](t_env, settings, statement_set)
+    t_env.get_config().set("pipeline.name", "isspanel: " + "+".join(names))
+    result = statement_set.execute()
+    job_id = str(result.get_job_client().get_job_id())
+    where = settings.jobmanager or "the local mini-cluster"
+    log.info("submitted Flink job %s (%s) to %s", job_id, "+".join(names), where)
+    log.info("Flink web UI: %s#/job/running/%s/overview", web_url(settings), job_id)
+    return result
+
+
+def job_status(result) -> str:
+    """RUNNING, CANCELED, ...; UNKNOWN once a per-job mini-cluster has shut down."""
+    try:
+        return str(result.get_job_client().get_job_status().result()).rsplit(".", 1)[-1]
+    except Exception as exc:
+        log.debug("job status unavailable: %s", exc)
+        return "UNKNOWN"
+
+
+def final_state(result) -> str:
+    """How an ended job ended, from its execution result (logs the cause of a failure)."""
+    try:
+        result.get_job_client().get_job_execution_result().result()
+        return "FINISHED"
+    except Exception as exc:
+        text = str(exc)
+        if "JobCancellationException" in text:
+            return "CANCELED"
+        cause = next((ln for ln in text.splitlines() if "Caused by" in ln), text.splitlines()[0])
+        log.error("the Flink job failed: %s", cause.strip())
+        return "FAILED"
+
+
+def _ended(state: str) -> bool:
+    return state in TERMINAL or state == "UNKNOWN"
+
+
+def wait_for(result, stop: threading.Event, poll_s: float = 1.0) -> str:
+    """Block until the job ends or ``stop`` is set (then cancel it); return its final state."""
+    while not _ended(state := job_status(result)):
+        if stop.wait(poll_s):
+            log.info("cancelling the Flink job")
+            try:
+                result.get_job_client().cancel().result()
+            except Exception as exc:
+                log.warning("cancel failed: %s", exc)
+            break
+    if state in ("CANCELED", "FINISHED"):
+        return state
+    return final_state(result)  # waits for the end, and says how it ended
+
+
+def collect(t_env, query: str, max_rows: int = 10, timeout_s: float = 60.0) -> list:
+    """Up to ``max_rows`` rows of a (streaming) query, waiting at most ``timeout_s``."""
+    result = t_env.execute_sql(query)
+    rows: list = []
+
+    def pull() -> None:
+        try:
+            with result.collect() as iterator:
+                for row in iterator:
+                    rows.append(row)
+                    if len(rows) >= max_rows:
+                        break
+        except Exception as exc:  # the job was cancelled under the iterator
+            log.debug("collect stopped: %s", exc)
+
+    thread = threading.Thread(target=pull, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    client = result.get_job_client()
+    if client is not None and job_status(result) not in TERMINAL:
+        try:
+            client.cancel().result()
+        except Exception as exc:
+            log.debug("cancel after collect: %s", exc)
+    thread.join(10)
+    return list(rows)
+
+
+# -- REST: list and cancel --------------------------------------------------------------------
+
+
+def rest_jobs(settings: Settings, timeout_s: float = 5.0) -> list[dict]:
+    """Jobs known to the JobManager, newest first."""
+    response = requests.get(f"{web_url(settings)}jobs/overview", timeout=timeout_s)
+    response.raise_for_status()
+    return sorted(response.json()["jobs"], key=lambda j: j["start-time"], reverse=True)
+
+
+def rest_cancel(settings: Settings, job_id: str, timeout_s: float = 10.0) -> None:
+    response = requests.patch(
+        f"{web_url(settings)}jobs/{job_id}", params={"mode": "cancel"}, timeout=timeout_s
+    )
+    response.raise_for_status()
+
+
+def _unreachable(settings: Settings, exc: Exception) -> int:
+    if settings.jobmanager:
+        log.error("JobManager %s does not answer: %s", settings.jobmanager, exc)
+        return 1
+    log.info(
+        "no local Flink mini-cluster answers on port %d: jobs on the local mini-cluster live "
+        "inside the running `isspanel flink run` process (Ctrl-C there cancels them); "
+        "none is running",
+        settings.flink_rest_port,
+    )
+    return 0
+
+
+def list_jobs(settings: Settings) -> int:
+    try:
+        jobs = rest_jobs(settings)
+    except requests.RequestException as exc:
+        return _unreachable(settings, exc)
+    if not jobs:
+        log.info("no Flink jobs at %s", rest_address(settings))
+    for job in jobs:
+        log.info("%s %-12s %s", job["jid"], job["state"], job["name"])
+    return 0
+
+
+def cancel_jobs(settings: Settings, ids: list[str]) -> int:
+    try:
+        jobs = rest_jobs(settings)
+    except requests.RequestException as exc:
+        return _unreachable(settings, exc)
+    if not ids:
+        ids = [j["jid"] for j in jobs if j["state"] in ACTIVE and j["name"].startswith("isspanel")]
+        if not ids:
+            log.info("no running isspanel job at %s", rest_address(settings))
+    failed = 0
+    for job_id in ids:
+        try:
+            rest_cancel(settings, job_id)
+            log.info("cancelled %s", job_id)
+        except requests.RequestException as exc:
+            log.error("could not cancel %s: %s", job_id, exc)
+            failed += 1
+    return 1 if failed else 0
+
+
+# -- the `isspanel flink` command -------------------------------------------------------------
+
+
+def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int:
+    if detach and not settings.jobmanager:
+        log.warning(
+            "--detach needs --jobmanager: a local mini-cluster lives in this process, "
+            "so the jobs run until it is stopped (Ctrl-C)"
+        )
+        detach = False
+    result = submit(settings, jobs)
+    if detach:
+        return 0
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, _frame: stop.set())
+    try:
+        state = wait_for(result, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("the Flink job ended: %s", state)
+    return 1 if state == "FAILED" else 0
+
+
+def main(args, settings: Settings) -> int:
+    """`isspanel flink run|list|cancel`: ``args`` has action, jobs and detach."""
+    jobs = list(getattr(args, "jobs", None) or [])
+    if args.action == "run":
+        return run(settings, jobs or None, bool(getattr(args, "detach", False)))
+    if args.action == "list":
+        return list_jobs(settings)
+    if args.action == "cancel":
+        return cancel_jobs(settings, jobs)
+    raise ValueError(f"unknown action {args.action!r}")
