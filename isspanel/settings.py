@@ -53,7 +53,7 @@ class Settings:
     )
 
     # Producer
-    source: str = env("ISS_SOURCE", "auto", "auto | open-notify | sgp4 | replay.")
+    source: str = env("ISS_SOURCE", "auto", "auto, open-notify, sgp4 or replay.")
     api_url: str = env(
         "ISS_API_URL", "http://api.open-notify.org/iss-now.json", "Live ISS position API."
     )
