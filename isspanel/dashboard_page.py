@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -145,7 +146,8 @@ def health_html(health: Health, bootstrap: str, now: float | None = None) -> str
         f'<span class="record-count">{health.records} records</span>'
         f'<span class="source">Source: {source}</span>'
         f'<span class="skipped">{health.skipped} bad message(s) skipped</span>'
-        f'<span class="sessions">{health.sessions} session(s)</span></div>'
+        f'<span class="sessions">{health.sessions} session(s)</span>'
+        f'<span class="server-pid">server pid {os.getpid()}</span></div>'
     )
 
 

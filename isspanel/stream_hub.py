@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -296,15 +297,19 @@ class StreamHub:
 
 
 _HUB: StreamHub | None = None
+_HUB_PID: int | None = None
 _HUB_LOCK = threading.Lock()
 
 
 def get_hub(settings: Settings | None = None) -> StreamHub:
-    """The server's single hub (started by app_hooks.on_server_loaded, or on first use)."""
-    global _HUB
+    """The server process's single hub (started by app_hooks.on_server_loaded, or on first use)."""
+    global _HUB, _HUB_PID
     with _HUB_LOCK:
-        if _HUB is None:
+        # `panel serve --num-procs N` forks after loading the app: a hub inherited from the
+        # parent has no consumer thread in this process, so each process starts its own.
+        if _HUB is None or _HUB_PID != os.getpid():
             _HUB = StreamHub(settings or Settings.from_env())
+            _HUB_PID = os.getpid()
             _HUB.start()
         return _HUB
 

@@ -288,3 +288,32 @@ def test_screenshot_for_the_readme(topic_factory, tmp_path, open_page):
         assert target.stat().st_size > 20_000
     finally:
         server.stop()
+
+
+def test_with_several_server_processes_every_process_sees_every_record(
+    topic_factory, tmp_path, open_page
+):
+    settings = topic_factory()
+    server = DashboardServer(settings, free_port(), tmp_path / "panel.log", "--num-procs", "2")
+    try:
+        pages, pids = [], set()
+        for _ in range(16):  # the kernel picks the process per connection: open until both
+            # Panel 1.9.4 serves the first page of each forked process its CSS from the CDN
+            # (offline here: console errors), so console errors are not checked in this test.
+            page = open_page(server.url, expect_errors=True)
+            pid = wait_until(lambda p=page: p.inner_text(".server-pid").split()[-1], 10, "pid")
+            pages.append(page)
+            pids.add(pid)
+            if len(pids) == 2 and len(pages) >= 4:
+                break
+        assert len(pids) == 2, f"all {len(pages)} pages landed on one process"
+        record = IssRecord(BASE_TS + 700 * 60, 12.0, 34.0, "sgp4")
+        publish(settings, [record])
+        for page in pages:
+            wait_until(
+                lambda p=page: table_keys(p)[:1] == [record.timestamp],
+                15,
+                f"every page: {[(table_keys(p)[:2], p.inner_text('.status')) for p in pages]}",
+            )
+    finally:
+        server.stop()
