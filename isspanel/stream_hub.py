@@ -307,7 +307,7 @@ def get_hub(settings: Settings | None = None) -> StreamHub:
     with _HUB_LOCK:
         # `panel serve --num-procs N` forks after loading the app: a hub inherited from the
         # parent has no consumer thread in this process, so each process starts its own.
-        if _HUB is None or _HUB_PID != os.getpid():
+        if _HUB is None or os.getpid() != _HUB_PID:
             _HUB = StreamHub(settings or Settings.from_env())
             _HUB_PID = os.getpid()
             _HUB.start()
