@@ -9,9 +9,9 @@
 -- Windows and the ISO strings written by the jobs are in UTC, whatever the host's zone.
 SET 'table.local-time-zone' = 'UTC';
 -- A topic with more partitions than keys (all positions share one key) has partitions that never
--- receive a record: mark them idle after 10 s so they do not hold the watermark back.
+-- receive a record: mark them idle after 5 s so they do not hold the watermark back.
 -- Idleness never moves the watermark by itself: only records do (see the watermark below).
-SET 'table.exec.source.idle-timeout' = '10 s';
+SET 'table.exec.source.idle-timeout' = '5 s';
 
 -- The design we started from named the time column `ts` while the records carry `timestamp`,
 -- and read its value as milliseconds. Records carry epoch SECONDS: the column is `timestamp`

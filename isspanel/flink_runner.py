@@ -140,6 +140,7 @@ def flink_config(settings: Settings) -> dict[str, str]:
         "parallelism.default": str(settings.flink_parallelism),
         "pipeline.jars": connector_jar(settings).as_uri(),
         "table.local-time-zone": "UTC",
+        "pipeline.object-reuse": "true",
         # Kafka client threads log after a cancelled job's class loader closed: harmless noise.
         "classloader.check-leaked-classloader": "false",
     }
@@ -168,9 +169,9 @@ def create_table_env(settings: Settings, **config: str):
     )
     root = logging.getLogger()
     level = root.level
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     t_env = TableEnvironment.create(env_settings)
     root.setLevel(level)  # PyFlink's Beam worker module sets the root logger to WARNING
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     # Set through TableConfig too: that also puts the jar on the client's class loader.
     t_env.get_config().set("pipeline.jars", conf.get_string("pipeline.jars", ""))
     return t_env
@@ -308,9 +309,13 @@ def wait_for(result, stop: threading.Event, poll_s: float = 1.0) -> str:
 
 
 def collect(t_env, query: str, max_rows: int = 10, timeout_s: float = 60.0) -> list:
-    """Up to ``max_rows`` rows of a (streaming) query, waiting at most ``timeout_s``."""
+    """Up to ``max_rows`` rows of a (streaming) query, waiting at most ``timeout_s``.
+
+    PyFlink cannot collect TIMESTAMP_LTZ columns: cast them, e.g. to TIMESTAMP(3).
+    """
     result = t_env.execute_sql(query)
     rows: list = []
+    stopping = threading.Event()
 
     def pull() -> None:
         try:
@@ -319,14 +324,16 @@ def collect(t_env, query: str, max_rows: int = 10, timeout_s: float = 60.0) -> l
                     rows.append(row)
                     if len(rows) >= max_rows:
                         break
-        except Exception as exc:  # the job was cancelled under the iterator
-            log.debug("collect stopped: %s", exc)
+        except Exception as exc:
+            if not stopping.is_set():
+                log.warning("collect failed: %s", str(exc).splitlines()[-1][:300])
 
     thread = threading.Thread(target=pull, daemon=True)
     thread.start()
     thread.join(timeout_s)
+    stopping.set()
     client = result.get_job_client()
-    if client is not None and job_status(result) not in TERMINAL:
+    if client is not None and not _ended(job_status(result)):
         try:
             client.cancel().result()
         except Exception as exc:

@@ -348,3 +348,56 @@ def test_cancel_ends_the_run_and_its_jvm(flink_job):
     assert not alive, f"left behind: {alive}"
     assert "the Flink job ended: CANCELED" in flink_job.log_path.read_text()
     assert running_jobs(settings) == []
+
+
+# -- the notebook -----------------------------------------------------------------------------
+
+NOTEBOOK = PROJECT_ROOT / "notebooks" / "02_flink_sql.ipynb"
+
+
+@pytest.mark.timeout(600)
+def test_notebook_runs_top_to_bottom(topic_factory, monkeypatch, tmp_path):
+    """02_flink_sql.ipynb against the session broker and fresh topics; its JVM goes with it."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    settings = topic_factory()
+    env = {
+        "ISS_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "ISS_TOPIC": settings.topic,
+        "ISS_SPEED_TOPIC": settings.speed_topic,
+        "ISS_STATS_TOPIC": settings.stats_topic,
+        "ISS_EVENTS_TOPIC": settings.events_topic,
+        "ISS_HOME": str(tmp_path),  # the kernel's JVM logs there: that names it below
+    }
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    stored = NOTEBOOK.read_bytes()
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
+    client.execute()
+
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, errors
+    assert NOTEBOOK.read_bytes() == stored, "the notebook file was modified"
+    # Two orbits (186 positions): 185 speeds; 19 closed windows, the 20th stays open.
+    speeds = read_topic(settings, settings.speed_topic, expected=185, timeout_s=30)
+    assert len(speeds) == 185
+    assert all(24_000 <= r["speed_kmh"] <= 26_500 for r in speeds)
+    assert len(read_topic(settings, settings.stats_topic, expected=20, timeout_s=5)) == 19
+
+    def jvms() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            if str(tmp_path) in " ".join(p.info["cmdline"] or []):
+                found.append(p)
+        return found
+
+    _gone, alive = psutil.wait_procs(jvms(), timeout=30)
+    for p in alive:
+        p.kill()
+    assert not alive, f"the kernel's JVM outlived it: {alive}"
