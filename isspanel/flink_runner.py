@@ -28,10 +28,16 @@ from isspanel.settings import PROJECT_ROOT, Settings
 log = logging.getLogger(__name__)
 
 SQL_DIR = PROJECT_ROOT / "flink"
+# For the long-running `isspanel flink run`: checkpoints keep the source offsets, so a restart
+# after a failure (say a broker restart) resumes there instead of replaying the topic from the
+# earliest offset. Not for bounded queries: they would wait for a last checkpoint to finish.
+RUN_CONFIG = {
+    "execution.checkpointing.interval": "30 s",
+    "restart-strategy.type": "exponential-delay",
+}
 SOURCE_FILES = ("00_source_iss_location.sql", "05_legs.sql")
 TERMINAL = {"FINISHED", "CANCELED", "FAILED", "SUSPENDED"}
 ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"}
-ISO = "yyyy-MM-dd'T'HH:mm:ss'Z'"
 
 
 # -- SQL files --------------------------------------------------------------------------------
@@ -295,16 +301,21 @@ def _ended(state: str) -> bool:
 
 def wait_for(result, stop: threading.Event, poll_s: float = 1.0) -> str:
     """Block until the job ends or ``stop`` is set (then cancel it); return its final state."""
-    while not _ended(state := job_status(result)):
+    client = result.get_job_client()
+    outcome = client.get_job_execution_result()
+    while True:
+        state = job_status(result)
+        if state in ("CANCELED", "FINISHED"):
+            return state
+        if state in TERMINAL or outcome.done():
+            break
         if stop.wait(poll_s):
             log.info("cancelling the Flink job")
             try:
-                result.get_job_client().cancel().result()
+                client.cancel().result()
             except Exception as exc:
                 log.warning("cancel failed: %s", exc)
             break
-    if state in ("CANCELED", "FINISHED"):
-        return state
     return final_state(result)  # waits for the end, and says how it ended
 
 
@@ -414,7 +425,7 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
             "so the jobs run until it is stopped (Ctrl-C)"
         )
         detach = False
-    result = submit(settings, jobs)
+    result = submit(settings, jobs, create_table_env(settings, **RUN_CONFIG))
     if detach:
         return 0
     stop = threading.Event()
@@ -435,6 +446,10 @@ def main(args, settings: Settings) -> int:
     """`isspanel flink run|list|cancel`: ``args`` has action, jobs and detach."""
     jobs = list(getattr(args, "jobs", None) or [])
     if args.action == "run":
+        unknown = [name for name in jobs if name not in JOBS]
+        if unknown:
+            log.error("unknown job(s) %s; choose from %s", ", ".join(unknown), ", ".join(JOBS))
+            return 2
         return run(settings, jobs or None, bool(getattr(args, "detach", False)))
     if args.action == "list":
         return list_jobs(settings)

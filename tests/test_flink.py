@@ -389,6 +389,8 @@ def test_notebook_runs_top_to_bottom(topic_factory, monkeypatch, tmp_path):
     assert len(speeds) == 185
     assert all(24_000 <= r["speed_kmh"] <= 26_500 for r in speeds)
     assert len(read_topic(settings, settings.stats_topic, expected=20, timeout_s=5)) == 19
+    events = read_topic(settings, settings.events_topic, expected=1, timeout_s=5)
+    assert events and {e["event"] for e in events} <= {"equator", "antimeridian"}
 
     def jvms() -> list[psutil.Process]:
         found = []
