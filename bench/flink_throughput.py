@@ -81,7 +81,7 @@ def wait_for_offset(settings: Settings, topic: str, expected: int, timeout_s: fl
 
 def flink_run(settings: Settings) -> dict:
     started = time.monotonic()
-    t_env = flink_runner.create_table_env(settings)
+    t_env = flink_runner.create_table_env(settings, **flink_runner.RUN_CONFIG)  # as `flink run`
     jvm_s = time.monotonic() - started
     submitted_ms = time.time() * 1000
     result = flink_runner.submit(settings, t_env=t_env)
