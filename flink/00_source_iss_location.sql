@@ -3,6 +3,9 @@
 --    "eventTime": "2024-11-26T08:00:00Z", "source": "sgp4"}
 --
 -- Run first, in the same session as the other files (Flink SQL client or isspanel.flink_runner).
+-- In the SQL client, e.g. the speed job:
+--   cat flink/00_source_iss_location.sql flink/05_legs.sql flink/10_speed.sql > speed.sql
+--   sql-client.sh -j flink-sql-connector-kafka-5.0.0-2.2.jar -f speed.sql
 -- The runner rewrites 'topic', 'properties.bootstrap.servers' and 'properties.group.id' to the
 -- ISS_* settings; as written here the file targets the local broker's defaults.
 
