@@ -80,7 +80,8 @@ def latencies(pages, sent: dict[int, float], last: int) -> list[float]:
         wait_until(
             lambda p=page: any(k == last for k, _ in p.evaluate("window.isspanelArrivals")),
             60,
-            "the last record in every page",
+            f"the last record {last} in every page; arrivals so far: "
+            f"{[len(q.evaluate('window.isspanelArrivals') or []) for q in pages]}",
         )
         for key, arrived in page.evaluate("window.isspanelArrivals"):
             if key in sent:

@@ -16,7 +16,7 @@ from bokeh.plotting import figure
 
 from isspanel.record import IssRecord
 from isspanel.stream_hub import Health, Snapshot, StreamHub
-from isspanel.world_map import WorldMap, iss_title
+from isspanel.world_map import WorldMap, iss_title, points_data, track_data
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +212,26 @@ def _fmt(value) -> str:
     return str(value)
 
 
+_SHARED_LOCK = threading.Lock()
+_SHARED: dict = {"version": None}
+
+
+def shared_rendering(snap: Snapshot) -> dict:
+    """Table HTML and map data for a snapshot, computed once per server, not once per session."""
+    with _SHARED_LOCK:
+        if _SHARED["version"] != snap.version:
+            records = snap.positions
+            _SHARED.update(
+                version=snap.version,
+                table=table_html(records),
+                points=points_data(records),
+                iss=points_data(records[-1:]),
+                track=track_data([r.longitude for r in records], [r.latitude for r in records]),
+                title=iss_title(records[-1] if records else None),
+            )
+        return dict(_SHARED)
+
+
 class DashboardPage:
     def __init__(self, hub: StreamHub, doc: Document):
         self.hub = hub
@@ -311,9 +331,12 @@ class DashboardPage:
     def _render(self, kinds: frozenset[str]) -> None:
         snap: Snapshot = self.hub.snapshot()
         if "positions" in kinds:
-            self.table.text = table_html(snap.positions)
-            self.map.update_positions(snap.positions)
-            self.title.text = iss_title(snap.positions[-1] if snap.positions else None)
+            shared = shared_rendering(snap)
+            self.table.text = shared["table"]
+            self.map.points.data = dict(shared["points"])
+            self.map.iss.data = dict(shared["iss"])
+            self.map.track.data = dict(shared["track"])
+            self.title.text = shared["title"]
             if snap.predicted:
                 self.map.update_predicted(snap.predicted)
         if "night" in kinds:

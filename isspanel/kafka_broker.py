@@ -152,12 +152,14 @@ class LocalBroker:
         if (self.paths.data / "meta.properties").exists():
             return
         if not self.paths.cluster_id.exists():
-            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cid = "-"
+            while cid.startswith("-"):  # as Kafka's own Uuid.randomUuid: "-" reads as a flag
+                cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             self.paths.cluster_id.write_text(cid + "\n")
         cid = self.paths.cluster_id.read_text().strip()
         log.info("formatting KRaft storage in %s (cluster id %s)", self.paths.data, cid)
         cmd = self._java_command(
-            "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(self.paths.config)
+            "kafka.tools.StorageTool", "format", f"--cluster-id={cid}", "-c", str(self.paths.config)
         )
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:

@@ -55,6 +55,7 @@ class Snapshot:
     predicted: list[tuple[float, float, float]]
     night: tuple[list[float], list[float]]
     health: Health
+    version: int = 0  # bumps with every new position: lets sessions share one rendering
 
 
 class StreamHub:
@@ -67,6 +68,7 @@ class StreamHub:
         self.predicted: list[tuple[float, float, float]] = []
         self.night: tuple[list[float], list[float]] = night_polygon(time.time())
         self.health = Health()
+        self.version = 0
         self._predicted_at = 0.0
         self._night_at = time.time()
         self._lock = threading.Lock()
@@ -103,6 +105,7 @@ class StreamHub:
                 list(self.predicted),
                 self.night,
                 Health(**{**self.health.__dict__, "assigned": list(self.health.assigned)}),
+                self.version,
             )
 
     def _notify(self, kinds: set[str]) -> None:
@@ -125,6 +128,7 @@ class StreamHub:
                 record = from_flat(value, max_age_s=10**10)
                 with self._lock:
                     self.positions.append(record)
+                    self.version += 1
                     self.health.records += 1
                     self.health.last_record_at = time.time()
                     self.health.last_source = record.source

@@ -317,3 +317,31 @@ def test_with_several_server_processes_every_process_sees_every_record(
             )
     finally:
         server.stop()
+
+
+def test_a_broker_restart_shows_in_the_status_and_streaming_resumes(tmp_path, open_page):
+    from isspanel.kafka_broker import LocalBroker
+    from isspanel.topics import ensure_topics
+    from tests.conftest import broker_settings
+
+    settings = broker_settings(tmp_path / "home")
+    broker = LocalBroker(settings)
+    broker.start()
+    server = None
+    try:
+        ensure_topics(settings)
+        server = DashboardServer(settings, free_port(), tmp_path / "panel.log")
+        page = open_page(server.url)
+        status = page.locator(".kafka-status")
+        wait_until(lambda: "connected to" in status.inner_text(), 20, "Kafka connected")
+        broker.stop()
+        wait_until(lambda: "not connected" in status.inner_text(), 30, "Kafka shown as lost")
+        broker.start()
+        wait_until(lambda: "connected to" in status.inner_text(), 60, "Kafka shown as back")
+        record = IssRecord(BASE_TS + 800 * 60, -5.0, 60.0, "sgp4")
+        publish(settings, [record])
+        wait_until(lambda: table_keys(page)[:1] == [record.timestamp], 30, "streaming resumed")
+    finally:
+        if server is not None:
+            server.stop()
+        broker.stop()

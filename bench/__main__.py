@@ -1,0 +1,42 @@
+"""`make bench`: every benchmark, each beside its baseline, written to bench/results/latest.md."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from pathlib import Path
+
+from bench import dashboard_latency, flink_throughput, producer_throughput
+from bench.common import print_table, private_broker
+
+log = logging.getLogger("bench")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.ERROR)
+    started = time.monotonic()
+    sections = []
+    log.info("producer → broker (about 1 minute)")
+    sections.append(print_table("Producer → broker", producer_throughput.run()))
+    log.info("Flink SQL jobs (a few minutes)")
+    with private_broker() as (settings, _broker, _cold):
+        sections.append(print_table("Flink SQL jobs", flink_throughput.run(settings)))
+    log.info("dashboard latency, memory and burst (several minutes)")
+    latency, other = dashboard_latency.run()
+    sections.append(print_table("Dashboard: producer send → row in the DOM", latency))
+    sections.append(print_table("Dashboard: memory and burst", other))
+    header = (
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
+        f"{platform.machine()}, {__import__('os').cpu_count()} cores, in "
+        f"{time.monotonic() - started:.0f} s.\n\n"
+    )
+    out = Path(__file__).parent / "results" / "latest.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(header + "\n".join(sections))
+    log.info("written to %s", out)
+
+
+if __name__ == "__main__":
+    main()
