@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -76,6 +77,7 @@ class DashboardServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=PROJECT_ROOT,
+            start_new_session=True,  # --num-procs forks workers: stop() signals the whole group
         )
         wait_until(self._answers, 60, f"the dashboard at {self.url}")
 
@@ -90,12 +92,16 @@ class DashboardServer:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.terminate()
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # forked workers outlive their parent
+        except ProcessLookupError:
+            pass
         self._log.close()
 
 
