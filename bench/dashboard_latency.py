@@ -22,7 +22,7 @@ from playwright.sync_api import sync_playwright
 from bench.common import percentile, print_table, private_broker, row
 from isspanel.record import IssRecord
 from isspanel.settings import PROJECT_ROOT
-from isspanel.topics import ensure_topics
+from isspanel.topics import fresh_topics
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, DashboardServer, wait_until
 from tests.conftest import free_port
 
@@ -37,16 +37,8 @@ RATE_HZ = {1: 10.0, 20: 1.0}
 CYCLES = 200
 
 
-def fresh_topics(settings):
-    tag = uuid.uuid4().hex[:6]
-    s = settings.replace(
-        topic=f"bench-{tag}",
-        speed_topic=f"bench-speed-{tag}",
-        stats_topic=f"bench-stats-{tag}",
-        events_topic=f"bench-events-{tag}",
-    )
-    ensure_topics(s)
-    return s
+def bench_topics(settings):
+    return fresh_topics(settings, prefix="bench")
 
 
 def open_pages(browser, url: str, count: int, ready: str):
@@ -132,8 +124,8 @@ def run() -> tuple[list[dict], list[dict]]:
     extra: list[dict] = []
     with private_broker() as (broker_settings, _broker, _cold), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        ours = fresh_topics(broker_settings)
-        base = fresh_topics(broker_settings)
+        ours = bench_topics(broker_settings)
+        base = bench_topics(broker_settings)
         import tempfile
 
         logdir = tempfile.mkdtemp(prefix="isspanel-bench-")

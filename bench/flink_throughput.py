@@ -24,7 +24,7 @@ from isspanel.orbit import great_circle_km
 from isspanel.producer import IssProducer
 from isspanel.settings import Settings
 from isspanel.sources.sgp4_model import Sgp4Source
-from isspanel.topics import ensure_topics
+from isspanel.topics import ensure_topics, fresh_topics
 from tests.conftest import free_port
 
 log = logging.getLogger(__name__)
@@ -160,15 +160,9 @@ def baseline_run(settings: Settings, topic: str) -> dict:
 def run(settings: Settings) -> list[dict]:
     """Publish the backlog to fresh topics on ``settings``' cluster, then measure."""
     tag = uuid.uuid4().hex[:8]
-    settings = settings.replace(
-        topic=f"bench-location-{tag}",
-        speed_topic=f"bench-speed-{tag}",
-        stats_topic=f"bench-stats-{tag}",
-        events_topic=f"bench-events-{tag}",
-        flink_group=f"bench-flink-{tag}",
-        flink_rest_port=free_port(),
+    settings = fresh_topics(
+        settings, prefix="bench", flink_group=f"bench-flink-{tag}", flink_rest_port=free_port()
     )
-    ensure_topics(settings)
     ensure_topics(settings, [f"bench-baseline-{tag}"])
     end = int(time.time()) // WINDOW_S * WINDOW_S
     source = Sgp4Source(settings)

@@ -96,18 +96,15 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if producer.publisher.pending == 0 and stats.accepted else 1
 
 
+def serve_command(port: int, address: str = "127.0.0.1", *extra: str) -> list[str]:
+    """`panel serve isspanel` as a subprocess command line."""
+    app = str(Path(__file__).parent)
+    return [sys.executable, "-m", "panel", "serve", app, "--port", str(port), "--address", address,
+            *extra]  # fmt: skip
+
+
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
-    cmd = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
-        str(Path(__file__).parent),
-        "--port",
-        str(args.port or settings.dashboard_port),
-        "--address",
-        args.address,
-    ]
+    cmd = serve_command(args.port or settings.dashboard_port, args.address)
     if args.allow_websocket_origin:
         cmd += ["--allow-websocket-origin", args.allow_websocket_origin]
     if args.num_procs:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from isspanel.cli import serve_command
 from isspanel.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
@@ -59,17 +60,7 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port or settings.dashboard_port
     commands = {
         "producer": [*isspanel, "produce", *(["--source", args.source] if args.source else [])],
-        "dashboard": [
-            sys.executable,
-            "-m",
-            "panel",
-            "serve",
-            str(PROJECT_ROOT / "isspanel"),
-            "--port",
-            str(port),
-            "--address",
-            "127.0.0.1",
-        ],
+        "dashboard": serve_command(port),
     }
     if not args.no_flink:
         commands["flink"] = [*isspanel, "flink", "run"]

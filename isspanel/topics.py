@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -49,3 +50,17 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
         return created
     finally:
         admin.close()
+
+
+def fresh_topics(settings: Settings, prefix: str = "iss", **overrides) -> Settings:
+    """Settings whose four topics have new unique names, created (tests, benches, notebooks)."""
+    tag = uuid.uuid4().hex[:8]
+    settings = settings.replace(
+        topic=f"{prefix}-location-{tag}",
+        speed_topic=f"{prefix}-speed-{tag}",
+        stats_topic=f"{prefix}-stats-{tag}",
+        events_topic=f"{prefix}-events-{tag}",
+        **overrides,
+    )
+    ensure_topics(settings)
+    return settings

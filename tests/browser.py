@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from isspanel.cli import serve_command
 from isspanel.settings import PROJECT_ROOT, Settings
+from tests.conftest import kafka_env
 
 CHROMIUM = os.environ.get("ISS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -41,14 +42,7 @@ def wait_until(condition: Callable[[], object], timeout_s: float = 20.0, what: s
 
 
 def server_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "ISS_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "ISS_TOPIC": settings.topic,
-        "ISS_SPEED_TOPIC": settings.speed_topic,
-        "ISS_STATS_TOPIC": settings.stats_topic,
-        "ISS_EVENTS_TOPIC": settings.events_topic,
-    }
+    return {**os.environ, **kafka_env(settings)}
 
 
 class DashboardServer:
@@ -59,20 +53,9 @@ class DashboardServer:
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "panel",
-                "serve",
-                str(PROJECT_ROOT / "isspanel"),
-                "--port",
-                str(port),
-                "--address",
-                "127.0.0.1",
-                "--allow-websocket-origin",
-                f"127.0.0.1:{port}",
-                *extra,
-            ],
+            serve_command(
+                port, "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}", *extra
+            ),
             env=server_env(settings),
             stdout=self._log,
             stderr=subprocess.STDOUT,

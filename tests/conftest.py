@@ -8,7 +8,6 @@ import os
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,7 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from isspanel.kafka_broker import LocalBroker
 from isspanel.settings import Settings
-from isspanel.topics import ensure_topics
+from isspanel.topics import fresh_topics
 
 logging.getLogger("kafka").setLevel(logging.WARNING)
 
@@ -41,6 +40,17 @@ def broker_settings(home: Path, **overrides) -> Settings:
     )
 
 
+def kafka_env(settings: Settings) -> dict[str, str]:
+    """The ISS_* variables that point a child process at ``settings``' broker and topics."""
+    return {
+        "ISS_KAFKA_BOOTSTRAP": settings.bootstrap,
+        "ISS_TOPIC": settings.topic,
+        "ISS_SPEED_TOPIC": settings.speed_topic,
+        "ISS_STATS_TOPIC": settings.stats_topic,
+        "ISS_EVENTS_TOPIC": settings.events_topic,
+    }
+
+
 @pytest.fixture(scope="session")
 def kafka_settings(tmp_path_factory) -> Iterator[Settings]:
     """A real broker for the session, or the cluster ISS_KAFKA_BOOTSTRAP names."""
@@ -61,16 +71,7 @@ def topic_factory(kafka_settings) -> Callable[..., Settings]:
     """Make settings whose pipeline topics are fresh and unique to the test."""
 
     def make(**overrides) -> Settings:
-        tag = uuid.uuid4().hex[:8]
-        settings = kafka_settings.replace(
-            topic=f"iss-location-{tag}",
-            speed_topic=f"iss-speed-{tag}",
-            stats_topic=f"iss-stats-{tag}",
-            events_topic=f"iss-events-{tag}",
-            **overrides,
-        )
-        ensure_topics(settings)
-        return settings
+        return fresh_topics(kafka_settings, **overrides)
 
     return make
 

@@ -82,18 +82,9 @@ def open_page(browser):
 @pytest.fixture(scope="module")
 def live(tmp_path_factory, kafka_settings):
     """A served dashboard over fresh topics that already hold some history."""
-    import uuid
+    from isspanel.topics import fresh_topics
 
-    from isspanel.topics import ensure_topics
-
-    tag = uuid.uuid4().hex[:8]
-    settings = kafka_settings.replace(
-        topic=f"dash-{tag}",
-        speed_topic=f"dash-speed-{tag}",
-        stats_topic=f"dash-stats-{tag}",
-        events_topic=f"dash-events-{tag}",
-    )
-    ensure_topics(settings)
+    settings = fresh_topics(kafka_settings, prefix="dash")
     publish(settings, track(BASE_TS, 30))  # history from before the server started
     # Short session lifetimes, so a closed tab is dropped within seconds, not half a minute.
     server = DashboardServer(

@@ -28,7 +28,7 @@ from isspanel.record import iso_utc
 from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources.sgp4_model import Sgp4Source
 from isspanel.topics import ensure_topics
-from tests.conftest import free_port, produce_raw, read_topic
+from tests.conftest import free_port, kafka_env, produce_raw, read_topic
 
 pytestmark = pytest.mark.flink
 
@@ -362,11 +362,7 @@ def test_notebook_runs_top_to_bottom(topic_factory, monkeypatch, tmp_path):
     nbclient = pytest.importorskip("nbclient")
     settings = topic_factory()
     env = {
-        "ISS_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "ISS_TOPIC": settings.topic,
-        "ISS_SPEED_TOPIC": settings.speed_topic,
-        "ISS_STATS_TOPIC": settings.stats_topic,
-        "ISS_EVENTS_TOPIC": settings.events_topic,
+        **kafka_env(settings),
         "ISS_HOME": str(tmp_path),  # the kernel's JVM logs there: that names it below
     }
     for var, value in env.items():

@@ -13,7 +13,7 @@ import pytest
 from nbclient import NotebookClient
 
 from isspanel.record import IssRecord, iso_utc
-from tests.conftest import free_port, produce_raw, read_topic
+from tests.conftest import free_port, kafka_env, produce_raw, read_topic
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # Notebooks this file executes; 02_flink_sql.ipynb has its own test.
@@ -70,11 +70,7 @@ def text_of(cell) -> str:
 def use_topics(settings, monkeypatch) -> None:
     """Environment the kernel inherits: the session broker and this test's fresh topics."""
     env = {
-        "ISS_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "ISS_TOPIC": settings.topic,
-        "ISS_SPEED_TOPIC": settings.speed_topic,
-        "ISS_STATS_TOPIC": settings.stats_topic,
-        "ISS_EVENTS_TOPIC": settings.events_topic,
+        **kafka_env(settings),
         # Nothing listens there: "auto" falls back to sgp4 at once, as offline.
         "ISS_API_URL": f"http://127.0.0.1:{free_port()}/iss-now.json",
     }
