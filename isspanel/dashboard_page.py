@@ -304,8 +304,8 @@ class DashboardPage:
             sizing_mode="stretch_width",
         )
         doc.js_on_event("connection_lost", CustomJS(code=LOST_JS))
+        self._token = hub.subscribe(self._on_hub)  # first, so the page counts itself
         self._render(ALL)
-        self._token = hub.subscribe(self._on_hub)
         self._beat_cb = doc.add_periodic_callback(self._beat, 500)
         doc.on_session_destroyed(self._destroyed)
 

@@ -224,7 +224,12 @@ def test_a_closed_tab_unsubscribes_its_session(live, browser):
     watcher = other.new_page()
     watcher.goto(server.url)
     watcher.wait_for_selector(".iss-table")
-    before = int(watcher.inner_text(".sessions").split()[0])
+    # Both pages show the same count once each status has refreshed with both sessions in it.
+    before = wait_until(
+        lambda: count() == int(watcher.inner_text(".sessions").split()[0]) and count(),
+        10,
+        "both pages to agree on the session count",
+    )
     context.close()  # the tab goes away; Bokeh destroys its session after a grace period
     publish(settings, [IssRecord(BASE_TS + 500 * 60, 1.0, 1.0, "sgp4")])
     wait_until(
