@@ -61,22 +61,17 @@ def _number(value: Any, name: str) -> float:
 
 
 def _timestamp(value: Any, now: float, max_skew_s: int, max_age_s: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if (isinstance(value, float) and value.is_integer()) or (
+        isinstance(value, str) and value.strip().isdigit()
+    ):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidRecord(f"timestamp is not an integer: {value!r}")
-    try:
-        ts = int(value) if not isinstance(value, float) else None
-    except ValueError:
-        ts = None
-    if ts is None:
-        if isinstance(value, float) and value.is_integer():
-            ts = int(value)
-        else:
-            raise InvalidRecord(f"timestamp is not an integer: {value!r}")
-    if ts > now + max_skew_s:
-        raise InvalidRecord(f"timestamp {ts} lies {ts - now:.0f} s in the future")
-    if ts < now - max_age_s:
-        raise InvalidRecord(f"timestamp {ts} is {(now - ts) / 86400:.0f} days old")
-    return ts
+    if value > now + max_skew_s:
+        raise InvalidRecord(f"timestamp {value} lies {value - now:.0f} s in the future")
+    if value < now - max_age_s:
+        raise InvalidRecord(f"timestamp {value} is {(now - value) / 86400:.0f} days old")
+    return value
 
 
 def make_record(
