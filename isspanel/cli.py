@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import subprocess
@@ -84,7 +85,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
         elif source.name == "replay":
             records = source.paced(0)
             if args.count:
-                records = (r for _, r in zip(range(args.count), records, strict=False))
+                records = itertools.islice(records, args.count)
             stats = producer.publish_all(records)
         else:
             log.error("--accelerated works with --source sgp4 or replay")

@@ -16,7 +16,7 @@ from bokeh.plotting import figure
 
 from isspanel.record import IssRecord
 from isspanel.stream_hub import Health, Snapshot, StreamHub
-from isspanel.world_map import WorldMap, iss_title, points_data, track_data
+from isspanel.world_map import WorldMap, iss_title, positions_data
 
 log = logging.getLogger(__name__)
 
@@ -224,9 +224,7 @@ def shared_rendering(snap: Snapshot) -> dict:
             _SHARED.update(
                 version=snap.version,
                 table=table_html(records),
-                points=points_data(records),
-                iss=points_data(records[-1:]),
-                track=track_data([r.longitude for r in records], [r.latitude for r in records]),
+                map=positions_data(records),
                 title=iss_title(records[-1] if records else None),
             )
         return dict(_SHARED)
@@ -329,13 +327,15 @@ class DashboardPage:
             self._render(kinds)
 
     def _render(self, kinds: frozenset[str]) -> None:
-        snap: Snapshot = self.hub.snapshot()
+        if kinds - {"health"}:
+            self._render_data(kinds, self.hub.snapshot())
+        self._render_status()
+
+    def _render_data(self, kinds: frozenset[str], snap: Snapshot) -> None:
         if "positions" in kinds:
             shared = shared_rendering(snap)
             self.table.text = shared["table"]
-            self.map.points.data = dict(shared["points"])
-            self.map.iss.data = dict(shared["iss"])
-            self.map.track.data = dict(shared["track"])
+            self.map.show_positions(shared["map"])
             self.title.text = shared["title"]
             if snap.predicted:
                 self.map.update_predicted(snap.predicted)
@@ -347,13 +347,15 @@ class DashboardPage:
             self.stats.text = kv_html(snap.stats, "Latest window (Flink)", "No window closed yet.")
         if "events" in kinds:
             self.events.text = events_html(snap.events)
-        self.status.text = health_html(snap.health, self.hub.settings.bootstrap)
+
+    def _render_status(self) -> None:
+        self.status.text = health_html(self.hub.health_snapshot(), self.hub.settings.bootstrap)
 
     def _beat(self) -> None:
         self._beats += 1
         self.heartbeat.text = str(self._beats)
         if self._beats % 2 == 0:  # the "last record N s ago" clock, once a second
-            self.status.text = health_html(self.hub.snapshot().health, self.hub.settings.bootstrap)
+            self._render_status()
 
     def _toggle_tiles(self, event) -> None:
         self.map.tiles.visible = bool(event.new)
@@ -362,4 +364,4 @@ class DashboardPage:
         with self._lock:
             self._closed = True
         self.hub.unsubscribe(self._token)
-        log.info("session closed; %d left", self.hub.snapshot().health.sessions)
+        log.info("session closed; %d left", self.hub.health_snapshot().sessions)

@@ -76,10 +76,7 @@ class Publisher:
             return len(self._outbox) + self._unacked
 
     def accept(self, record: IssRecord) -> None:
-        with self._lock:
-            self._outbox.append(record)
-        self.stats.accepted += 1
-        self.drain()
+        self.accept_many([record])
 
     def accept_many(self, records: list[IssRecord]) -> None:
         with self._lock:

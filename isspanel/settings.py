@@ -117,8 +117,6 @@ class Settings:
 def _coerce(f: dataclasses.Field, raw: str) -> Any:
     kind = type(f.default) if f.default is not None else Path
     try:
-        if kind is bool:
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
         if kind in (int, float):
             return kind(raw)
         if issubclass(kind, Path):

@@ -54,7 +54,6 @@ class Snapshot:
     events: list[dict]
     predicted: list[tuple[float, float, float]]
     night: tuple[list[float], list[float]]
-    health: Health
     version: int = 0  # bumps with every new position: lets sessions share one rendering
 
 
@@ -104,9 +103,13 @@ class StreamHub:
                 list(self.events),
                 list(self.predicted),
                 self.night,
-                Health(**{**self.health.__dict__, "assigned": list(self.health.assigned)}),
                 self.version,
             )
+
+    def health_snapshot(self) -> Health:
+        """A copy of the link health alone: cheap enough for every session's 1-s clock."""
+        with self._lock:
+            return Health(**{**self.health.__dict__, "assigned": list(self.health.assigned)})
 
     def _notify(self, kinds: set[str]) -> None:
         with self._lock:

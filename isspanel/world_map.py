@@ -50,6 +50,15 @@ def points_data(records: Sequence[IssRecord]) -> dict:
     }
 
 
+def positions_data(records: Sequence[IssRecord]) -> dict[str, dict]:
+    """The track's points, the ISS marker (the newest) and the track split at ±180°."""
+    return {
+        "points": points_data(records),
+        "iss": points_data(records[-1:]),
+        "track": track_data([r.longitude for r in records], [r.latitude for r in records]),
+    }
+
+
 def predicted_data(track: Sequence[tuple[float, float, float]]) -> dict:
     return track_data([p[2] for p in track], [p[1] for p in track])
 
@@ -157,10 +166,11 @@ class WorldMap:
         f.legend.background_fill_alpha = 0.7
         f.legend.click_policy = "hide"
 
-    def update_positions(self, records: Sequence[IssRecord]) -> None:
-        self.points.data = points_data(records)
-        self.iss.data = points_data(records[-1:])
-        self.track.data = track_data([r.longitude for r in records], [r.latitude for r in records])
+    def show_positions(self, data: dict[str, dict]) -> None:
+        """Show ``positions_data``; its lists may be shared by every session, the dicts not."""
+        self.points.data = dict(data["points"])
+        self.iss.data = dict(data["iss"])
+        self.track.data = dict(data["track"])
 
     def update_predicted(self, track) -> None:
         self.predicted.data = predicted_data(track)
