@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import panel as pn
@@ -21,6 +22,7 @@ from isspanel.world_map import WorldMap, iss_title, positions_data
 log = logging.getLogger(__name__)
 
 ALL = frozenset({"positions", "speeds", "stats", "events", "health", "night"})
+STALE_S = 150  # a record older than this, at one a minute, means the producer is stuck
 SOURCE_NAMES = {"open-notify": "live API", "sgp4": "SGP4 model (offline)", "replay": "replay"}
 
 TABLE_CSS = """
@@ -30,8 +32,9 @@ TABLE_CSS = """
   padding: 4px 8px; border-bottom: 1px solid #d1d5db; }
 .iss-table td { text-align: right; padding: 2px 8px; border-bottom: 1px solid #eef0f3; }
 .iss-table th:first-child, .iss-table td:first-child { text-align: left; }
-.iss-table tr.new td { animation: iss-flash 2.5s ease-out; font-weight: 600; }
-@keyframes iss-flash { from { background: #ffe58a; } to { background: transparent; } }
+/* A static mark, not an animation: a CSS animation repaints the page every frame for
+   its whole run, which costs every open browser CPU on every record. */
+.iss-table tr.new td { background: #ffe58a; font-weight: 600; }
 .empty { color: #6b7280; padding: 12px; }
 """
 
@@ -89,32 +92,90 @@ if (window.isspanelLink == null) {
 }
 """
 
-# Runs on every heartbeat; the first one also sets the link watcher up.
-BEAT_JS = LINK_JS + "window.isspanelLink.last = Date.now();"
+# Runs on every heartbeat; the first one also sets the link watcher up. The heartbeat
+# carries the server's clock, and the "last record N s ago" clock ticks here in the
+# browser: re-rendering the status every second cost each page a layout pass.
+BEAT_JS = (
+    LINK_JS
+    + """
+window.isspanelLink.last = Date.now();
+const now = cb_obj.data.now[0];
+// By name: a model passed in args would join this root and stop syncing in Panel's.
+const status = cb_obj.document.get_model_by_name('iss-status');
+const view = status == null ? null : Bokeh.index.find_one(status);
+const root = view == null ? null : view.shadow_el;
+if (root != null) {
+  for (const age of root.querySelectorAll('.age[data-at]')) {
+    const seconds = Math.max(0, now - Number(age.dataset.at));
+    age.textContent = seconds.toFixed(0);
+    const dot = age.parentElement.querySelector('.dot');
+    if (dot != null) dot.className = 'dot ' + (seconds < STALE_S ? 'ok' : 'wait');
+  }
+}
+"""
+)
 
 LOST_JS = "if (window.isspanelLink) window.isspanelLink.lose('connection closed');"
 
-# Arrival times of new rows, for the latency benchmark: [key, epoch ms] pairs.
-ARRIVAL_JS = """
-const m = /data-key="(\\d+)"/.exec(cb_obj.text);
-if (m) { (window.isspanelArrivals = window.isspanelArrivals || []).push([+m[1], Date.now()]); }
+# Text that changes with every record (table, title, status, analytics) reaches the page
+# through one "dom-updates" source and is written into each Div's element here. Setting a
+# Div's text instead makes Bokeh lay the whole page out again and repaint the map: that
+# cost every browser ~25 ms per record. The Div's text is kept current silently, so a
+# later re-render shows the same thing.
+# A "prepend" carries only the new rows of the table: the page inserts them on top and drops
+# the oldest beyond ROWS, instead of parsing 100 rows again.
+DOM_JS = """
+const {name, html, op} = cb_obj.data;
+for (let i = 0; i < name.length; i++) {
+  const model = cb_obj.document.get_model_by_name(name[i]);
+  if (model == null) continue;
+  const view = Bokeh.index.find_one(model);
+  const el = view == null ? null : view.markup_el;
+  const tbody = el == null ? null : el.querySelector('tbody');
+  if (op[i] === 'prepend' && tbody != null) {
+    for (const row of tbody.querySelectorAll('tr.new')) row.classList.remove('new');
+    tbody.insertAdjacentHTML('afterbegin', html[i]);
+    while (tbody.rows.length > ROWS) tbody.deleteRow(-1);
+    model.setv({text: el.innerHTML}, {silent: true});
+  } else if (op[i] === 'replace' && el != null) {
+    model.setv({text: html[i]}, {silent: true});
+    el.innerHTML = html[i];
+  } else {
+    // No view yet, or rows for a table it does not show: the server sends the whole
+    // table next time; a plain text change renders whenever the view appears.
+    if (op[i] === 'replace') model.text = html[i];
+    continue;
+  }
+  if (name[i] === 'iss-table') {
+    // Arrival times of new rows, for the latency benchmark: [key, epoch ms] pairs.
+    const m = /data-key="(\\d+)"/.exec(html[i]);
+    if (m) (window.isspanelArrivals = window.isspanelArrivals || []).push([+m[1], Date.now()]);
+  }
+}
 """
 
 
-def table_html(records: list[IssRecord]) -> str:
-    if not records:
-        return '<div class="empty">No positions yet: is the producer running?</div>'
+def rows_html(records: list[IssRecord]) -> str:
+    """Table rows, newest on top; the newest is marked new."""
     rows = []
-    for i, r in enumerate(reversed(records)):  # newest on top
+    for i, r in enumerate(reversed(records)):
         rows.append(
             f'<tr class="iss-row{" new" if i == 0 else ""}" data-key="{r.timestamp}">'
             f"<td>{r.event_time.replace('T', ' ').rstrip('Z')}</td>"
             f"<td>{r.latitude:.4f}</td><td>{r.longitude:.4f}</td>"
             f"<td>{html.escape(r.source)}</td></tr>"
         )
+    return "".join(rows)
+
+
+def table_html(records: list[IssRecord]) -> str:
+    if not records:
+        return '<div class="empty">No positions yet: is the producer running?</div>'
     return (
         '<table class="iss-table"><thead><tr><th>Timestamp (UTC)</th><th>Latitude</th>'
-        "<th>Longitude</th><th>Source</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<th>Longitude</th><th>Source</th></tr></thead><tbody>"
+        + rows_html(records)
+        + "</tbody></table>"
     )
 
 
@@ -137,8 +198,12 @@ def health_html(health: Health, bootstrap: str, now: float | None = None) -> str
         last = f"{_dot('wait')}No record yet"
     else:
         age = max(0.0, now - health.last_record_at)
-        state = "ok" if age < 150 else "wait"
-        last = f"{_dot(state)}Last record {age:.0f} s ago"
+        state = "ok" if age < STALE_S else "wait"
+        # The browser keeps the age ticking from data-at (see BEAT_JS).
+        last = (
+            f'{_dot(state)}Last record <span class="age" data-at="{health.last_record_at:.3f}">'
+            f"{age:.0f}</span> s ago"
+        )
     source = SOURCE_NAMES.get(health.last_source or "", "—")
     return (
         f'<div class="status"><span class="kafka-status">{kafka}</span>'
@@ -230,6 +295,16 @@ def shared_rendering(snap: Snapshot) -> dict:
         return dict(_SHARED)
 
 
+@contextmanager
+def held(doc: Document):
+    """Collect a callback's model changes and send them together when it ends."""
+    doc.hold("combine")
+    try:
+        yield
+    finally:
+        doc.unhold()
+
+
 class DashboardPage:
     def __init__(self, hub: StreamHub, doc: Document):
         self.hub = hub
@@ -237,7 +312,6 @@ class DashboardPage:
         self._lock = threading.Lock()
         self._dirty: set[str] = set()
         self._scheduled = False
-        self._beats = 0
         self._closed = False
 
         self.map = WorldMap()
@@ -251,12 +325,22 @@ class DashboardPage:
             styles={"overflow-y": "auto"},
             height=430,
         )
-        self.table.js_on_change("text", CustomJS(code=ARRIVAL_JS))
         self.status = Div(
             name="iss-status", text="", stylesheets=[status_css], sizing_mode="stretch_width"
         )
-        self.heartbeat = Div(name="heartbeat", text="0", visible=False)
-        self.heartbeat.js_on_change("text", CustomJS(code=BEAT_JS))
+        # Not a Div: a change to a layout model costs the page a layout pass.
+        self.heartbeat = ColumnDataSource({"now": [time.time()]}, name="heartbeat")
+        self.heartbeat.js_on_change(
+            "data",
+            CustomJS(code=BEAT_JS.replace("STALE_S", str(STALE_S))),
+        )
+        self._health: Health | None = None
+        self.dom = ColumnDataSource({"name": [], "html": [], "op": []}, name="dom-updates")
+        rows = str(hub.settings.buffer_size)
+        self.dom.js_on_change("data", CustomJS(code=DOM_JS.replace("ROWS", rows)))
+        self._html: dict[str, str] = {}  # what each Div shows, by name
+        self._pending: dict[str, tuple[str, str]] = {}  # name: (op, html)
+        self._shown_version = -1  # the hub version of the positions this page shows
         self.title = Div(
             name="iss-title",
             text=iss_title(None),
@@ -298,12 +382,19 @@ class DashboardPage:
                 pn.Column(pn.pane.Bokeh(self.stats), pn.pane.Bokeh(self.events), width=430),
                 sizing_mode="stretch_width",
             ),
-            pn.pane.Bokeh(self.heartbeat),
             sizing_mode="stretch_width",
         )
+        doc.add_root(self.heartbeat)  # in the document, though nothing draws them
+        doc.add_root(self.dom)
         doc.js_on_event("connection_lost", CustomJS(code=LOST_JS))
         self._token = hub.subscribe(self._on_hub)  # first, so the page counts itself
-        self._render(ALL)
+        # The first rendering goes into the Divs' text: nothing is connected yet.
+        snap = hub.snapshot()
+        self._render_text(ALL, snap)
+        self._render_status()
+        for div in (self.table, self.title, self.status, self.stats, self.events):
+            div.text = self._pending.pop(div.name, ("replace", div.text))[1]
+        self._render_plots(ALL, snap, [])
         self._beat_cb = doc.add_periodic_callback(self._beat, 500)
         doc.on_session_destroyed(self._destroyed)
 
@@ -327,35 +418,77 @@ class DashboardPage:
             self._render(kinds)
 
     def _render(self, kinds: frozenset[str]) -> None:
-        if kinds - {"health"}:
-            self._render_data(kinds, self.hub.snapshot())
-        self._render_status()
+        # Held, so that repeated changes to one property go out once.
+        with held(self.doc):
+            snap = self.hub.snapshot() if kinds - {"health"} else None
+            new = self._render_text(kinds, snap) if snap else []
+            self._render_status()
+            # Text first: the table is what people watch, so it goes out before the plots.
+            self._flush_html()
+            if snap:
+                self._render_plots(kinds, snap, new)
 
-    def _render_data(self, kinds: frozenset[str], snap: Snapshot) -> None:
+    def _render_text(self, kinds: frozenset[str], snap: Snapshot) -> list[IssRecord]:
+        """Queue the Divs' new text; return the positions this page has not shown yet."""
+        new: list[IssRecord] = []
         if "positions" in kinds:
             shared = shared_rendering(snap)
-            self.table.text = shared["table"]
-            self.map.show_positions(shared["map"])
-            self.title.text = shared["title"]
+            count = snap.version - self._shown_version
+            showing_rows = self._html.get(self.table.name, "").startswith("<table")
+            if showing_rows and 0 < count < len(snap.positions):
+                new = snap.positions[-count:]
+                self._html[self.table.name] = shared["table"]
+                self._pending[self.table.name] = ("prepend", rows_html(new))
+            else:
+                self._show(self.table, shared["table"])
+            self._shown_version = snap.version
+            self._show(self.title, shared["title"])
+        if "stats" in kinds:
+            self._show(
+                self.stats, kv_html(snap.stats, "Latest window (Flink)", "No window closed yet.")
+            )
+        if "events" in kinds:
+            self._show(self.events, events_html(snap.events))
+        return new
+
+    def _render_plots(self, kinds: frozenset[str], snap: Snapshot, new: list[IssRecord]) -> None:
+        if "positions" in kinds:
+            keep = self.hub.settings.buffer_size
+            self.map.show_positions(shared_rendering(snap)["map"], new, keep)
             if snap.predicted:
                 self.map.update_predicted(snap.predicted)
         if "night" in kinds:
             self.map.update_night(snap.night)
         if "speeds" in kinds:
             self.speed_source.data = speed_data(snap.speeds)
-        if "stats" in kinds:
-            self.stats.text = kv_html(snap.stats, "Latest window (Flink)", "No window closed yet.")
-        if "events" in kinds:
-            self.events.text = events_html(snap.events)
 
     def _render_status(self) -> None:
-        self.status.text = health_html(self.hub.health_snapshot(), self.hub.settings.bootstrap)
+        health = self.hub.health_snapshot()
+        if health != self._health:  # only real changes: the age ticks in the browser
+            self._health = health
+            self._show(self.status, health_html(health, self.hub.settings.bootstrap))
+
+    def _show(self, div: Div, text: str) -> None:
+        if self._html.get(div.name) != text:
+            self._html[div.name] = text
+            self._pending[div.name] = ("replace", text)
+
+    def _flush_html(self) -> None:
+        # One assignment per update: a held document combines changes to one property,
+        # so a second assignment would replace the first.
+        if self._pending:
+            pending, self._pending = self._pending, {}
+            self.dom.data = {
+                "name": list(pending),
+                "op": [op for op, _ in pending.values()],
+                "html": [text for _, text in pending.values()],
+            }
 
     def _beat(self) -> None:
-        self._beats += 1
-        self.heartbeat.text = str(self._beats)
-        if self._beats % 2 == 0:  # the "last record N s ago" clock, once a second
-            self._render_status()
+        with held(self.doc):
+            self.heartbeat.data = {"now": [time.time()]}
+            self._render_status()  # lag and Kafka's state change without a new record
+            self._flush_html()
 
     def _toggle_tiles(self, event) -> None:
         self.map.tiles.visible = bool(event.new)

@@ -136,11 +136,20 @@ class WorldMap:
             line_width=1.5,
             line_dash="dashed",
             legend_label="next orbit (SGP4)",
+            level="overlay",
         )
         f.multi_line(
-            "xs", "ys", source=self.track, line_color="#d62728", line_width=2, legend_label="track"
+            "xs",
+            "ys",
+            source=self.track,
+            line_color="#d62728",
+            line_width=2,
+            legend_label="track",
+            level="overlay",
         )
-        dots = f.scatter("x", "y", source=self.points, size=4, color="#d62728", alpha=0.6)
+        dots = f.scatter(
+            "x", "y", source=self.points, size=4, color="#d62728", alpha=0.6, level="overlay"
+        )
         marker = f.scatter(
             "x",
             "y",
@@ -150,6 +159,7 @@ class WorldMap:
             fill_color="#ffbf00",
             line_color="#222",
             legend_label="ISS",
+            level="overlay",
         )
         f.add_tools(
             HoverTool(
@@ -166,9 +176,18 @@ class WorldMap:
         f.legend.background_fill_alpha = 0.7
         f.legend.click_policy = "hide"
 
-    def show_positions(self, data: dict[str, dict]) -> None:
-        """Show ``positions_data``; its lists may be shared by every session, the dicts not."""
-        self.points.data = dict(data["points"])
+    def show_positions(
+        self, data: dict[str, dict], new: Sequence[IssRecord] = (), keep: int = 100
+    ) -> None:
+        """Show ``positions_data``; its lists may be shared by every session, the dicts not.
+
+        With ``new`` (the records added since the last call), the track's points are
+        streamed: only the new rows go to the browser.
+        """
+        if new and len(self.points.data["x"]) > 0:
+            self.points.stream(points_data(new), rollover=keep)
+        else:
+            self.points.data = dict(data["points"])
         self.iss.data = dict(data["iss"])
         self.track.data = dict(data["track"])
 

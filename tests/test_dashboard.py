@@ -145,6 +145,27 @@ def test_after_150_records_exactly_the_100_newest_show_in_order(live, open_page)
     assert len(model_data(page, "track-points")["x"]) == 100
 
 
+def test_records_one_at_a_time_prepend_rows_and_stream_the_track(live, open_page):
+    # The page inserts just the new rows and streams the map's points; the result must equal
+    # a full rendering: the newest 100 in order, one marked row, the same points.
+    settings, server = live
+    page = open_page(server.url)
+    before = wait_until(lambda: table_keys(page), 20, "first rows")
+    records = track(BASE_TS + 300 * 60, 5)
+    for record in records:
+        publish(settings, [record])
+        wait_until(lambda r=record: table_keys(page)[0] == r.timestamp, 10, "the row on top")
+    expected = ([r.timestamp for r in reversed(records)] + before)[:100]
+    assert table_keys(page) == expected
+    assert page.locator(".iss-row.new").count() == 1
+    assert "new" in page.locator(".iss-row").first.get_attribute("class")
+    points = model_data(page, "track-points")
+    assert len(points["x"]) == len(expected)
+    assert points["time"][-1] == records[-1].event_time
+    # A new browser renders the same table from scratch.
+    assert table_keys(open_page(server.url)) == expected
+
+
 def test_a_poison_message_changes_nothing_visible(live, open_page):
     settings, server = live
     page = open_page(server.url)
