@@ -12,16 +12,19 @@ from datetime import UTC, datetime
 
 import panel as pn
 from bokeh.document import Document
+from bokeh.document.callbacks import invoke_with_curdoc
+from bokeh.document.events import DocumentPatchedEvent
 from bokeh.models import ColumnDataSource, CustomJS, DatetimeTickFormatter, Div, InlineStyleSheet
 from bokeh.plotting import figure
 
 from isspanel.record import IssRecord
 from isspanel.stream_hub import Health, Snapshot, StreamHub
-from isspanel.world_map import WorldMap, iss_title, positions_data
+from isspanel.world_map import WorldMap, iss_title, positions_data, predicted_data
 
 log = logging.getLogger(__name__)
 
 ALL = frozenset({"positions", "speeds", "stats", "events", "health", "night"})
+BEAT_S = 1.0  # a quiet page gets a heartbeat this often: every message costs the server
 STALE_S = 150  # a record older than this, at one a minute, means the producer is stuck
 SOURCE_NAMES = {"open-notify": "live API", "sgp4": "SGP4 model (offline)", "replay": "replay"}
 
@@ -48,7 +51,8 @@ STATUS_CSS = """
 
 # The browser's side of the browser↔server link. Bokeh fires connection_lost when the
 # WebSocket closes: the page says "disconnected" and reloads once the server answers again.
-# A server heartbeat every 500 ms shows a silent network drop (or a busy server) as "stalled".
+# A server heartbeat (any message, or an explicit beat after a quiet second) shows a silent
+# network drop (or a busy server) as "stalled".
 LINK_JS = """
 const banner = (() => {
   let el = document.getElementById('isspanel-link');
@@ -85,7 +89,7 @@ if (window.isspanelLink == null) {
     if (link.lost) return;
     const silent = Date.now() - link.last;
     // A late heartbeat alone may be a busy server: say so, but do not give up the session.
-    if (silent > 1500) set('stalled', 'Browser ↔ server: no heartbeat for ' +
+    if (silent > 2500) set('stalled', 'Browser ↔ server: no heartbeat for ' +
                            Math.round(silent / 1000) + ' s (server busy or network down)');
     else set('connected', 'Browser ↔ server: connected');
   }, 250);
@@ -126,6 +130,7 @@ LOST_JS = "if (window.isspanelLink) window.isspanelLink.lose('connection closed'
 # the oldest beyond ROWS, instead of parsing 100 rows again.
 DOM_JS = """
 const {name, html, op} = cb_obj.data;
+if (window.isspanelLink) window.isspanelLink.last = Date.now();  // as good as a heartbeat
 for (let i = 0; i < name.length; i++) {
   const model = cb_obj.document.get_model_by_name(name[i]);
   if (model == null) continue;
@@ -278,7 +283,7 @@ def _fmt(value) -> str:
 
 
 _SHARED_LOCK = threading.Lock()
-_SHARED: dict = {"version": None}
+_SHARED: dict = {"version": None, "predicted_key": None, "predicted": None}
 
 
 def shared_rendering(snap: Snapshot) -> dict:
@@ -292,17 +297,51 @@ def shared_rendering(snap: Snapshot) -> dict:
                 map=positions_data(records),
                 title=iss_title(records[-1] if records else None),
             )
+        # The next orbit changes once a minute of record time, not with every record.
+        key = snap.predicted[0] if snap.predicted else None
+        if _SHARED.get("predicted_key") != key:
+            _SHARED.update(
+                predicted_key=key, predicted=predicted_data(snap.predicted) if key else None
+            )
         return dict(_SHARED)
 
 
 @contextmanager
 def held(doc: Document):
-    """Collect a callback's model changes and send them together when it ends."""
+    """Collect a callback's model changes and send them to the page as one message.
+
+    Bokeh's own unhold() sends a message per change: the page then applies and paints one
+    record's changes message by message, and the server serialises each one separately.
+    """
     doc.hold("combine")
     try:
         yield
     finally:
+        _send_held(doc)
+
+
+def _send_held(doc: Document) -> None:
+    callbacks = doc.callbacks
+    events = list(callbacks._held_events)
+    session = getattr(doc.session_context, "_session", None)
+    writes = getattr(session, "_pending_writes", None)
+    connections = getattr(session, "_subscribed_connections", None)
+    if (
+        not events
+        or writes is None  # not inside a locked session callback: let Bokeh do it
+        or connections is None
+        or not all(isinstance(e, DocumentPatchedEvent) for e in events)
+    ):
         doc.unhold()
+        return
+    callbacks._held_events = []
+    callbacks._hold = None
+    for event in events:  # Python-side property callbacks, as unhold() would run them
+        if event.callback_invoker is not None:
+            invoke_with_curdoc(doc, event.callback_invoker)
+    for connection in connections:
+        message = connection.protocol.create("PATCH-DOC", events)
+        writes.append(connection._socket.send_message(message))
 
 
 class DashboardPage:
@@ -395,7 +434,8 @@ class DashboardPage:
         for div in (self.table, self.title, self.status, self.stats, self.events):
             div.text = self._pending.pop(div.name, ("replace", div.text))[1]
         self._render_plots(ALL, snap, [])
-        self._beat_cb = doc.add_periodic_callback(self._beat, 500)
+        self._sent_at = 0.0  # monotonic time of the last message to this page
+        self._beat_cb = doc.add_periodic_callback(self._beat, int(BEAT_S * 1000))
         doc.on_session_destroyed(self._destroyed)
 
     # -- called on the hub's consumer thread -------------------------------------
@@ -421,24 +461,25 @@ class DashboardPage:
         # Held, so that repeated changes to one property go out once.
         with held(self.doc):
             snap = self.hub.snapshot() if kinds - {"health"} else None
-            new = self._render_text(kinds, snap) if snap else []
+            tail = self._render_text(kinds, snap) if snap else []
             self._render_status()
             # Text first: the table is what people watch, so it goes out before the plots.
             self._flush_html()
             if snap:
-                self._render_plots(kinds, snap, new)
+                self._render_plots(kinds, snap, tail)
+                self._sent_at = time.monotonic()
 
     def _render_text(self, kinds: frozenset[str], snap: Snapshot) -> list[IssRecord]:
-        """Queue the Divs' new text; return the positions this page has not shown yet."""
-        new: list[IssRecord] = []
+        """Queue the Divs' new text; return the last position shown, then the new ones."""
+        tail: list[IssRecord] = []
         if "positions" in kinds:
             shared = shared_rendering(snap)
             count = snap.version - self._shown_version
             showing_rows = self._html.get(self.table.name, "").startswith("<table")
             if showing_rows and 0 < count < len(snap.positions):
-                new = snap.positions[-count:]
+                tail = snap.positions[-count - 1 :]
                 self._html[self.table.name] = shared["table"]
-                self._pending[self.table.name] = ("prepend", rows_html(new))
+                self._pending[self.table.name] = ("prepend", rows_html(tail[1:]))
             else:
                 self._show(self.table, shared["table"])
             self._shown_version = snap.version
@@ -449,14 +490,14 @@ class DashboardPage:
             )
         if "events" in kinds:
             self._show(self.events, events_html(snap.events))
-        return new
+        return tail
 
-    def _render_plots(self, kinds: frozenset[str], snap: Snapshot, new: list[IssRecord]) -> None:
+    def _render_plots(self, kinds: frozenset[str], snap: Snapshot, tail: list[IssRecord]) -> None:
         if "positions" in kinds:
-            keep = self.hub.settings.buffer_size
-            self.map.show_positions(shared_rendering(snap)["map"], new, keep)
-            if snap.predicted:
-                self.map.update_predicted(snap.predicted)
+            shared = shared_rendering(snap)
+            self.map.show_positions(shared["map"], tail, self.hub.settings.buffer_size)
+            if shared["predicted"] is not None:
+                self.map.show_predicted(shared["predicted"])
         if "night" in kinds:
             self.map.update_night(snap.night)
         if "speeds" in kinds:
@@ -478,6 +519,7 @@ class DashboardPage:
         # so a second assignment would replace the first.
         if self._pending:
             pending, self._pending = self._pending, {}
+            self._sent_at = time.monotonic()
             self.dom.data = {
                 "name": list(pending),
                 "op": [op for op, _ in pending.values()],
@@ -486,9 +528,12 @@ class DashboardPage:
 
     def _beat(self) -> None:
         with held(self.doc):
-            self.heartbeat.data = {"now": [time.time()]}
             self._render_status()  # lag and Kafka's state change without a new record
             self._flush_html()
+            # Only a page that heard nothing lately needs the beat (it also ticks the clock).
+            if time.monotonic() - self._sent_at >= BEAT_S * 0.9:
+                self.heartbeat.data = {"now": [time.time()]}
+                self._sent_at = time.monotonic()
 
     def _toggle_tiles(self, event) -> None:
         self.map.tiles.visible = bool(event.new)

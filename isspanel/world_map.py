@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -50,12 +51,28 @@ def points_data(records: Sequence[IssRecord]) -> dict:
     }
 
 
+def track_segments(records: Sequence[IssRecord]) -> dict:
+    """The track as segments between consecutive positions; none crosses the antimeridian.
+
+    Segments, not one line, so that a new position only adds a segment (streamed).
+    """
+    out: dict[str, list[float]] = {"x0": [], "y0": [], "x1": [], "y1": []}
+    for a, b in itertools.pairwise(records):
+        if abs(b.longitude - a.longitude) > 180.0:
+            continue  # the jump from +180° to -180°: a gap, not a line across the map
+        x0, y0 = mercator(a.longitude, a.latitude)
+        x1, y1 = mercator(b.longitude, b.latitude)
+        for key, value in (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1)):
+            out[key].append(value)
+    return out
+
+
 def positions_data(records: Sequence[IssRecord]) -> dict[str, dict]:
-    """The track's points, the ISS marker (the newest) and the track split at ±180°."""
+    """The track's points, the ISS marker (the newest) and the track's segments."""
     return {
         "points": points_data(records),
         "iss": points_data(records[-1:]),
-        "track": track_data([r.longitude for r in records], [r.latitude for r in records]),
+        "track": track_segments(records),
     }
 
 
@@ -112,7 +129,7 @@ class WorldMap:
         self.tiles.visible = False
         self.night = ColumnDataSource({"xs": [], "ys": []}, name="night")
         self.land = ColumnDataSource(land_data(), name="land")
-        self.track = ColumnDataSource({"xs": [], "ys": []}, name="track")
+        self.track = ColumnDataSource(track_segments([]), name="track")
         self.predicted = ColumnDataSource({"xs": [], "ys": []}, name="predicted")
         self.points = ColumnDataSource(points_data([]), name="track-points")
         self.iss = ColumnDataSource(points_data([]), name="iss")
@@ -138,9 +155,11 @@ class WorldMap:
             legend_label="next orbit (SGP4)",
             level="overlay",
         )
-        f.multi_line(
-            "xs",
-            "ys",
+        f.segment(
+            "x0",
+            "y0",
+            "x1",
+            "y1",
             source=self.track,
             line_color="#d62728",
             line_width=2,
@@ -177,22 +196,27 @@ class WorldMap:
         f.legend.click_policy = "hide"
 
     def show_positions(
-        self, data: dict[str, dict], new: Sequence[IssRecord] = (), keep: int = 100
+        self, data: dict[str, dict], tail: Sequence[IssRecord] = (), keep: int = 100
     ) -> None:
         """Show ``positions_data``; its lists may be shared by every session, the dicts not.
 
-        With ``new`` (the records added since the last call), the track's points are
-        streamed: only the new rows go to the browser.
+        With ``tail`` (the last position shown, then the new ones), only the new points and
+        segments go to the browser. The track's rollover counts segments, so after a gap
+        at ±180° it may keep one segment to a point that has rolled out of the dots.
         """
-        if new and len(self.points.data["x"]) > 0:
-            self.points.stream(points_data(new), rollover=keep)
+        if len(tail) > 1 and len(self.points.data["x"]) > 0:
+            self.points.stream(points_data(tail[1:]), rollover=keep)
+            segments = track_segments(tail)
+            if segments["x0"]:
+                self.track.stream(segments, rollover=keep - 1)
         else:
             self.points.data = dict(data["points"])
+            self.track.data = dict(data["track"])
         self.iss.data = dict(data["iss"])
-        self.track.data = dict(data["track"])
 
-    def update_predicted(self, track) -> None:
-        self.predicted.data = predicted_data(track)
+    def show_predicted(self, data: dict) -> None:
+        """Show ``predicted_data``; Bokeh sends nothing when it has not changed."""
+        self.predicted.data = dict(data)
 
     def update_night(self, night) -> None:
         self.night.data = night_data(night)

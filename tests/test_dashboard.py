@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 
@@ -11,7 +10,7 @@ from playwright.sync_api import sync_playwright
 
 from isspanel.producer import Publisher
 from isspanel.record import IssRecord
-from isspanel.world_map import mercator, track_data
+from isspanel.world_map import mercator, track_segments
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -202,15 +201,15 @@ def test_the_track_splits_at_the_antimeridian(live, open_page):
     publish(settings, crossing)
     wait_until(lambda: table_keys(page)[0] == crossing[-1].timestamp, 10, "the crossing")
     data = model_data(page, "track")
-    limit = mercator(170, 0)[0]
-    last = data["xs"][-1]
-    assert all(x < -limit for x in last)  # the segment after the jump stays west
-    assert all(x > limit for x in data["xs"][-2][-2:])
-    for xs in data["xs"]:
-        steps = [abs(b - a) for a, b in itertools.pairwise(xs)]
-        assert not steps or max(steps) < mercator(180, 0)[0]  # no line across the map
+    segments = list(zip(data["x0"], data["x1"], strict=True))
+    east, west = mercator(179.6, 0)[0], mercator(-179.6, 0)[0]
+    assert (pytest.approx(mercator(178.8, 0)[0]), pytest.approx(east)) in segments
+    assert (pytest.approx(west), pytest.approx(mercator(-178.8, 0)[0])) in segments
+    # No segment across the map: the jump from 179.6° to -179.6° is a gap.
+    assert max(abs(x1 - x0) for x0, x1 in segments) < mercator(180, 0)[0]
     # The same on the data function itself.
-    assert len(track_data([179.6, -179.6], [0.0, 0.0])["xs"]) == 2
+    jump = [IssRecord(BASE_TS, 0.0, 179.6, "sgp4"), IssRecord(BASE_TS + 60, 0.0, -179.6, "sgp4")]
+    assert track_segments(jump)["x0"] == []
 
 
 def test_stopping_the_server_shows_disconnected(kafka_settings, topic_factory, tmp_path, open_page):
