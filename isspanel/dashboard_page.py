@@ -409,7 +409,7 @@ class DashboardPage:
             pn.pane.Bokeh(self.title),
             pn.Row(
                 pn.Column(
-                    pn.pane.Bokeh(self.map.figure, sizing_mode="stretch_width"),
+                    pn.pane.Bokeh(self.map.layout, sizing_mode="stretch_width"),
                     self.tiles,
                     sizing_mode="stretch_width",
                 ),
