@@ -31,8 +31,8 @@ log = logging.getLogger(__name__)
 RECORDS = 200
 # Records per second sent in each configuration (the real rate is one a minute). Twenty
 # headless Chromium pages share the machine's 2 cores with the server and the broker: each
-# page spends ~45 ms of main-thread time per record (Chrome's Performance metrics), so 20
-# pages saturate the machine above ~1 record/s, and latency then measures the backlog.
+# page spends ~18 ms of main-thread time per record (Chrome's Performance metrics) plus
+# compositing, so one record's fan-out keeps both cores busy for a few hundred ms.
 RATE_HZ = {1: 10.0, 20: 1.0}
 CYCLES = 200
 
