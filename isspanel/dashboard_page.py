@@ -284,26 +284,35 @@ def _fmt(value) -> str:
 
 _SHARED_LOCK = threading.Lock()
 _SHARED: dict = {"version": None, "predicted_key": None, "predicted": None}
+_RENDERINGS = {
+    "table": lambda snap: table_html(snap.positions),
+    "map": lambda snap: positions_data(snap.positions),
+    "title": lambda snap: iss_title(snap.positions[-1] if snap.positions else None),
+}
 
 
-def shared_rendering(snap: Snapshot) -> dict:
-    """Table HTML and map data for a snapshot, computed once per server, not once per session."""
+def shared_rendering(snap: Snapshot, what: str):
+    """The whole table HTML, map data or title of a snapshot, made once per server on first
+    use, not once per session (and not at all while every session only needs new rows)."""
     with _SHARED_LOCK:
         if _SHARED["version"] != snap.version:
-            records = snap.positions
-            _SHARED.update(
-                version=snap.version,
-                table=table_html(records),
-                map=positions_data(records),
-                title=iss_title(records[-1] if records else None),
-            )
-        # The next orbit changes once a minute of record time, not with every record.
-        key = snap.predicted[0] if snap.predicted else None
-        if _SHARED.get("predicted_key") != key:
+            for key in _RENDERINGS:
+                _SHARED.pop(key, None)
+            _SHARED["version"] = snap.version
+        if what not in _SHARED:
+            _SHARED[what] = _RENDERINGS[what](snap)
+        return _SHARED[what]
+
+
+def shared_predicted(snap: Snapshot) -> dict | None:
+    """The next orbit's map data: it changes once a minute of record time, not per record."""
+    key = snap.predicted[0] if snap.predicted else None
+    with _SHARED_LOCK:
+        if _SHARED["predicted_key"] != key:
             _SHARED.update(
                 predicted_key=key, predicted=predicted_data(snap.predicted) if key else None
             )
-        return dict(_SHARED)
+        return _SHARED["predicted"]
 
 
 @contextmanager
@@ -380,6 +389,7 @@ class DashboardPage:
         self._html: dict[str, str] = {}  # what each Div shows, by name
         self._pending: dict[str, tuple[str, str]] = {}  # name: (op, html)
         self._shown_version = -1  # the hub version of the positions this page shows
+        self._table_has_rows = False
         self.title = Div(
             name="iss-title",
             text=iss_title(None),
@@ -473,17 +483,16 @@ class DashboardPage:
         """Queue the Divs' new text; return the last position shown, then the new ones."""
         tail: list[IssRecord] = []
         if "positions" in kinds:
-            shared = shared_rendering(snap)
             count = snap.version - self._shown_version
-            showing_rows = self._html.get(self.table.name, "").startswith("<table")
-            if showing_rows and 0 < count < len(snap.positions):
+            if self._table_has_rows and 0 < count < len(snap.positions):
                 tail = snap.positions[-count - 1 :]
-                self._html[self.table.name] = shared["table"]
+                self._html.pop(self.table.name, None)  # rows added in the page: no whole HTML
                 self._pending[self.table.name] = ("prepend", rows_html(tail[1:]))
             else:
-                self._show(self.table, shared["table"])
+                self._show(self.table, shared_rendering(snap, "table"))
+                self._table_has_rows = bool(snap.positions)
             self._shown_version = snap.version
-            self._show(self.title, shared["title"])
+            self._show(self.title, shared_rendering(snap, "title"))
         if "stats" in kinds:
             self._show(
                 self.stats, kv_html(snap.stats, "Latest window (Flink)", "No window closed yet.")
@@ -494,10 +503,11 @@ class DashboardPage:
 
     def _render_plots(self, kinds: frozenset[str], snap: Snapshot, tail: list[IssRecord]) -> None:
         if "positions" in kinds:
-            shared = shared_rendering(snap)
-            self.map.show_positions(shared["map"], tail, self.hub.settings.buffer_size)
-            if shared["predicted"] is not None:
-                self.map.show_predicted(shared["predicted"])
+            if not self.map.append_positions(tail, self.hub.settings.buffer_size):
+                self.map.show_positions(shared_rendering(snap, "map"))
+            predicted = shared_predicted(snap)
+            if predicted is not None:
+                self.map.show_predicted(predicted)
         if "night" in kinds:
             self.map.update_night(snap.night)
         if "speeds" in kinds:

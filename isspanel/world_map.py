@@ -207,24 +207,27 @@ class WorldMap:
         f.legend.background_fill_alpha = 0.7
         f.legend.click_policy = "hide"
 
-    def show_positions(
-        self, data: dict[str, dict], tail: Sequence[IssRecord] = (), keep: int = 100
-    ) -> None:
-        """Show ``positions_data``; its lists may be shared by every session, the dicts not.
-
-        With ``tail`` (the last position shown, then the new ones), only the new points and
-        segments go to the browser. The track's rollover counts segments, so after a gap
-        at ±180° it may keep one segment to a point that has rolled out of the dots.
-        """
-        if len(tail) > 1 and len(self.points.data["x"]) > 0:
-            self.points.stream(points_data(tail[1:]), rollover=keep)
-            segments = track_segments(tail)
-            if segments["x0"]:
-                self.track.stream(segments, rollover=keep - 1)
-        else:
-            self.points.data = dict(data["points"])
-            self.track.data = dict(data["track"])
+    def show_positions(self, data: dict[str, dict]) -> None:
+        """Show ``positions_data``; its lists may be shared by every session, the dicts not."""
+        self.points.data = dict(data["points"])
+        self.track.data = dict(data["track"])
         self.iss.data = dict(data["iss"])
+
+    def append_positions(self, tail: Sequence[IssRecord], keep: int = 100) -> bool:
+        """Stream only what is new; False if there is nothing to append to.
+
+        ``tail`` is the last position shown, then the new ones. The track's rollover counts
+        segments, so after a gap at ±180° it may keep one segment to a point that has rolled
+        out of the dots.
+        """
+        if len(tail) < 2 or len(self.points.data["x"]) == 0:
+            return False
+        self.points.stream(points_data(tail[1:]), rollover=keep)
+        segments = track_segments(tail)
+        if segments["x0"]:
+            self.track.stream(segments, rollover=keep - 1)
+        self.iss.data = points_data(tail[-1:])
+        return True
 
     def show_predicted(self, data: dict) -> None:
         """Show ``predicted_data``; Bokeh sends nothing when it has not changed."""
