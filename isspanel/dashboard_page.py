@@ -358,6 +358,10 @@ class DashboardPage:
         self.hub = hub
         self.doc = doc
         self._lock = threading.Lock()
+        # Held while this page holds its document, and while the hub's thread schedules an
+        # update: add_next_tick_callback emits an event that a hold would collect, and one
+        # collected while the hold is being released is lost, with the update it schedules.
+        self._hold_lock = threading.Lock()
         self._dirty: set[str] = set()
         self._scheduled = False
         self._closed = False
@@ -458,7 +462,8 @@ class DashboardPage:
                 return  # one pending update per session: bursts coalesce
             self._scheduled = True
         # The only way a thread may touch the document: through its event loop.
-        self.doc.add_next_tick_callback(self._apply)
+        with self._hold_lock:
+            self.doc.add_next_tick_callback(self._apply)
 
     # -- called on the session's event loop ------------------------------------
     def _apply(self) -> None:
@@ -469,7 +474,7 @@ class DashboardPage:
 
     def _render(self, kinds: frozenset[str]) -> None:
         # Held, so that repeated changes to one property go out once.
-        with held(self.doc):
+        with self._hold_lock, held(self.doc):
             snap = self.hub.snapshot() if kinds - {"health"} else None
             tail = self._render_text(kinds, snap) if snap else []
             self._render_status()
@@ -537,7 +542,7 @@ class DashboardPage:
             }
 
     def _beat(self) -> None:
-        with held(self.doc):
+        with self._hold_lock, held(self.doc):
             self._render_status()  # lag and Kafka's state change without a new record
             self._flush_html()
             # Only a page that heard nothing lately needs the beat (it also ticks the clock).
