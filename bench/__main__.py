@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ def main() -> None:
     sections.append(print_table("Dashboard: memory and burst", other))
     header = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
-        f"{platform.machine()}, {__import__('os').cpu_count()} cores, in "
+        f"{platform.machine()}, {os.cpu_count()} cores, in "
         f"{time.monotonic() - started:.0f} s.\n\n"
     )
     out = Path(__file__).parent / "results" / "latest.md"

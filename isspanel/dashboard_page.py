@@ -394,6 +394,7 @@ class DashboardPage:
         self._pending: dict[str, tuple[str, str]] = {}  # name: (op, html)
         self._shown_version = -1  # the hub version of the positions this page shows
         self._table_has_rows = False
+        self._sent_at = 0.0  # monotonic time of the last message to this page
         self.title = Div(
             name="iss-title",
             text=iss_title(None),
@@ -448,7 +449,6 @@ class DashboardPage:
         for div in (self.table, self.title, self.status, self.stats, self.events):
             div.text = self._pending.pop(div.name, ("replace", div.text))[1]
         self._render_plots(ALL, snap, [])
-        self._sent_at = 0.0  # monotonic time of the last message to this page
         self._beat_cb = doc.add_periodic_callback(self._beat, int(BEAT_S * 1000))
         doc.on_session_destroyed(self._destroyed)
 
@@ -473,6 +473,7 @@ class DashboardPage:
             self._render(kinds)
 
     def _render(self, kinds: frozenset[str]) -> None:
+        """Send what changed (no kinds: the status alone), and a heartbeat if all is quiet."""
         # Held, so that repeated changes to one property go out once.
         with self._hold_lock, held(self.doc):
             snap = self.hub.snapshot() if kinds - {"health"} else None
@@ -482,6 +483,10 @@ class DashboardPage:
             self._flush_html()
             if snap:
                 self._render_plots(kinds, snap, tail)
+                self._sent_at = time.monotonic()
+            # Only a page that heard nothing lately needs the beat (it also ticks the clock).
+            if time.monotonic() - self._sent_at >= BEAT_S * 0.9:
+                self.heartbeat.data = {"now": [time.time()]}
                 self._sent_at = time.monotonic()
 
     def _render_text(self, kinds: frozenset[str], snap: Snapshot) -> list[IssRecord]:
@@ -542,13 +547,7 @@ class DashboardPage:
             }
 
     def _beat(self) -> None:
-        with self._hold_lock, held(self.doc):
-            self._render_status()  # lag and Kafka's state change without a new record
-            self._flush_html()
-            # Only a page that heard nothing lately needs the beat (it also ticks the clock).
-            if time.monotonic() - self._sent_at >= BEAT_S * 0.9:
-                self.heartbeat.data = {"now": [time.time()]}
-                self._sent_at = time.monotonic()
+        self._render(frozenset())  # lag and Kafka's state change without a new record
 
     def _toggle_tiles(self, event) -> None:
         self.map.tiles.visible = bool(event.new)

@@ -57,14 +57,13 @@ def track_segments(records: Sequence[IssRecord]) -> dict:
 
     Segments, not one line, so that a new position only adds a segment (streamed).
     """
+    # The pieces of the split track: the jump from +180° to -180° is a gap between them.
+    track = track_data([r.longitude for r in records], [r.latitude for r in records])
     out: dict[str, list[float]] = {"x0": [], "y0": [], "x1": [], "y1": []}
-    for a, b in itertools.pairwise(records):
-        if abs(b.longitude - a.longitude) > 180.0:
-            continue  # the jump from +180° to -180°: a gap, not a line across the map
-        x0, y0 = mercator(a.longitude, a.latitude)
-        x1, y1 = mercator(b.longitude, b.latitude)
-        for key, value in (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1)):
-            out[key].append(value)
+    for xs, ys in zip(track["xs"], track["ys"], strict=True):
+        for (x0, x1), (y0, y1) in zip(itertools.pairwise(xs), itertools.pairwise(ys), strict=True):
+            for key, value in (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1)):
+                out[key].append(value)
     return out
 
 
