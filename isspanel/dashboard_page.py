@@ -8,7 +8,6 @@ import os
 import threading
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import panel as pn
 from bokeh.document import Document
@@ -190,7 +189,14 @@ def _dot(state: str) -> str:
 
 def health_html(health: Health, bootstrap: str, now: float | None = None) -> str:
     now = time.time() if now is None else now
-    if health.kafka_connected:
+    if health.stalled_s is not None:
+        kafka = (
+            f"{_dot('bad')}Server ↔ Kafka: not connected: the dashboard's consumer has stalled "
+            f"(no poll for {health.stalled_s} s"
+            + (f"; {html.escape(health.kafka_error)}" if health.kafka_error else "")
+            + "); see the server log"
+        )
+    elif health.kafka_connected:
         lag = "?" if health.lag is None else f"{health.lag}"
         kafka = f"{_dot('ok')}Server ↔ Kafka: connected to {bootstrap}, consumer lag {lag}"
     else:
@@ -221,38 +227,9 @@ def health_html(health: Health, bootstrap: str, now: float | None = None) -> str
     )
 
 
-def _pick(data: dict, *names: str):
-    for name in names:
-        if name in data and data[name] is not None:
-            return data[name]
-    return None
-
-
-def _to_ms(value) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value) * (1000.0 if value < 1e11 else 1.0)
-    text = str(value).replace(" ", "T").replace("Z", "")
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp() * 1000.0
-
-
 def speed_data(speeds: list[dict]) -> dict:
-    t, kmh = [], []
-    for row in speeds:
-        ms = _to_ms(_pick(row, "event_time", "eventTime", "ts", "timestamp"))
-        value = _pick(row, "speed_kmh", "speed")
-        if ms is None or value is None:
-            continue
-        t.append(ms)
-        kmh.append(float(value))
-    return {"t": t, "kmh": kmh}
+    """The speed series of validated iss-speed rows (see isspanel.flink_rows.speed_row)."""
+    return {"t": [row["t_ms"] for row in speeds], "kmh": [row["speed_kmh"] for row in speeds]}
 
 
 def kv_html(rows: list[dict], title: str, empty: str) -> str:

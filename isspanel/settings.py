@@ -78,6 +78,11 @@ class Settings:
         "ISS_DASHBOARD_GROUP", "isspanel-dashboard", "Consumer group of the dashboard."
     )
     buffer_size: int = env("ISS_BUFFER_SIZE", 100, "Records kept and shown by the dashboard.")
+    max_message_bytes: int = env(
+        "ISS_MAX_MESSAGE_BYTES",
+        64 * 1024,
+        "Largest Kafka message the dashboard parses; bigger ones are skipped and counted.",
+    )
 
     # Flink
     jobmanager: str = env(

@@ -8,7 +8,6 @@ document's event loop (``add_next_tick_callback``) and reads a snapshot.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 import threading
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from isspanel import flink_rows
 from isspanel.orbit import ground_track, load_tle, night_polygon
 from isspanel.record import InvalidRecord, IssRecord, from_flat
 from isspanel.settings import Settings
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[frozenset[str]], None]
 
+# A poll loop that has not completed a pass for this long is stalled: pages say so.
+STALL_S = 10.0
 SPEED_BUFFER = 600
 STATS_BUFFER = 24
 EVENTS_BUFFER = 24
@@ -44,6 +46,14 @@ class Health:
     last_source: str | None = None
     sessions: int = 0
     assigned: list[str] = field(default_factory=list)
+    stalled_s: int | None = None  # whole seconds since the poll loop's last pass, once stalled
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in one line with its class named once (kafka-python's str() has it)."""
+    text = str(exc)
+    name = exc.__class__.__name__
+    return text if text.startswith(name) else f"{name}: {text}" if text else name
 
 
 @dataclass
@@ -75,6 +85,7 @@ class StreamHub:
         self._ids = itertools.count()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._last_pass = time.monotonic()  # when the consumer thread last made progress
         try:
             self._satellite = load_tle(settings.tle_path).satellite
         except (OSError, ValueError) as exc:
@@ -107,9 +118,21 @@ class StreamHub:
             )
 
     def health_snapshot(self) -> Health:
-        """A copy of the link health alone: cheap enough for every session's 1-s clock."""
+        """A copy of the link health alone: cheap enough for every session's 1-s clock.
+
+        It also judges the consumer thread itself: dead, or no pass of its poll loop for
+        more than STALL_S, is reported as stalled whatever the last Kafka state was.
+        """
         with self._lock:
-            return Health(**{**self.health.__dict__, "assigned": list(self.health.assigned)})
+            health = Health(**{**self.health.__dict__, "assigned": list(self.health.assigned)})
+        idle = time.monotonic() - self._last_pass
+        thread = self._thread
+        if thread is not None and not thread.is_alive():
+            health.stalled_s = int(idle)
+            health.kafka_error = "the consumer thread has stopped"
+        elif idle > STALL_S:
+            health.stalled_s = int(idle)
+        return health
 
     def _notify(self, kinds: set[str]) -> None:
         with self._lock:
@@ -124,10 +147,16 @@ class StreamHub:
 
     # -- records ---------------------------------------------------------------
     def ingest(self, topic: str, value: bytes | None) -> str | None:
-        """Validate and buffer one message; return what kind changed, or None if skipped."""
+        """Validate and buffer one message; return what kind changed, or None if skipped.
+
+        Never raises: whatever one message holds, it is skipped and counted, and the
+        consumer goes on with the next.
+        """
         s = self.settings
         try:
             if topic == s.topic:
+                if value is not None and len(value) > s.max_message_bytes:
+                    raise InvalidRecord(f"message of {len(value):,} bytes is over the limit")
                 record = from_flat(value, max_age_s=10**10)
                 with self._lock:
                     self.positions.append(record)
@@ -137,18 +166,22 @@ class StreamHub:
                     self.health.last_source = record.source
                 self._update_predicted(record.timestamp)
                 return "positions"
-            data = json.loads(value) if value is not None else None
-            if not isinstance(data, dict):
-                raise InvalidRecord("not a JSON object")
-            target = {s.speed_topic: self.speeds, s.stats_topic: self.stats}.get(topic, self.events)
+            kind, validate, target = {
+                s.speed_topic: ("speeds", flink_rows.speed_row, self.speeds),
+                s.stats_topic: ("stats", flink_rows.stats_row, self.stats),
+            }.get(topic, ("events", flink_rows.event_row, self.events))
+            row = validate(flink_rows.parse_json_object(value, s.max_message_bytes))
             with self._lock:
-                target.append(data)
-            return {s.speed_topic: "speeds", s.stats_topic: "stats"}.get(topic, "events")
-        except (InvalidRecord, json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
-            with self._lock:
-                self.health.skipped += 1
-            log.warning("skipped a bad message on %s: %s", topic, exc)
-            return None
+                target.append(row)
+            return kind
+        except InvalidRecord as exc:
+            reason = str(exc)
+        except Exception as exc:  # one message must never stop the consumer
+            reason = f"{exc.__class__.__name__}: {exc}"
+        with self._lock:
+            self.health.skipped += 1
+        log.warning("skipped a bad message on %s: %s", topic, reason[:200])
+        return None
 
     def _update_predicted(self, ts: int) -> None:
         # The next orbit, recomputed at most once a minute of record time.
@@ -231,6 +264,7 @@ class StreamHub:
     def _run(self) -> None:
         backoff = 0.5
         while not self._stop.is_set():
+            self._last_pass = time.monotonic()
             consumer = None
             try:
                 consumer = self._consumer()
@@ -239,11 +273,21 @@ class StreamHub:
                 self._set_connected(True, "")
                 backoff = 0.5
                 self._loop(consumer, assigned)
-            except (KafkaError, OSError, AssertionError) as exc:
-                self._set_connected(False, f"{exc.__class__.__name__}: {exc}")
-                log.warning("dashboard consumer: %s; retrying in %.1f s", exc, backoff)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+            except Exception as exc:  # the consumer must outlive any failure
+                self._set_connected(False, describe(exc))
+                if isinstance(exc, KafkaError | OSError):
+                    log.warning(
+                        "dashboard consumer: %s; retrying in %.1f s", describe(exc), backoff
+                    )
+                else:
+                    log.exception("dashboard consumer failed; restarting it in %.1f s", backoff)
+                # Waiting in short steps keeps the liveness clock honest while we back off.
+                deadline = time.monotonic() + backoff
+                while not self._stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                    self._last_pass = time.monotonic()
+                    if time.monotonic() >= deadline:
+                        break
+                backoff = min(backoff * 2, 8.0)
             finally:
                 if consumer is not None:
                     try:
@@ -254,6 +298,7 @@ class StreamHub:
     def _loop(self, consumer: KafkaConsumer, assigned: dict[str, int]) -> None:
         next_check = time.monotonic()
         while not self._stop.is_set():
+            self._last_pass = time.monotonic()
             batches = consumer.poll(timeout_ms=200, max_records=2_000) if assigned else {}
             if not assigned:
                 self._stop.wait(0.5)
@@ -283,7 +328,7 @@ class StreamHub:
             ends = consumer.end_offsets(tps) if tps else {}
             lag = sum(max(0, ends[tp] - consumer.position(tp)) for tp in tps)
         except (KafkaError, OSError) as exc:
-            self._set_connected(False, f"{exc.__class__.__name__}: {exc}")
+            self._set_connected(False, describe(exc))
             return
         with self._lock:
             self.health.lag = lag
