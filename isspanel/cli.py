@@ -6,7 +6,6 @@ import argparse
 import itertools
 import json
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
@@ -105,6 +104,8 @@ def serve_command(port: int, address: str = "127.0.0.1", *extra: str) -> list[st
 
 
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from isspanel.supervisor import run_group
+
     cmd = serve_command(args.port or settings.dashboard_port, args.address)
     if args.allow_websocket_origin:
         cmd += ["--allow-websocket-origin", args.allow_websocket_origin]
@@ -113,7 +114,7 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     if args.show:
         cmd.append("--show")
     log.info("serving the dashboard: %s", " ".join(cmd))
-    return subprocess.call(cmd)
+    return run_group(cmd, "dashboard")
 
 
 def cmd_flink(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -16,6 +17,75 @@ from isspanel.cli import serve_command
 from isspanel.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``, from /proc."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            pids.append(int(entry.name))
+    return pids
+
+
+def signal_group(pgid: int, signum: int) -> None:
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def end_group(pgid: int, grace_s: float = 10.0) -> None:
+    """SIGTERM what is left of process group ``pgid``; SIGKILL what outlives ``grace_s``."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        if not group_members(pgid):
+            return
+        signal_group(pgid, signum)
+        deadline = time.monotonic() + grace_s
+        while group_members(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
+    """Run ``cmd`` in a process group of its own; SIGINT and SIGTERM stop the whole group.
+
+    `panel serve --num-procs N` forks N workers that outlive their parent when only the
+    parent is signalled, so a stop signal goes to the group, and the group is emptied after.
+    Returns 0 after a requested stop, else the child's exit status.
+    """
+    child = subprocess.Popen(cmd, start_new_session=True)
+    stop_at: list[float] = []
+
+    def forward(signum, _frame):
+        log.info("%s: stopping the %s", signal.Signals(signum).name, name)
+        stop_at.append(time.monotonic())
+        signal_group(child.pid, signum)
+
+    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
+    try:
+        while True:
+            try:
+                code = child.wait(0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if stop_at and time.monotonic() - stop_at[0] > grace_s:
+                    log.warning("the %s did not stop in %.0f s: killing it", name, grace_s)
+                    signal_group(child.pid, signal.SIGKILL)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        end_group(child.pid)
+    return 0 if stop_at else code
 
 
 def topic_is_empty(settings: Settings) -> bool:

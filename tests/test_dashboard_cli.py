@@ -1,0 +1,125 @@
+"""`isspanel dashboard`: listens on loopback only, and SIGTERM to it stops every server process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from isspanel.settings import PROJECT_ROOT
+from tests.browser import wait_until
+from tests.conftest import free_port
+
+ISSPANEL = Path(sys.executable).parent / "isspanel"
+LOOPBACK = {"127.0.0.1", "::1"}
+
+
+def listening(processes: list[psutil.Process]) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket that ``processes`` listen on."""
+    found = set()
+    for process in processes:
+        try:
+            connections = process.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        for conn in connections:
+            if conn.status == psutil.CONN_LISTEN:
+                found.add((conn.laddr.ip, conn.laddr.port))
+    return found
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    process = psutil.Process(pid)
+    return [process, *process.children(recursive=True)]
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    result = []
+    for p in processes:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                result.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return result
+
+
+def accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def answers(url: str, proc: subprocess.Popen, log: Path) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"isspanel dashboard exited:\n{log.read_text(errors='replace')}")
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+
+
+@pytest.fixture
+def start_dashboard(tmp_path):
+    """Start `isspanel dashboard`; whatever is left of its process tree is killed afterwards."""
+    started: list[tuple[subprocess.Popen, list[psutil.Process]]] = []
+
+    def start(*extra: str, workers: int = 1):
+        port = free_port()
+        log = tmp_path / f"dashboard-{port}.log"
+        env = {
+            **os.environ,
+            "ISS_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",  # nothing listens there
+            "ISS_HOME": str(tmp_path),
+        }
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [str(ISSPANEL), "dashboard", "--port", str(port), *extra],
+                env=env,
+                cwd=PROJECT_ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        processes: list[psutil.Process] = []
+        started.append((proc, processes))
+        url = f"http://127.0.0.1:{port}/isspanel"
+        wait_until(lambda: answers(url, proc, log), 90, url)
+        # panel serve, then with --num-procs its workers: every one must answer for itself.
+        wait_until(lambda: len(tree(proc.pid)) >= 1 + workers + (workers > 1), 30, "workers")
+        wait_until(lambda: len(listening(tree(proc.pid))) >= 1, 30, "a listening socket")
+        processes.extend(tree(proc.pid))
+        return proc, port, processes, log
+
+    yield start
+    for proc, processes in started:
+        for p in alive(processes):
+            p.kill()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_stops_the_server_and_its_workers(start_dashboard, workers):
+    extra = ["--num-procs", str(workers)] if workers > 1 else []
+    proc, port, processes, log = start_dashboard(*extra, workers=workers)
+    children = processes[1:]
+    assert len(children) == workers + (workers > 1), [p.cmdline() for p in processes]
+
+    proc.send_signal(signal.SIGTERM)  # the isspanel process alone, as a service manager does
+    proc.wait(60)
+    wait_until(lambda: not accepts(port), 30, f"port {port} to close")
+    wait_until(lambda: not alive(children), 30, "every server process to exit")
+    assert proc.returncode == 0, log.read_text(errors="replace")
+
+
+def test_listens_on_loopback_only(start_dashboard):
+    _proc, port, processes, _log = start_dashboard()
+    sockets = listening(processes)
+    assert port in {p for _ip, p in sockets}
+    assert {ip for ip, _port in sockets} <= LOOPBACK, sockets
