@@ -123,7 +123,7 @@ def from_flat(data: Any, **limits: Any) -> IssRecord:
     if isinstance(data, bytes | str):
         try:
             data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidRecord(f"not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidRecord(f"not a JSON object: {type(data).__name__}")

@@ -60,6 +60,14 @@ class Settings:
     interval: float = env("ISS_INTERVAL", 60.0, "Seconds between two fetches.")
     connect_timeout: float = env("ISS_HTTP_CONNECT_TIMEOUT", 3.05, "HTTP connect timeout, s.")
     read_timeout: float = env("ISS_HTTP_READ_TIMEOUT", 10.0, "HTTP read timeout, s.")
+    http_deadline: float = env(
+        "ISS_HTTP_DEADLINE",
+        15.0,
+        "Whole-fetch deadline, s (never over 0.8 x the interval); a slower answer is dropped.",
+    )
+    http_max_bytes: int = env(
+        "ISS_HTTP_MAX_BYTES", 64 * 1024, "Largest API answer read, bytes; a bigger one is refused."
+    )
     tle_path: Path = env(
         "ISS_TLE_PATH", Path(__file__).parent / "data" / "iss.tle", "ISS TLE used by sgp4."
     )

@@ -155,13 +155,22 @@ class FakeApi:
                     if not isinstance(body, str | bytes):
                         body = json.dumps(body)
                     body = body.encode() if isinstance(body, str) else body
+                    pad = answer.get("pad", 0)  # spaces streamed before the body, never held
                     self.send_response(answer.get("status", 200))
                     self.send_header("Content-Type", answer.get("type", "application/json"))
-                    self.send_header("Content-Length", str(len(body)))
+                    if answer.get("length", True):  # False: the body ends when the socket does
+                        self.send_header("Content-Length", str(pad + len(body)))
                     for k, v in answer.get("headers", {}).items():
                         self.send_header(k, v)
                     self.end_headers()
-                    self.wfile.write(body)
+                    for sent in range(0, pad, 1 << 16):
+                        self.wfile.write(b" " * min(1 << 16, pad - sent))
+                    if answer.get("drip"):  # one byte every `drip` seconds
+                        for i in range(len(body)):
+                            time.sleep(answer["drip"])
+                            self.wfile.write(body[i : i + 1])
+                    else:
+                        self.wfile.write(body)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout): that is the point of slow answers
                 finally:

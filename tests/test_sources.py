@@ -3,6 +3,7 @@
 import itertools
 import json
 import time
+import tracemalloc
 
 import pytest
 
@@ -16,8 +17,15 @@ from tests.conftest import good_answer
 
 
 def live(fake_api, **overrides):
-    settings = Settings.from_env(api_url=fake_api.url, read_timeout=0.5, **overrides)
+    settings = Settings.from_env(**{"api_url": fake_api.url, "read_timeout": 0.5, **overrides})
     return make_source(settings, "open-notify")
+
+
+def position(timestamp=None, **fields):
+    """An answer that is right except for the given fields."""
+    coordinates = {"latitude": "51.5", "longitude": "-0.12", **fields}
+    ts = int(time.time()) if timestamp is None else timestamp
+    return {"body": {"message": "success", "timestamp": ts, "iss_position": coordinates}}
 
 
 def test_open_notify_good_answer_and_user_agent(fake_api):
@@ -43,6 +51,19 @@ def test_open_notify_good_answer_and_user_agent(fake_api):
             InvalidRecord,
             "not a number",
         ),
+        ({"body": "[" * 10_000 + "]" * 10_000}, InvalidRecord, "nested too deeply"),
+        ({"body": '{"a":' * 5_000 + "1" + "}" * 5_000}, InvalidRecord, "nested too deeply"),
+        ({"body": [1, 2]}, InvalidRecord, "not a JSON object: list"),
+        ({"body": "null"}, InvalidRecord, "not a JSON object: NoneType"),
+        (position(latitude="<b>51.5</b>"), InvalidRecord, "latitude is not a number"),
+        (position(longitude="<script>alert(1)</script>"), InvalidRecord, "longitude is not a"),
+        (position(latitude=[51.5]), InvalidRecord, "latitude is not a number"),
+        (position(latitude=True), InvalidRecord, "latitude is not a number"),
+        (position(latitude={"deg": 1}), InvalidRecord, "latitude is not a number"),
+        (position(timestamp="<i>now</i>"), InvalidRecord, "timestamp is not an integer"),
+        (position(timestamp=[1]), InvalidRecord, "timestamp is not an integer"),
+        ({"body": {"message": ["success"]}}, InvalidRecord, "not 'success'"),
+        ({"body": {"message": "success", "iss_position": "51,0"}}, InvalidRecord, "missing"),
     ],
 )
 def test_open_notify_broken_answers_raise_clear_errors(fake_api, answer, error, reason):
@@ -102,3 +123,45 @@ def test_replay_reads_jsonl_and_skips_bad_lines(tmp_path, caplog):
     started = time.monotonic()
     assert len(list(source.paced(600))) == 2  # 60 s of history at 600x: about 0.1 s
     assert 0.05 < time.monotonic() - started < 2
+
+
+def test_open_notify_abandons_a_dripping_answer_at_its_deadline(fake_api):
+    # One byte every 0.25 s: each read returns within the read timeout, the whole takes 25 s.
+    fake_api.script = [{"drip": 0.25, **good_answer(int(time.time()), 1.0, 2.0)}]
+    source = live(fake_api, read_timeout=1.0, http_deadline=1.0)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="1 s deadline"):
+        source.fetch()
+    # Deadline plus one read gap, with room for a busy machine; 25 s without the deadline.
+    assert time.monotonic() - started < 1.0 + 0.25 + 2.0
+
+
+@pytest.mark.parametrize("content_length", [True, False], ids=["declared", "undeclared"])
+def test_open_notify_refuses_an_answer_over_the_size_cap(fake_api, content_length):
+    # 8 MiB of spaces, then a valid answer: valid JSON, but no ISS answer is that big.
+    answer = good_answer(int(time.time()), 1.0, 2.0)
+    fake_api.script = [{"pad": 8 << 20, "length": content_length, **answer}]
+    source = live(fake_api, http_max_bytes=64 * 1024)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidRecord, match="over the 65536-byte limit"):
+            source.fetch()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, f"{peak / 2**20:.1f} MiB held while refusing"
+
+
+def test_open_notify_reads_a_good_answer_without_content_length(fake_api):
+    fake_api.script = [{"length": False, **good_answer(int(time.time()), 3.0, 4.0)}]
+    assert live(fake_api).fetch().latitude == 3.0
+
+
+def test_replay_skips_a_deeply_nested_line(tmp_path, caplog):
+    now = int(time.time())
+    path = tmp_path / "nested.jsonl"
+    good = json.dumps({"timestamp": now, "latitude": 1.0, "longitude": 2.0})
+    path.write_text("[" * 10_000 + "]" * 10_000 + "\n" + good + "\n")
+    records = list(ReplaySource(Settings.from_env(), path).paced(0))
+    assert [r.latitude for r in records] == [1.0]
+    assert "nested.jsonl:1 skipped" in caplog.text
