@@ -114,27 +114,6 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
     from isspanel.kafka_broker import LocalBroker
     from isspanel.topics import ensure_topics
 
-    broker = None
-    if settings.external_kafka:
-        log.info("using the Kafka cluster at %s", settings.bootstrap)
-    else:
-        broker = LocalBroker(settings)
-        broker.start()
-    ensure_topics(settings)
-    if topic_is_empty(settings):
-        seed_history(settings)
-
-    logs = Path(settings.home) / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    isspanel = [sys.executable, "-m", "isspanel"]
-    port = args.port or settings.dashboard_port
-    commands = {
-        "producer": [*isspanel, "produce", *(["--source", args.source] if args.source else [])],
-        "dashboard": serve_command(port),
-    }
-    if not args.no_flink:
-        commands["flink"] = [*isspanel, "flink", "run"]
-
     children: dict[str, subprocess.Popen] = {}
     stopping = False
 
@@ -143,25 +122,50 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
         stopping = True
         log.info("%s: stopping the pipeline", signal.Signals(signum).name)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    # Before the broker starts: a signal during start-up must still stop what was started.
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    broker = None
     try:
+        if settings.external_kafka:
+            log.info("using the Kafka cluster at %s", settings.bootstrap)
+        else:
+            broker = LocalBroker(settings)
+            broker.start()
+        if not stopping:
+            ensure_topics(settings)
+        if not stopping and topic_is_empty(settings):
+            seed_history(settings)
+
+        logs = Path(settings.home) / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        isspanel = [sys.executable, "-m", "isspanel"]
+        port = args.port or settings.dashboard_port
+        commands = {
+            "producer": [*isspanel, "produce", *(["--source", args.source] if args.source else [])],
+            "dashboard": serve_command(port),
+        }
+        if not args.no_flink:
+            commands["flink"] = [*isspanel, "flink", "run"]
         for name, cmd in commands.items():
+            if stopping:
+                break
             out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
             children[name] = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
             )
             log.info("started %s (pid %s), log %s", name, children[name].pid, logs / f"{name}.log")
-        log.info("dashboard: http://localhost:%s/isspanel", port)
-        log.info(
-            "Kafka: %s, topics %s, %s, %s, %s",
-            settings.bootstrap,
-            settings.topic,
-            settings.speed_topic,
-            settings.stats_topic,
-            settings.events_topic,
-        )
-        log.info("Ctrl-C stops everything")
+        if not stopping:
+            log.info("dashboard: http://localhost:%s/isspanel", port)
+            log.info(
+                "Kafka: %s, topics %s, %s, %s, %s",
+                settings.bootstrap,
+                settings.topic,
+                settings.speed_topic,
+                settings.stats_topic,
+                settings.events_topic,
+            )
+            log.info("Ctrl-C stops everything")
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
