@@ -3,16 +3,22 @@
 The compose file is read as YAML; the Dockerfiles are parsed just enough to check their
 ARG defaults, FROM images and COPY sources. Where a Compose v2 client is installed,
 `docker compose config -q` validates the file against the real Compose spec as well.
+Variables (`${ISS_PUBLISH_ADDRESS:-127.0.0.1}`) are filled in as Compose does, from an
+environment that sets none unless a test says otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
+import urllib.error
+import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,6 +28,8 @@ import yaml
 
 from isspanel import versions
 from isspanel.settings import Settings
+from tests.browser import wait_until
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -55,9 +63,40 @@ VERSION_ARGS = {
 # --------------------------------------------------------------------------- helpers
 
 
+# Variables of the compose file itself (read by docker compose, not by isspanel.settings).
+COMPOSE_VARIABLES = {"ISS_PUBLISH_ADDRESS", "ISS_DASHBOARD_ORIGINS", "ISS_JUPYTER_TOKEN"}
+VARIABLE = re.compile(r"\$\$|\$\{(\w+)(?:(:?-)([^}]*))?\}|\$(\w+)")
+
+
+def interpolate(value: object, environ: dict[str, str]) -> object:
+    """Compose's ${VAR}, ${VAR:-default}, ${VAR-default} and $$, through lists and mappings."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, environ) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def sub(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1) or match.group(4)
+        if match.group(2) == ":-" and not environ.get(name):
+            return match.group(3)
+        if match.group(2) == "-" and name not in environ:
+            return match.group(3)
+        return environ.get(name, "")
+
+    return VARIABLE.sub(sub, value)
+
+
+def load_compose(environ: dict[str, str] | None = None) -> dict:
+    return interpolate(yaml.safe_load(COMPOSE_FILE.read_text()), environ or {})
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    return load_compose()
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +123,16 @@ def published_ports(service: dict) -> dict[int, int]:
         else:
             parts = str(entry).split("/")[0].split(":")
             result[int(parts[-1])] = int(parts[-2])
+    return result
+
+
+def port_bindings(service: dict) -> list[tuple[str, int, int]]:
+    """(host address, host port, container port) of a service's short-syntax `ports`."""
+    result = []
+    for entry in service.get("ports", []):
+        assert isinstance(entry, str), "short syntax: HOST_IP:HOST_PORT:CONTAINER_PORT"
+        host_ip, host_port, container_port = entry.split("/")[0].rsplit(":", 2)
+        result.append((host_ip, int(host_port), int(container_port)))
     return result
 
 
@@ -202,12 +251,87 @@ def test_published_ports(services, compose):
     assert all(not published_ports(services[name]) for name in others)
 
 
-def test_jupyter_is_optional_and_local_only(services):
+def test_published_ports_are_on_loopback_by_default(services):
+    bindings = {name: port_bindings(s) for name, s in services.items() if s.get("ports")}
+    assert set(bindings) == {"kafka", "jobmanager", "dashboard", "jupyter"}
+    for name, ports in bindings.items():
+        assert [ip for ip, _, _ in ports] == ["127.0.0.1"] * len(ports), name
+
+
+def test_one_variable_publishes_every_port_on_another_address():
+    services = load_compose({"ISS_PUBLISH_ADDRESS": "0.0.0.0"})["services"]
+    bindings = [b for s in services.values() for b in port_bindings(s)]
+    assert {ip for ip, _, _ in bindings} == {"0.0.0.0"} and len(bindings) == 4
+
+
+def test_compose_variables_are_documented_and_not_settings():
+    text = COMPOSE_FILE.read_text()
+    used = {m.group(1) or m.group(4) for m in VARIABLE.finditer(text) if m.group(0) != "$$"}
+    assert used == COMPOSE_VARIABLES
+    header = text.split("\nname:")[0]
+    assert all(f"#   {name}" in header for name in used), "each one explained in the header"
+    assert not used & set(settings_env_defaults()), "a compose variable shadowing a setting"
+
+
+def test_dashboard_websocket_accepts_only_the_published_origins(services):
+    port = Settings().dashboard_port
+    dashboard = services["dashboard"]
+    assert "--allow-websocket-origin" not in command_words(dashboard)
+    origins = dashboard["environment"]["BOKEH_ALLOW_WS_ORIGIN"].split(",")
+    assert sorted(origins) == [f"127.0.0.1:{port}", f"localhost:{port}"]
+    opened = load_compose({"ISS_DASHBOARD_ORIGINS": f"myhost:{port}"})["services"]["dashboard"]
+    assert opened["environment"]["BOKEH_ALLOW_WS_ORIGIN"] == f"myhost:{port}"
+    assert not re.search(r"websocket-origin\W+\*", COMPOSE_FILE.read_text())
+
+
+def test_jupyter_is_optional_and_asks_for_a_token(services):
     jupyter = services["jupyter"]
     assert jupyter["profiles"] == ["jupyter"]
     assert all(not s.get("profiles") for name, s in services.items() if name != "jupyter")
-    assert any(str(p).startswith("127.0.0.1:") for p in jupyter["ports"]), "no token: loopback only"
+    assert not [w for w in command_words(jupyter) if re.search(r"token=$|password=$", w)]
+    assert jupyter["environment"]["JUPYTER_TOKEN"] == ""  # empty: Jupyter makes its own
+    given = load_compose({"ISS_JUPYTER_TOKEN": "s3cret"})["services"]["jupyter"]
+    assert given["environment"]["JUPYTER_TOKEN"] == "s3cret"
     assert "./notebooks:/app/notebooks" in jupyter["volumes"]
+
+
+def test_jupyter_command_prints_a_token_and_asks_for_it(services, tmp_path):
+    """The service's own command line, on loopback and a free port: Jupyter makes a token."""
+    jupyter = services["jupyter"]
+    port = free_port()
+    words = command_words(jupyter)
+    words = [str(Path(sys.executable).parent / "jupyter"), *words[1:]]
+    swap = {"--ip=0.0.0.0": "--ip=127.0.0.1", "--port=8888": f"--port={port}"}
+    words = [swap.get(w, w) for w in words]
+    words = [f"--ServerApp.root_dir={tmp_path}" if "root_dir" in w else w for w in words]
+    if os.geteuid() == 0:  # the image runs it as user iss; CI runs tests as root
+        words.append("--allow-root")
+    env = {
+        **os.environ,
+        **jupyter["environment"],
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "data"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
+    log = tmp_path / "jupyter.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(words, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        found = wait_until(
+            lambda: re.search(r"token=([0-9a-f]{48})\b", log.read_text()), 120, "the token"
+        )
+        token = found.group(1)
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/api", timeout=10) as answer:  # the healthcheck
+            assert answer.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/api/contents", timeout=10)
+        assert refused.value.code == 403
+        with urllib.request.urlopen(f"{base}/api/contents?token={token}", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
     assert (ROOT / "notebooks").is_dir()
     words = command_words(jupyter)
     assert words[:2] == ["jupyter", "lab"]
@@ -289,7 +413,6 @@ def test_commands(services):
     assert words[:3] == ["panel", "serve", "isspanel"]
     assert words[words.index("--address") + 1] == "0.0.0.0"
     assert words[words.index("--port") + 1] == str(Settings().dashboard_port)
-    assert "--allow-websocket-origin" in words
     assert command_words(services["jobmanager"]) == ["jobmanager"]
     assert command_words(services["taskmanager"]) == ["taskmanager"]
 
@@ -370,7 +493,8 @@ def test_project_services_env_vars_are_settings(services, name):
     """Every ISS_* variable compose sets is a real setting; topic names are the defaults."""
     defaults = settings_env_defaults()
     env = services[name]["environment"]
-    for var in env:
+    others = {"dashboard": {"BOKEH_ALLOW_WS_ORIGIN"}, "jupyter": {"JUPYTER_TOKEN"}}
+    for var in set(env) - others.get(name, set()):
         assert var in defaults, f"{var} is not read by isspanel.settings"
     settings = Settings()
     topics = {
