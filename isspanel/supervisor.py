@@ -63,16 +63,23 @@ def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
     parent is signalled, so a stop signal goes to the group, and the group is emptied after.
     Returns 0 after a requested stop, else the child's exit status.
     """
-    child = subprocess.Popen(cmd, start_new_session=True)
+    child: subprocess.Popen | None = None
     stop_at: list[float] = []
 
     def forward(signum, _frame):
         log.info("%s: stopping the %s", signal.Signals(signum).name, name)
         stop_at.append(time.monotonic())
-        signal_group(child.pid, signum)
+        if child is not None:
+            # SIGTERM for either: the group may ignore SIGINT (started in the background by a
+            # shell), and panel serve shuts down cleanly on SIGTERM.
+            signal_group(child.pid, signal.SIGTERM)
 
+    # Handlers first, so that no signal falls between the start and the handlers.
     previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
     try:
+        child = subprocess.Popen(cmd, start_new_session=True)
+        if stop_at:
+            signal_group(child.pid, signal.SIGTERM)
         while True:
             try:
                 code = child.wait(0.5)
@@ -84,7 +91,8 @@ def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        end_group(child.pid)
+        if child is not None:
+            end_group(child.pid)
     return 0 if stop_at else code
 
 

@@ -69,7 +69,7 @@ def start_dashboard(tmp_path):
     """Start `isspanel dashboard`; whatever is left of its process tree is killed afterwards."""
     started: list[tuple[subprocess.Popen, list[psutil.Process]]] = []
 
-    def start(*extra: str, workers: int = 1):
+    def start(*extra: str, workers: int = 1, ignore_sigint: bool = False):
         port = free_port()
         log = tmp_path / f"dashboard-{port}.log"
         env = {
@@ -84,6 +84,10 @@ def start_dashboard(tmp_path):
                 cwd=PROJECT_ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                # as `isspanel dashboard &` in a shell script: SIGINT ignored, and inherited
+                preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                if ignore_sigint
+                else None,
             )
         processes: list[psutil.Process] = []
         started.append((proc, processes))
@@ -104,18 +108,34 @@ def start_dashboard(tmp_path):
         proc.wait(30)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sigterm_stops_the_server_and_its_workers(start_dashboard, workers):
+@pytest.mark.parametrize(
+    ("signum", "workers", "ignore_sigint"),
+    [
+        (signal.SIGTERM, 1, False),
+        (signal.SIGTERM, 2, False),
+        (signal.SIGINT, 2, False),
+        (signal.SIGINT, 2, True),
+    ],
+    ids=["sigterm", "sigterm-num-procs", "sigint-num-procs", "sigint-started-in-background"],
+)
+def test_a_stop_signal_stops_the_server_and_its_workers(
+    start_dashboard, signum, workers, ignore_sigint
+):
     extra = ["--num-procs", str(workers)] if workers > 1 else []
-    proc, port, processes, log = start_dashboard(*extra, workers=workers)
+    proc, port, processes, log = start_dashboard(
+        *extra, workers=workers, ignore_sigint=ignore_sigint
+    )
     children = processes[1:]
     assert len(children) == workers + (workers > 1), [p.cmdline() for p in processes]
 
-    proc.send_signal(signal.SIGTERM)  # the isspanel process alone, as a service manager does
+    proc.send_signal(signum)  # the isspanel process alone, as a service manager does
     proc.wait(60)
     wait_until(lambda: not accepts(port), 30, f"port {port} to close")
     wait_until(lambda: not alive(children), 30, "every server process to exit")
-    assert proc.returncode == 0, log.read_text(errors="replace")
+    text = log.read_text(errors="replace")
+    assert proc.returncode == 0, text
+    assert f"{signal.Signals(signum).name}: stopping the dashboard" in text
+    assert "killing it" not in text, "it stopped on the signal, not on the SIGKILL fallback"
 
 
 def test_listens_on_loopback_only(start_dashboard):
