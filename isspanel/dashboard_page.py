@@ -15,6 +15,7 @@ from bokeh.document.callbacks import invoke_with_curdoc
 from bokeh.document.events import DocumentPatchedEvent
 from bokeh.models import ColumnDataSource, CustomJS, DatetimeTickFormatter, Div, InlineStyleSheet
 from bokeh.plotting import figure
+from tornado.ioloop import IOLoop
 
 from isspanel.record import IssRecord
 from isspanel.stream_hub import Health, Snapshot, StreamHub
@@ -335,10 +336,8 @@ class DashboardPage:
         self.hub = hub
         self.doc = doc
         self._lock = threading.Lock()
-        # Held while this page holds its document, and while the hub's thread schedules an
-        # update: add_next_tick_callback emits an event that a hold would collect, and one
-        # collected while the hold is being released is lost, with the update it schedules.
-        self._hold_lock = threading.Lock()
+        # The server's event loop: this page is built on it (Bokeh runs the app there).
+        self._loop = IOLoop.current()
         self._dirty: set[str] = set()
         self._scheduled = False
         self._closed = False
@@ -438,11 +437,17 @@ class DashboardPage:
             if self._scheduled:
                 return  # one pending update per session: bursts coalesce
             self._scheduled = True
-        # The only way a thread may touch the document: through its event loop.
-        with self._hold_lock:
-            self.doc.add_next_tick_callback(self._apply)
+        # add_next_tick_callback emits a document event, and an event emitted from another
+        # thread while the loop holds the document can be dropped: Panel's page handler
+        # (patch_model_css) restores a new document's held events after patching its CSS,
+        # and a page whose callback was dropped never updated again. So the hub's thread
+        # only hands the scheduling to the loop (tornado's add_callback is thread-safe).
+        self._loop.add_callback(self._schedule)
 
     # -- called on the session's event loop ------------------------------------
+    def _schedule(self) -> None:
+        self.doc.add_next_tick_callback(self._apply)
+
     def _apply(self) -> None:
         with self._lock:
             kinds, self._dirty, self._scheduled = frozenset(self._dirty), set(), False
@@ -452,7 +457,7 @@ class DashboardPage:
     def _render(self, kinds: frozenset[str]) -> None:
         """Send what changed (no kinds: the status alone), and a heartbeat if all is quiet."""
         # Held, so that repeated changes to one property go out once.
-        with self._hold_lock, held(self.doc):
+        with held(self.doc):
             snap = self.hub.snapshot() if kinds - {"health"} else None
             tail = self._render_text(kinds, snap) if snap else []
             self._render_status()

@@ -58,6 +58,7 @@ def browser():
 def open_page(browser):
     """Open pages that record console errors; each must end with none and no traceback."""
     opened = []
+    closers = {}
 
     def open_(url: str, expect_errors: bool = False):
         context = browser.new_context(viewport={"width": 1400, "height": 900})
@@ -68,7 +69,14 @@ def open_page(browser):
         page.goto(url)
         page.wait_for_selector(".iss-table, .empty", state="attached", timeout=30_000)
         opened.append((context, page, errors, expect_errors))
+        closers[page] = lambda: (context.close(), errors)[1]
         return page
+
+    def close_(page) -> list[str]:
+        """Close a page now (before its server stops); return its console errors so far."""
+        return closers.pop(page)()
+
+    open_.close = close_
 
     yield open_
     for context, page, errors, expect_errors in opened:
@@ -302,6 +310,7 @@ def test_screenshot_for_the_readme(topic_factory, tmp_path, open_page):
         page.wait_for_timeout(500)  # let the map finish drawing; a picture, not an assertion
         page.screenshot(path=str(target))
         assert target.stat().st_size > 20_000
+        assert open_page.close(page) == []  # before the server stops (see the restart test)
     finally:
         server.stop()
 
@@ -357,7 +366,63 @@ def test_a_broker_restart_shows_in_the_status_and_streaming_resumes(tmp_path, op
         record = IssRecord(BASE_TS + 800 * 60, -5.0, 60.0, "sgp4")
         publish(settings, [record])
         wait_until(lambda: table_keys(page)[:1] == [record.timestamp], 30, "streaming resumed")
+        # Closed before the server stops: a page left open probes for the server's return,
+        # and the refused probe is a console error of the teardown, not of the test.
+        assert open_page.close(page) == []
     finally:
         if server is not None:
             server.stop()
         broker.stop()
+
+
+def test_pages_opened_while_records_stream_all_show_the_next_record(
+    topic_factory, tmp_path, browser
+):
+    """A page whose session starts while the hub is busy must not lose its updates.
+
+    Panel's page handler (patch_model_css) holds the new document and restores its held
+    events afterwards: a next-tick callback added from the hub's thread in that moment was
+    dropped, and the page never updated again (only its status, from the beat).
+    """
+    import threading
+
+    settings = topic_factory()
+    server = DashboardServer(settings, free_port(), tmp_path / "panel.log", "--num-procs", "2")
+    stop = threading.Event()
+
+    def stream() -> None:
+        publisher = Publisher(settings)
+        ts = BASE_TS + 10 * 60
+        while not stop.is_set():
+            ts += 1
+            publisher.accept(IssRecord(ts, 1.0, 2.0, "sgp4"))
+            time.sleep(0.1)
+        publisher.close()
+
+    thread = threading.Thread(target=stream, daemon=True)
+    contexts = []
+    try:
+        thread.start()
+        pages = []
+        for _ in range(12):
+            context = browser.new_context()
+            contexts.append(context)
+            page = context.new_page()
+            page.goto(server.url)
+            page.wait_for_selector(".iss-table, .empty", state="attached", timeout=30_000)
+            pages.append(page)
+        stop.set()
+        thread.join()
+        last = IssRecord(BASE_TS + 800 * 60, 12.0, 34.0, "sgp4")
+        publish(settings, [last])
+        for page in pages:
+            wait_until(
+                lambda p=page: table_keys(p)[:1] == [last.timestamp],
+                15,
+                f"every page: {[(table_keys(p)[:1], p.inner_text('.status')) for p in pages]}",
+            )
+    finally:
+        stop.set()
+        for context in contexts:
+            context.close()
+        server.stop()
