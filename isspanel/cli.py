@@ -15,12 +15,10 @@ log = logging.getLogger("isspanel")
 
 
 def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    # kafka-python is chatty at INFO (every connect); its warnings still show.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    from isspanel import logs
+
+    # kafka-python's connection errors go to DEBUG (shown with -v): we log outages ourselves.
+    logs.setup(verbose)
 
 
 def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,88 @@
+"""Logging for the commands and the dashboard: one format, and kafka-python's outage noise
+demoted to DEBUG, because we log each outage ourselves (what happened, what we do about it)."""
+
+from __future__ import annotations
+
+import logging
+
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+# What kafka-python 3.0.12 logs at WARNING/ERROR while a broker is away: per attempt, several
+# lines from net.transport, net.connection, net.manager and cluster, each naming one of these.
+CONNECTION_ERRORS = (
+    KafkaConnectionError,  # socket disconnected, ECONNREFUSED
+    NodeNotReadyError,
+    KafkaTimeoutError,  # bootstrap, metadata wait, batch expiry (the batch comes back to us)
+    ConnectionError,  # BrokenPipe, ConnectionReset (logged with a traceback)
+    TimeoutError,
+)
+# A retried produce request names its error by class name; these mean the broker is away or
+# has just come back (the partition has no leader yet).
+BROKER_AWAY = {c.__name__ for c in CONNECTION_ERRORS} | {
+    "NotLeaderForPartitionError",
+    "LeaderNotAvailableError",
+    "RequestTimedOutError",
+}
+# ...and these, which name no exception: (logger, message template or its start).
+CONNECTION_MESSAGES = (
+    ("kafka.net.transport", "%s: socket disconnected"),
+    ("kafka.net.connection", "%s: Request timed out after"),
+    ("kafka.net.manager", "Bootstrap %s not ready"),
+    ("kafka.net.manager", "Bootstrap attempt to "),  # an f-string: the error is in the text
+    ("kafka.cluster", "No node available for metadata refresh"),
+)
+
+
+class KafkaConnectionNoise(logging.Filter):
+    """Rewrites kafka-python's WARNING/ERROR records about lost or refused connections to
+    DEBUG; shown only when ``verbose`` (``-v``). Anything else from kafka-python passes."""
+
+    def __init__(self, verbose: bool = False):
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno in (logging.WARNING, logging.ERROR) and _about_connections(record):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return self.verbose
+        return True
+
+
+def _about_connections(record: logging.LogRecord) -> bool:
+    if not (record.name == "kafka" or record.name.startswith("kafka.")):
+        return False
+    if isinstance(record.msg, CONNECTION_ERRORS):  # log.warning(exception)
+        return True
+    args = record.args if isinstance(record.args, tuple) else ()
+    if any(
+        isinstance(a, CONNECTION_ERRORS) or (isinstance(a, str) and a in BROKER_AWAY) for a in args
+    ):
+        return True
+    if record.exc_info and isinstance(record.exc_info[1], CONNECTION_ERRORS):
+        return True
+    msg = record.msg if isinstance(record.msg, str) else ""
+    return any(record.name == name and msg.startswith(m) for name, m in CONNECTION_MESSAGES)
+
+
+def quiet_kafka(verbose: bool = False, handlers: list[logging.Handler] | None = None) -> None:
+    """Put the filter on ``handlers`` (default: the root logger's), once each.
+
+    A handler filter, because a filter on the ``kafka`` logger would not see records of its
+    children (``kafka.net.connection``...). Call it after the handlers are set up.
+    """
+    for handler in logging.getLogger().handlers if handlers is None else handlers:
+        mine = [f for f in handler.filters if isinstance(f, KafkaConnectionNoise)]
+        if mine:
+            mine[0].verbose = verbose
+        else:
+            handler.addFilter(KafkaConnectionNoise(verbose))
+
+
+def setup(verbose: bool = False) -> None:
+    """Logging for an `isspanel` command: INFO (DEBUG with -v) to stderr."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=FORMAT)
+    # kafka-python is chatty at INFO (every connect); its other warnings still show.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    quiet_kafka(verbose)
