@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import collections
 import logging
 import signal
 import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
-from kafka import KafkaProducer
-from kafka.errors import KafkaError
-
+from isspanel.publisher import RECORD_KEY, ProducerStats, Publisher
 from isspanel.record import InvalidRecord, IssRecord
 from isspanel.settings import Settings
 from isspanel.sources import Source, SourceError
@@ -23,159 +20,7 @@ log = logging.getLogger(__name__)
 # Publishing history fast wants big batches: linger lets the sender fill 1 MiB batches.
 ACCELERATED_CONFIG = {"linger_ms": 50, "batch_size": 1 << 20}
 
-# All positions share one key, so with several partitions they still stay in order.
-RECORD_KEY = b"25544"
-
-
-@dataclass
-class ProducerStats:
-    ticks: int = 0
-    skipped: int = 0  # ticks that came while a fetch was still running
-    fetch_errors: int = 0  # network, HTTP status, timeout
-    rejected: int = 0  # answers that failed validation: never published
-    accepted: int = 0  # records handed to the publisher: these must all be delivered
-    delivered: int = 0  # acknowledged by the broker (acks=all)
-    failed: int = 0  # delivery attempts that failed and were queued again
-
-
-class Publisher:
-    """A kafka-python producer that keeps every accepted record until the broker acks it.
-
-    Records wait in an outbox; a failed delivery goes back into it, so a broker that is
-    down at start or restarts mid-run delays records but loses none.
-    """
-
-    def __init__(self, settings: Settings, stats: ProducerStats | None = None, **config):
-        self.settings = settings
-        self.stats = stats or ProducerStats()
-        self.config = {
-            "bootstrap_servers": settings.bootstrap,
-            "client_id": "isspanel-producer",
-            "acks": "all",
-            "enable_idempotence": True,  # retries keep order and add no duplicates
-            "linger_ms": 5,
-            "delivery_timeout_ms": 30_000,
-            "request_timeout_ms": 10_000,
-            "max_block_ms": 5_000,
-            "reconnect_backoff_max_ms": 2_000,
-            **config,
-        }
-        self._producer: KafkaProducer | None = None
-        self._outbox: collections.deque[IssRecord] = collections.deque()
-        self._lock = threading.Lock()
-        self._drain_lock = threading.Lock()  # the fetch thread and the loop both drain
-        self._unacked = 0
-        self._reset = False
-        self._backoff_s = 0.5
-        self._next_connect = 0.0
-
-    @property
-    def pending(self) -> int:
-        """Accepted records not yet acknowledged."""
-        with self._lock:
-            return len(self._outbox) + self._unacked
-
-    def accept(self, record: IssRecord) -> None:
-        self.accept_many([record])
-
-    def accept_many(self, records: list[IssRecord]) -> None:
-        with self._lock:
-            self._outbox.extend(records)
-        self.stats.accepted += len(records)
-        self.drain()
-
-    def _connect(self) -> KafkaProducer | None:
-        if self._producer is not None and self._reset:
-            # After an expired batch the idempotent sequence has a gap the broker will never
-            # accept: start a new producer id. Aborted batches come back through _on_error.
-            log.info("recreating the Kafka producer after a failed delivery")
-            old, self._producer, self._reset = self._producer, None, False
-            try:
-                old.close(timeout=0)
-            except KafkaError:
-                # close() flushes first and raises while batches are pending: force the
-                # sender down, which fails those batches back into the outbox.
-                old._sender.force_close()
-        if self._producer is not None:
-            return self._producer
-        if time.monotonic() < self._next_connect:
-            return None
-        try:
-            self._producer = KafkaProducer(**self.config)
-        except (KafkaError, OSError) as exc:
-            log.warning(
-                "Kafka at %s unavailable (%s); %d record(s) held, retry in %.1f s",
-                self.settings.bootstrap,
-                exc.__class__.__name__,
-                len(self._outbox),
-                self._backoff_s,
-            )
-            self._next_connect = time.monotonic() + self._backoff_s
-            self._backoff_s = min(self._backoff_s * 2, 30.0)
-            return None
-        self._backoff_s = 0.5
-        log.info("producing to %s topic %s", self.settings.bootstrap, self.settings.topic)
-        return self._producer
-
-    def drain(self) -> None:
-        """Send what waits in the outbox, in order, until the producer refuses."""
-        with self._drain_lock:
-            self._drain()
-
-    def _drain(self) -> None:
-        producer = self._connect()
-        if producer is None:
-            return
-        while True:
-            with self._lock:
-                if not self._outbox:
-                    return
-                record = self._outbox[0]
-            try:
-                future = producer.send(self.settings.topic, key=RECORD_KEY, value=record.to_json())
-            except KafkaError as exc:
-                # Metadata or buffer space not available: keep the record, try next time.
-                log.warning("send deferred (%s); %d record(s) held", exc, len(self._outbox))
-                return
-            with self._lock:
-                self._outbox.popleft()
-                self._unacked += 1
-            future.add_callback(self._on_delivery)
-            future.add_errback(self._on_error, record)
-
-    def _on_delivery(self, _metadata) -> None:
-        with self._lock:
-            self._unacked -= 1
-        self.stats.delivered += 1
-
-    def _on_error(self, record: IssRecord, exc: Exception) -> None:
-        with self._lock:
-            self._unacked -= 1
-            self._outbox.appendleft(record)
-            self._reset = True
-        self.stats.failed += 1
-        log.warning("delivery of %s failed (%s): queued again", record.event_time, exc)
-
-    def flush(self, timeout_s: float = 30.0) -> bool:
-        """Deliver everything accepted so far; True when nothing is left pending."""
-        deadline = time.monotonic() + timeout_s
-        while self.pending and time.monotonic() < deadline:
-            self.drain()
-            if self._producer is not None:
-                try:
-                    self._producer.flush(timeout=max(0.1, min(5.0, deadline - time.monotonic())))
-                except KafkaError:
-                    pass
-            if self.pending:
-                time.sleep(0.05)
-        return self.pending == 0
-
-    def close(self, timeout_s: float = 30.0) -> None:
-        if not self.flush(timeout_s):
-            log.error("closing with %d record(s) undelivered", self.pending)
-        if self._producer is not None:
-            self._producer.close(timeout=5)
-            self._producer = None
+__all__ = ["ACCELERATED_CONFIG", "RECORD_KEY", "IssProducer", "ProducerStats", "Publisher"]
 
 
 class IssProducer:
@@ -194,6 +39,7 @@ class IssProducer:
         config = ACCELERATED_CONFIG if accelerated else {}
         self.publisher = publisher or Publisher(settings, self.stats, **config)
         self.publisher.stats = self.stats
+        self.stats.replayed = self.publisher.replayed
         self.stop_event = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch")
         self._inflight: Future | None = None
@@ -247,6 +93,8 @@ class IssProducer:
             self.settings.bootstrap,
             self.settings.topic,
         )
+        if hasattr(self.source, "fit_interval"):
+            self.source.fit_interval(interval)  # a fetch must end before the next tick
         self.publisher.drain()  # connect now, so the first tick is not slowed by it
         next_tick = time.monotonic()
         while not self.stop_event.is_set():
@@ -254,6 +102,7 @@ class IssProducer:
                 break
             if max_ticks is not None and self.stats.ticks >= max_ticks:
                 break
+            next_tick = self._skip_missed(next_tick, interval)
             self.tick()
             # A fixed rate: the next tick is due one interval after the last one was due.
             next_tick += interval
@@ -266,6 +115,18 @@ class IssProducer:
                     break
                 self.stop_event.wait(min(remaining, 0.5))
         return self.finish()
+
+    def _skip_missed(self, next_tick: float, interval: float) -> float:
+        """After the loop was held up (a send may block up to max_block_ms), count the ticks it
+        missed as skipped, instead of firing them all at once."""
+        behind = time.monotonic() - next_tick
+        if behind < interval:
+            return next_tick
+        missed = int(behind // interval)
+        self.stats.ticks += missed
+        self.stats.skipped += missed
+        log.warning("%d tick(s) skipped: the loop was held up %.1f s", missed, behind)
+        return next_tick + missed * interval
 
     def publish_all(
         self, records: Iterable[IssRecord], progress_every: int = 10_000, chunk: int = 1_000
@@ -280,6 +141,7 @@ class IssProducer:
             batch.append(record)
             if len(batch) >= chunk:
                 self.publisher.accept_many(batch)
+                self.publisher.drain()  # (re)connects if need be: accept_many only sends
                 batch = []
             if self.stats.accepted - reported >= progress_every:
                 reported = self.stats.accepted
@@ -292,7 +154,9 @@ class IssProducer:
     def finish(self) -> ProducerStats:
         if self._inflight is not None:
             try:
-                self._inflight.result(timeout=self.settings.read_timeout + 5)
+                # Deadline plus one read gap: the longest a fetch runs.
+                s = self.settings
+                self._inflight.result(timeout=s.http_deadline + s.read_timeout)
             except TimeoutError:
                 log.warning("a fetch is still running at exit; its record is dropped")
         self._executor.shutdown(wait=False, cancel_futures=True)

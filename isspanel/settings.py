@@ -63,7 +63,7 @@ class Settings:
     http_deadline: float = env(
         "ISS_HTTP_DEADLINE",
         15.0,
-        "Whole-fetch deadline, s (never over 0.8 x the interval); a slower answer is dropped.",
+        "Whole-fetch deadline, s (at most half the interval); a slower answer is dropped.",
     )
     http_max_bytes: int = env(
         "ISS_HTTP_MAX_BYTES", 64 * 1024, "Largest API answer read, bytes; a bigger one is refused."

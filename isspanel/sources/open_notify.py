@@ -21,8 +21,9 @@ CHUNK = 4096
 
 
 def fetch_deadline(settings: Settings, interval: float) -> float:
-    """ISS_HTTP_DEADLINE, but never so long that a fetch outlasts its tick."""
-    return min(settings.http_deadline, 0.8 * interval)
+    """ISS_HTTP_DEADLINE, but at most half the interval: even with one more read gap,
+    a fetch then ends before the next tick."""
+    return min(settings.http_deadline, 0.5 * interval)
 
 
 class OpenNotifySource:
@@ -30,12 +31,15 @@ class OpenNotifySource:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        # The producer lowers it to fit a shorter --interval.
         self.deadline_s = fetch_deadline(settings, settings.interval)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"isspanel/{__version__} (+ISS pipeline workbench)"
         self.session.headers["Accept"] = "application/json"
         self.session.headers["Accept-Encoding"] = "identity"  # the answer is under 200 bytes
+
+    def fit_interval(self, interval: float) -> None:
+        """The producer ticks every ``interval`` s (--interval may differ from ISS_INTERVAL)."""
+        self.deadline_s = fetch_deadline(self.settings, interval)
 
     def fetch(self) -> IssRecord:
         s = self.settings
