@@ -25,6 +25,7 @@ log = logging.getLogger("isspanel.producer")
 RECORD_KEY = b"25544"
 
 STALL_S = 10.0  # records waiting this long with no ack: the broker is away
+REWRITE_LINES = 100_000  # a spool this long, mostly acked, is rewritten with what is pending
 
 
 @dataclass
@@ -225,7 +226,8 @@ class Publisher:
         with self._spool_lock:
             with self._lock:
                 pending = self._pending()
-                if pending and self.spool.lines < max(10_000, 4 * pending):
+                # Rewriting costs a sort and two fsyncs: only for long accelerated runs.
+                if pending and self.spool.lines < max(REWRITE_LINES, 4 * pending):
                     return
                 keep = self._held()
             if keep:

@@ -230,3 +230,41 @@ def test_a_second_producer_on_the_same_topic_keeps_its_outbox_in_memory(tmp_path
     third = Publisher(settings, bootstrap_timeout_ms=500)  # the lock went with the first one
     assert third.spool is not None
     third.close(timeout_s=0)
+
+
+def test_the_spool_holds_a_record_until_its_ack_and_is_removed_at_a_clean_stop(iss_settings):
+    publisher = Publisher(iss_settings)
+    path = publisher.spool.path
+    first, second = Sgp4Source(iss_settings).history(2, step_s=60)
+    publisher.accept(first)
+    assert json.loads(path.read_bytes())["timestamp"] == first.timestamp  # on disk before Kafka
+    assert publisher.flush(30)
+    assert path.read_bytes() == b""  # acked: emptied
+    publisher.accept(second)
+    assert len(path.read_bytes().splitlines()) == 1
+    publisher.close()
+    assert not path.exists()
+    assert [v["timestamp"] for v in read_topic(iss_settings, iss_settings.topic, 2)] == [
+        first.timestamp,
+        second.timestamp,
+    ]
+
+
+def test_a_spool_mostly_acked_is_rewritten_with_what_is_pending(iss_settings, monkeypatch):
+    import isspanel.publisher
+
+    monkeypatch.setattr(isspanel.publisher, "REWRITE_LINES", 500)  # 100,000 outside tests
+    records = list(Sgp4Source(iss_settings).history(650, step_s=1))
+    publisher = Publisher(iss_settings)
+    publisher.drain()
+    wait_for(lambda: publisher.kafka.producer, 30, "a connection")
+    publisher.accept_many(records[:600])
+    wait_for(lambda: publisher.stats.delivered == 600, 30, "600 acks")
+    assert publisher.spool.lines == 600  # no drain since: not tidied yet
+    publisher.accept_many(records[600:])  # 650 lines, at most 50 pending: rewritten
+    lines = publisher.spool.path.read_bytes().splitlines()
+    assert publisher.spool.lines == len(lines) <= 50
+    assert {json.loads(line)["timestamp"] for line in lines} <= {r.timestamp for r in records[600:]}
+    publisher.close()
+    values = read_topic(iss_settings, iss_settings.topic, expected=650)
+    assert [v["timestamp"] for v in values] == [r.timestamp for r in records]
