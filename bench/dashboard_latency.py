@@ -23,7 +23,14 @@ from bench.common import percentile, print_table, private_broker, row
 from isspanel.record import IssRecord
 from isspanel.settings import PROJECT_ROOT
 from isspanel.topics import fresh_topics
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, DashboardServer, wait_until
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    READY_JS,
+    DashboardServer,
+    table_keys,
+    wait_until,
+)
 from tests.conftest import free_port
 
 log = logging.getLogger(__name__)
@@ -47,7 +54,10 @@ def open_pages(browser, url: str, count: int, ready: str):
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.goto(url)
-        page.wait_for_selector(ready, state="attached", timeout=60_000)
+        if ready.startswith("() =>"):
+            page.wait_for_function(ready, timeout=60_000)
+        else:
+            page.wait_for_selector(ready, state="attached", timeout=60_000)
         pages.append(page)
     for page in pages:
         page.evaluate("() => { window.isspanelArrivals = []; }")
@@ -143,20 +153,18 @@ def run() -> tuple[list[dict], list[dict]]:
         burl = f"http://127.0.0.1:{bport}/"
         try:
             # Warm both up once (imports, JIT, first session).
-            close_pages(open_pages(browser, server.url, 1, ".iss-table, .empty"))
+            close_pages(open_pages(browser, server.url, 1, READY_JS))
             # Memory per session, on a fresh server (Python keeps freed memory for reuse).
             time.sleep(3)  # let the warm-up sessions expire (lifetime 1 s)
             idle = rss_mb(server.proc.pid)
-            pages = open_pages(browser, server.url, 20, ".iss-table, .empty")
+            pages = open_pages(browser, server.url, 20, READY_JS)
             with20 = rss_mb(server.proc.pid)
             close_pages(pages)
             extra.append(row("server RSS, idle", idle, "MB"))
             extra.append(row("server RSS per session (20 open)", (with20 - idle) / 20, "MB", "≤ 5"))
             results = {}
             for sessions in (1, 20):
-                results[("ours", sessions)] = measure(
-                    browser, ours, server.url, sessions, ".iss-table, .empty"
-                )
+                results[("ours", sessions)] = measure(browser, ours, server.url, sessions, READY_JS)
                 results[("base", sessions)] = measure(
                     browser, base, burl, sessions, "body[data-ready]"
                 )
@@ -193,7 +201,7 @@ def run() -> tuple[list[dict], list[dict]]:
             started = time.monotonic()
             before_cycles = rss_mb(server.proc.pid)
             for _ in range(CYCLES):
-                close_pages(open_pages(browser, server.url, 1, ".iss-table, .empty"))
+                close_pages(open_pages(browser, server.url, 1, READY_JS))
             time.sleep(3)
             after_cycles = rss_mb(server.proc.pid)
             extra.append(
@@ -209,7 +217,7 @@ def run() -> tuple[list[dict], list[dict]]:
             )
 
             # A burst of 1,000 records in one second.
-            page = open_pages(browser, server.url, 1, ".iss-table, .empty")[0]
+            page = open_pages(browser, server.url, 1, READY_JS)[0]
             page.evaluate("""() => { window.lagMax = 0; let t = performance.now();
               setInterval(() => { const n = performance.now();
                 window.lagMax = Math.max(window.lagMax, n - t - 50); t = n; }, 50); }""")
@@ -227,10 +235,7 @@ def run() -> tuple[list[dict], list[dict]]:
             sent_done = time.monotonic()
             expected = [burst_base + i for i in reversed(range(900, 1000))]
             wait_until(
-                lambda: (
-                    page.eval_on_selector_all(".iss-row", "rs => rs.map(r => +r.dataset.key)")
-                    == expected
-                ),
+                lambda: table_keys(page) == expected,
                 30,
                 "burst table",
             )

@@ -2,13 +2,17 @@
 
 import logging
 
+from isspanel.dashboard import get_hub, stop_hub
+from isspanel.logs import quiet_kafka
 from isspanel.settings import Settings
-from isspanel.stream_hub import get_hub, stop_hub
 
 log = logging.getLogger("isspanel.dashboard")
 
 
 def on_server_loaded(server_context):
+    # kafka-python's connection ERRORs during a broker outage go to DEBUG; the status and
+    # our own log line say what happened (isspanel.logs).
+    quiet_kafka(handlers=logging.getLogger().handlers + logging.getLogger("isspanel").handlers)
     settings = Settings.from_env()
     hub = get_hub(settings)
     log.info(

@@ -2,12 +2,12 @@
 
 import panel as pn
 
-from isspanel.dashboard_page import DashboardPage
-from isspanel.stream_hub import get_hub
+from isspanel.dashboard import LINK_CSS, DashboardPage, get_hub
+from isspanel.panel_assets import serve_panel_css_locally
 
-pn.extension()
+pn.extension(raw_css=[LINK_CSS])
+serve_panel_css_locally(pn.state.curdoc)  # before the page's models exist: see its docstring
 
 # Absolute imports on purpose: Bokeh runs this file under a throw-away module name, while
-# app_hooks started the one shared hub in the real `isspanel.stream_hub` module.
-page = DashboardPage(get_hub(), pn.state.curdoc)
-page.layout.servable(title="isspanel — live ISS position")
+# app_hooks started the one shared hub in the real `isspanel.dashboard` package.
+DashboardPage(hub=get_hub()).servable(title="isspanel — live ISS position")

@@ -88,11 +88,22 @@ class DashboardServer:
         self._log.close()
 
 
+# The page is up once Bokeh's document is idle: every view rendered (DocumentReady sent).
+READY_JS = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
+
+
+def wait_ready(page, timeout_ms: int = 30_000) -> None:
+    page.wait_for_function(READY_JS, timeout=timeout_ms)
+
+
 def table_keys(page) -> list[int]:
-    return [
-        int(k)
-        for k in page.eval_on_selector_all(".iss-row", "rows => rows.map(r => r.dataset.key)")
-    ]
+    """The table's rows as the page holds them (its source), top first: their timestamps."""
+    return [int(k) for k in model_data(page, "iss-table-rows")["ts"]]
+
+
+def visible_top_row(page) -> str:
+    """The text of the table's top row as drawn (SlickGrid draws only the visible rows)."""
+    return page.locator(".slick-row").first.inner_text().replace("\n", " ").replace("\t", " ")
 
 
 def model_data(page, name: str) -> dict:

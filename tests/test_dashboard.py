@@ -8,9 +8,9 @@ import time
 import pytest
 from playwright.sync_api import sync_playwright
 
+from isspanel.dashboard.world_map import mercator
 from isspanel.producer import Publisher
 from isspanel.record import IssRecord
-from isspanel.world_map import mercator, track_segments
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -18,6 +18,8 @@ from tests.browser import (
     all_text,
     model_data,
     table_keys,
+    visible_top_row,
+    wait_ready,
     wait_until,
 )
 from tests.conftest import free_port, produce_raw
@@ -25,6 +27,10 @@ from tests.conftest import free_port, produce_raw
 pytestmark = pytest.mark.browser
 
 BASE_TS = int(time.time()) - 50_000
+
+
+def model_data_title(page) -> str:
+    return page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-title').text")
 
 
 def publish(settings, records) -> None:
@@ -66,8 +72,9 @@ def open_page(browser):
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
         page.goto(url)
-        page.wait_for_selector(".iss-table, .empty", state="attached", timeout=30_000)
+        wait_ready(page)
         opened.append((context, page, errors, expect_errors))
         closers[page] = lambda: (context.close(), errors)[1]
         return page
@@ -123,9 +130,12 @@ def test_a_produced_record_tops_the_table_and_moves_the_marker(live, open_page):
     record = IssRecord(BASE_TS + 40 * 60, -33.8688, 151.2093, "open-notify")
     publish(settings, [record])
     wait_until(lambda: table_keys(page)[0] == record.timestamp, 10, "the new row on top")
-    first = page.locator(".iss-row").first
-    assert "new" in first.get_attribute("class")
-    assert first.inner_text().split("\t")[1:] == ["-33.8688", "151.2093", "open-notify"]
+    rows = model_data(page, "iss-table-rows")
+    assert rows["mark"][0] != "transparent" and set(rows["mark"][1:]) == {"transparent"}
+    # What a person sees: the top row as drawn, newest first.
+    wait_until(lambda: "151.2093" in visible_top_row(page), 5, "the new row drawn on top")
+    assert visible_top_row(page).split()[-3:] == ["-33.8688", "151.2093", "open-notify"]
+    assert "ISS at -33.8688°, 151.2093°" in model_data_title(page)
     x, y = mercator(151.2093, -33.8688)
     marker = wait_until(lambda: model_data(page, "iss"), 5, "marker data")
     assert marker["x"] == [pytest.approx(x)] and marker["y"] == [pytest.approx(y)]
@@ -148,13 +158,12 @@ def test_after_150_records_exactly_the_100_newest_show_in_order(live, open_page)
     publish(settings, records)
     newest = [r.timestamp for r in reversed(records)][:100]
     wait_until(lambda: table_keys(page) == newest, 15, "the 100 newest rows")
-    assert page.locator(".iss-row").count() == 100
-    assert len(model_data(page, "track-points")["x"]) == 100
+    assert len(model_data(page, "positions")["x"]) == 100
 
 
 def test_records_one_at_a_time_prepend_rows_and_stream_the_track(live, open_page):
-    # The page inserts just the new rows and streams the map's points; the result must equal
-    # a full rendering: the newest 100 in order, one marked row, the same points.
+    # The server streams just the new rows; what the page derives must equal a full
+    # rendering: the newest 100 in order, one marked row, the same points.
     settings, server = live
     page = open_page(server.url)
     before = wait_until(lambda: table_keys(page), 20, "first rows")
@@ -164,11 +173,11 @@ def test_records_one_at_a_time_prepend_rows_and_stream_the_track(live, open_page
         wait_until(lambda r=record: table_keys(page)[0] == r.timestamp, 10, "the row on top")
     expected = ([r.timestamp for r in reversed(records)] + before)[:100]
     assert table_keys(page) == expected
-    assert page.locator(".iss-row.new").count() == 1
-    assert "new" in page.locator(".iss-row").first.get_attribute("class")
-    points = model_data(page, "track-points")
+    marks = model_data(page, "iss-table-rows")["mark"]
+    assert marks[0] != "transparent" and set(marks[1:]) == {"transparent"}
+    points = model_data(page, "positions")
     assert len(points["x"]) == len(expected)
-    assert points["time"][-1] == records[-1].event_time
+    assert points["ts"][-1] == records[-1].timestamp
     # A new browser renders the same table from scratch.
     assert table_keys(open_page(server.url)) == expected
 
@@ -215,9 +224,6 @@ def test_the_track_splits_at_the_antimeridian(live, open_page):
     assert (pytest.approx(west), pytest.approx(mercator(-178.8, 0)[0])) in segments
     # No segment across the map: the jump from 179.6° to -179.6° is a gap.
     assert max(abs(x1 - x0) for x0, x1 in segments) < mercator(180, 0)[0]
-    # The same on the data function itself.
-    jump = [IssRecord(BASE_TS, 0.0, 179.6, "sgp4"), IssRecord(BASE_TS + 60, 0.0, -179.6, "sgp4")]
-    assert track_segments(jump)["x0"] == []
 
 
 def test_stopping_the_server_shows_disconnected(kafka_settings, topic_factory, tmp_path, open_page):
@@ -245,13 +251,13 @@ def test_a_closed_tab_unsubscribes_its_session(live, browser):
     context = browser.new_context()
     page = context.new_page()
     page.goto(server.url)
-    page.wait_for_selector(".iss-table")
+    wait_ready(page)
     count = lambda: int(page.inner_text(".sessions").split()[0])  # noqa: E731
     wait_until(lambda: count() >= 1, 5, "the session count")
     other = browser.new_context()
     watcher = other.new_page()
     watcher.goto(server.url)
-    watcher.wait_for_selector(".iss-table")
+    wait_ready(watcher)
     # Both pages show the same count once each status has refreshed with both sessions in it.
     before = wait_until(
         lambda: count() == int(watcher.inner_text(".sessions").split()[0]) and count(),
@@ -282,11 +288,27 @@ def test_the_page_shows_analytics_from_flink_topics(live, open_page):
     produce_raw(
         settings,
         settings.stats_topic,
-        [{"window_start": "2026-11-26 08:00:00", "records": 10, "mean_speed_kmh": 27_600.0}],
+        [{"window_start": "2026-11-26T08:00:00Z", "count": 10, "mean_speed_kmh": 27_600.0}],
+    )
+    produce_raw(
+        settings,
+        settings.events_topic,
+        [
+            {
+                "event": "equator",
+                "direction": "<b>ascending</b>",
+                "eventTime": "2026-11-26T08:05:00Z",
+            },
+            {"event": "equator", "direction": "descending", "eventTime": "2026-11-26T08:50:00Z"},
+        ],
     )
     wait_until(lambda: len(model_data(page, "speed")["kmh"]) == 1, 10, "the speed series")
-    wait_until(lambda: "mean_speed_kmh" in all_text(page), 10, "window statistics")
+    wait_until(lambda: model_data(page, "stats-rows")["count"] == [10], 10, "window statistics")
+    wait_until(lambda: len(model_data(page, "events-rows")["event"]) == 2, 10, "crossings")
     assert json.dumps(model_data(page, "speed")["kmh"]) == "[27580.5]"
+    # Newest on top, and HTML in a string is shown as text, never rendered.
+    assert model_data(page, "events-rows")["direction"] == ["descending", "<b>ascending</b>"]
+    assert "<b>ascending</b>" in all_text(page)
 
 
 def test_screenshot_for_the_readme(topic_factory, tmp_path, open_page):
@@ -409,7 +431,7 @@ def test_pages_opened_while_records_stream_all_show_the_next_record(
             contexts.append(context)
             page = context.new_page()
             page.goto(server.url)
-            page.wait_for_selector(".iss-table, .empty", state="attached", timeout=30_000)
+            wait_ready(page)
             pages.append(page)
         stop.set()
         thread.join()

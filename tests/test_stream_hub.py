@@ -7,9 +7,10 @@ import time
 
 import pytest
 
-from isspanel.dashboard_page import health_html
+from isspanel.dashboard.consumer import HubConsumer
+from isspanel.dashboard.health import describe, status_html
+from isspanel.dashboard.hub import StreamHub
 from isspanel.record import IssRecord
-from isspanel.stream_hub import StreamHub, describe
 from tests.browser import wait_until
 from tests.conftest import produce_raw
 
@@ -40,23 +41,31 @@ def poison_for(settings) -> dict[str, list]:
 
 @pytest.fixture
 def hub_factory():
-    hubs = []
+    consumers = []
 
     def make(settings) -> StreamHub:
-        hub = StreamHub(settings)
-        hub.start()
-        hubs.append(hub)
-        return hub
+        consumer = HubConsumer(StreamHub(settings))
+        consumer.start()
+        consumers.append(consumer)
+        return consumer.hub
 
     yield make
-    for hub in hubs:
-        hub.stop()
+    for consumer in consumers:
+        consumer.stop()
+
+
+def health(hub):
+    return hub.snapshot().health
+
+
+def positions(hub) -> list[int]:
+    return [row[0] for row in hub.snapshot().positions.rows]
 
 
 def test_no_poison_message_stops_the_consumer_and_each_is_counted(iss_settings, hub_factory):
     settings = iss_settings
     hub = hub_factory(settings)
-    wait_until(lambda: len(hub.health_snapshot().assigned) == 4, 20, "all four topics assigned")
+    wait_until(lambda: len(health(hub).assigned) == 4, 20, "all four topics assigned")
     poison = poison_for(settings)
     for topic, values in poison.items():
         produce_raw(settings, topic, values)
@@ -67,18 +76,18 @@ def test_no_poison_message_stops_the_consumer_and_each_is_counted(iss_settings, 
         [{"eventTime": "2026-11-27T01:01:00Z", "speed_kmh": 27_600.0}],
     )
     bad = sum(len(v) for v in poison.values())
-    wait_until(lambda: hub.health_snapshot().skipped == bad, 20, f"{bad} skipped messages")
-    wait_until(lambda: hub.snapshot().positions, 10, "the good record after the poison")
-    wait_until(lambda: hub.snapshot().speeds, 10, "the good speed row after the poison")
+    wait_until(lambda: health(hub).skipped == bad, 20, f"{bad} skipped messages")
+    wait_until(lambda: positions(hub), 10, "the good record after the poison")
+    wait_until(lambda: hub.snapshot().speeds.rows, 10, "the good speed row after the poison")
     snap = hub.snapshot()
-    assert [r.timestamp for r in snap.positions] == [NOW + 60]
-    assert [row["speed_kmh"] for row in snap.speeds] == [27_600.0]
-    assert snap.stats == [] and snap.events == []
-    health = hub.health_snapshot()
-    assert health.kafka_connected and health.stalled_s is None
+    assert positions(hub) == [NOW + 60]
+    assert [row[1] for row in snap.speeds.rows] == [27_600.0]
+    assert snap.stats.rows == () and snap.events.rows == ()
+    now = health(hub)
+    assert now.kafka_connected and now.stalled_s is None
     # A later record still flows: the thread is alive, not just the counters.
     produce_raw(settings, settings.topic, [good(2)])
-    wait_until(lambda: len(hub.snapshot().positions) == 2, 10, "a second good record")
+    wait_until(lambda: len(positions(hub)) == 2, 10, "a second good record")
 
 
 def test_a_new_server_backfills_past_the_poison(iss_settings, hub_factory):
@@ -87,32 +96,36 @@ def test_a_new_server_backfills_past_the_poison(iss_settings, hub_factory):
         produce_raw(settings, topic, values)
     produce_raw(settings, settings.topic, [good(1)])
     hub = hub_factory(settings)  # the poison is now part of the history it backfills
-    wait_until(lambda: hub.snapshot().positions, 20, "the good record behind the poison")
-    assert hub.health_snapshot().skipped == sum(len(v) for v in poison_for(settings).values())
-    assert hub.health_snapshot().stalled_s is None
+    wait_until(lambda: positions(hub), 20, "the good record behind the poison")
+    assert health(hub).skipped == sum(len(v) for v in poison_for(settings).values())
+    assert health(hub).stalled_s is None
 
 
 def test_a_stuck_consumer_shows_as_not_connected(iss_settings, hub_factory, monkeypatch):
-    import isspanel.stream_hub as stream_hub
+    import isspanel.dashboard.hub as hub_module
 
-    monkeypatch.setattr(stream_hub, "STALL_S", 1.0)  # the real 10 s, shortened for the test
+    monkeypatch.setattr(hub_module, "STALL_S", 1.0)  # the real 10 s, shortened for the test
     settings = iss_settings
     hub = hub_factory(settings)
-    wait_until(lambda: hub.health_snapshot().kafka_connected, 20, "connected")
+    wait_until(lambda: health(hub).kafka_connected, 20, "connected")
     release = threading.Event()
-    # A listener that blocks stands in for any hang on the consumer thread.
-    hub.subscribe(lambda kinds: release.wait(30) if "positions" in kinds else None)
+    # A message whose ingest hangs stands in for any hang on the consumer thread.
+    ingest = hub.ingest
+    monkeypatch.setattr(
+        hub, "ingest", lambda topic, value: release.wait(30) and ingest(topic, value)
+    )
     produce_raw(settings, settings.topic, [good(1)])
     try:
-        health = wait_until(
-            lambda: (h := hub.health_snapshot()).stalled_s is not None and h, 20, "stalled"
+        snap = wait_until(
+            lambda: (s := hub.snapshot()).health.stalled_s is not None and s, 20, "stalled"
         )
-        text = health_html(health, settings.bootstrap)
+        text = snap.status
+        assert text == status_html(snap.health, settings.bootstrap)
         assert "not connected" in text and "stalled" in text
         assert "connected to" not in text
     finally:
         release.set()
-    wait_until(lambda: hub.health_snapshot().stalled_s is None, 20, "the consumer to recover")
+    wait_until(lambda: health(hub).stalled_s is None, 20, "the consumer to recover")
 
 
 def test_errors_name_their_class_once():

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
 from bokeh.layouts import gridplot
-from bokeh.models import ColumnDataSource, HoverTool, WMTSTileSource
+from bokeh.models import ColumnDataSource, HoverTool, Title, WMTSTileSource
 from bokeh.plotting import figure
 
 from isspanel.orbit import split_antimeridian
-from isspanel.record import IssRecord, iso_utc
 
 R_MERCATOR = 6378137.0
 MAX_LAT = 85.0511
@@ -38,42 +36,6 @@ def track_data(lons: list[float], lats: list[float]) -> dict:
     xs, ys = split_antimeridian(lons, lats)
     mx, my = _project(xs, ys)
     return {"xs": mx, "ys": my}
-
-
-def points_data(records: Sequence[IssRecord]) -> dict:
-    xy = [mercator(r.longitude, r.latitude) for r in records]
-    return {
-        "x": [p[0] for p in xy],
-        "y": [p[1] for p in xy],
-        "time": [r.event_time for r in records],
-        "lat": [round(r.latitude, 4) for r in records],
-        "lon": [round(r.longitude, 4) for r in records],
-        "source": [r.source for r in records],
-    }
-
-
-def track_segments(records: Sequence[IssRecord]) -> dict:
-    """The track as segments between consecutive positions; none crosses the antimeridian.
-
-    Segments, not one line, so that a new position only adds a segment (streamed).
-    """
-    # The pieces of the split track: the jump from +180° to -180° is a gap between them.
-    track = track_data([r.longitude for r in records], [r.latitude for r in records])
-    out: dict[str, list[float]] = {"x0": [], "y0": [], "x1": [], "y1": []}
-    for xs, ys in zip(track["xs"], track["ys"], strict=True):
-        for (x0, x1), (y0, y1) in zip(itertools.pairwise(xs), itertools.pairwise(ys), strict=True):
-            for key, value in (("x0", x0), ("y0", y0), ("x1", x1), ("y1", y1)):
-                out[key].append(value)
-    return out
-
-
-def positions_data(records: Sequence[IssRecord]) -> dict[str, dict]:
-    """The track's points, the ISS marker (the newest) and the track's segments."""
-    return {
-        "points": points_data(records),
-        "iss": points_data(records[-1:]),
-        "track": track_segments(records),
-    }
 
 
 def predicted_data(track: Sequence[tuple[float, float, float]]) -> dict:
@@ -108,11 +70,14 @@ class WorldMap:
     is the whole canvas and nothing can be drawn outside it. Hover gives coordinates.
     """
 
-    def __init__(self):
+    def __init__(self, positions: ColumnDataSource):
         x0, y0 = mercator(-180, -70)
         x1, y1 = mercator(180, 75)
+        # Written by the browser on each new position (positions.js), so never synced back.
+        self.title = Title(text="waiting for the first position…", name="iss-title", syncable=False)
         self.figure = figure(
             name="iss-map",
+            title=self.title,
             x_range=(x0, x1),
             y_range=(y0, y1),
             sizing_mode="stretch_width",
@@ -130,20 +95,22 @@ class WorldMap:
         self.layout = gridplot(
             [[self.figure]], toolbar_location="above", sizing_mode="stretch_width"
         )
-        # An online basemap, off by default: this is a tool that works offline.
-        self.tiles = self.figure.add_tile(
-            WMTSTileSource(
-                url="https://tile.openstreetmap.org/{Z}/{X}/{Y}.png",
-                attribution="© OpenStreetMap contributors",
-            )
-        )
-        self.tiles.visible = False
+        # An online basemap, off by default: this is a tool that works offline. Its renderer
+        # is added only when asked for: a tile renderer with no tiles never "finishes", so
+        # the document never became idle, and Bokeh's DocumentReady (and with it Panel's
+        # onload) never fired.
+        self.tiles = None
         self.night = ColumnDataSource({"xs": [], "ys": []}, name="night")
         self.land = ColumnDataSource(land_data(), name="land")
-        self.track = ColumnDataSource(track_segments([]), name="track")
         self.predicted = ColumnDataSource({"xs": [], "ys": []}, name="predicted")
-        self.points = ColumnDataSource(points_data([]), name="track-points")
-        self.iss = ColumnDataSource(points_data([]), name="iss")
+        self.points = positions
+        # Derived in the browser from the positions (positions.js): never synced back.
+        self.track = ColumnDataSource(
+            {"x0": [], "y0": [], "x1": [], "y1": []}, name="track", syncable=False
+        )
+        self.iss = ColumnDataSource(
+            {k: [] for k in ("x", "y", "time", "lat", "lon", "source")}, name="iss", syncable=False
+        )
         f = self.figure
         self.land_renderer = f.patches(
             "xs",
@@ -206,37 +173,21 @@ class WorldMap:
         f.legend.background_fill_alpha = 0.7
         f.legend.click_policy = "hide"
 
-    def show_positions(self, data: dict[str, dict]) -> None:
-        """Show ``positions_data``; its lists may be shared by every session, the dicts not."""
-        self.points.data = dict(data["points"])
-        self.track.data = dict(data["track"])
-        self.iss.data = dict(data["iss"])
-
-    def append_positions(self, tail: Sequence[IssRecord], keep: int = 100) -> bool:
-        """Stream only what is new; False if there is nothing to append to.
-
-        ``tail`` is the last position shown, then the new ones. The track's rollover counts
-        segments, so after a gap at ±180° it may keep one segment to a point that has rolled
-        out of the dots.
-        """
-        if len(tail) < 2 or len(self.points.data["x"]) == 0:
-            return False
-        self.points.stream(points_data(tail[1:]), rollover=keep)
-        segments = track_segments(tail)
-        if segments["x0"]:
-            self.track.stream(segments, rollover=keep - 1)
-        self.iss.data = points_data(tail[-1:])
-        return True
+    def show_tiles(self, visible: bool) -> None:
+        if self.tiles is None and visible:
+            self.tiles = self.figure.add_tile(
+                WMTSTileSource(
+                    url="https://tile.openstreetmap.org/{Z}/{X}/{Y}.png",
+                    attribution="© OpenStreetMap contributors",
+                )
+            )
+        if self.tiles is not None:
+            self.tiles.visible = visible
 
     def show_predicted(self, data: dict) -> None:
-        """Show ``predicted_data``; Bokeh sends nothing when it has not changed."""
+        """Show ``predicted_data`` (shared by every session: the dict is copied)."""
         self.predicted.data = dict(data)
 
-    def update_night(self, night) -> None:
-        self.night.data = night_data(night)
-
-
-def iss_title(record: IssRecord | None) -> str:
-    if record is None:
-        return "waiting for the first position…"
-    return f"ISS at {record.latitude:.4f}°, {record.longitude:.4f}° — {iso_utc(record.timestamp)}"
+    def show_night(self, data: dict) -> None:
+        """Show ``night_data`` (shared by every session: the dict is copied)."""
+        self.night.data = dict(data)

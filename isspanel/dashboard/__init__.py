@@ -1,0 +1,15 @@
+"""The dashboard: one Kafka consumer per server process, fanned out to every browser.
+
+- ``consumer.py`` polls the four topics on a thread and feeds the hub;
+- ``hub.py`` validates, buffers and publishes one immutable ``Snapshot`` per change;
+- ``page.py`` is a session's page: it sends each browser only what changed;
+- ``world_map.py`` draws land, track, next orbit and night; ``health.py`` the status;
+- ``static/`` holds the page's JavaScript and CSS.
+
+``isspanel/main.py`` and ``isspanel/app_hooks.py`` are the thin Bokeh directory-app shims.
+"""
+
+from isspanel.dashboard.consumer import get_hub, stop_hub
+from isspanel.dashboard.page import LINK_CSS, DashboardPage
+
+__all__ = ["LINK_CSS", "DashboardPage", "get_hub", "stop_hub"]

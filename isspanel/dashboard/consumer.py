@@ -1,0 +1,198 @@
+"""The dashboard's one Kafka consumer per server process, feeding the hub from a thread."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from isspanel.dashboard.health import describe
+from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
+from isspanel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+HEALTH_EVERY_S = 2.0  # lag and assignment checks; also the most often a status changes
+NIGHT_EVERY_S = 60.0
+
+
+class HubConsumer:
+    """Polls the four topics and feeds ``hub``; reconnects forever, never dies of a message."""
+
+    def __init__(self, hub: StreamHub):
+        self.hub = hub
+        self.settings = hub.settings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="isspanel-hub", daemon=True)
+        thread = self._thread
+        self.hub.alive(thread.is_alive)
+        self._thread.start()
+        s = self.settings
+        log.info(
+            "dashboard consumer: %s topics %s, %s, %s, %s (group %s)",
+            s.bootstrap,
+            s.topic,
+            s.speed_topic,
+            s.stats_topic,
+            s.events_topic,
+            s.dashboard_group,
+        )
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+
+    def _consumer(self) -> KafkaConsumer:
+        return KafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap,
+            # Its own group, apart from Flink's; offsets are positioned by hand (assign),
+            # so every server process (--num-procs) sees every record.
+            group_id=self.settings.dashboard_group,
+            client_id="isspanel-dashboard",
+            enable_auto_commit=False,
+            request_timeout_ms=5_000,
+            reconnect_backoff_max_ms=2_000,
+            fetch_max_wait_ms=50,  # latency over batching: a record a minute needs no batches
+        )
+
+    def _assign(self, consumer: KafkaConsumer, assigned: dict[str, int]) -> bool:
+        """Assign the topics that exist and are not yet assigned; backfill their history."""
+        s = self.settings
+        depth = {
+            s.topic: s.buffer_size,
+            s.speed_topic: SPEED_BUFFER,
+            s.stats_topic: STATS_BUFFER,
+            s.events_topic: EVENTS_BUFFER,
+        }
+        existing = consumer.topics()
+        new = [t for t in depth if t in existing and t not in assigned]
+        if not new:
+            return False
+        tps = list(consumer.assignment())
+        fresh = []
+        for topic in new:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            fresh += [TopicPartition(topic, p) for p in sorted(partitions)]
+            assigned[topic] = len(partitions)
+        consumer.assign(tps + fresh)
+        ends = consumer.end_offsets(fresh)
+        begins = consumer.beginning_offsets(fresh)
+        for tp in fresh:
+            # Backfill: the last `depth` records, so a new browser sees history at once.
+            consumer.seek(tp, max(begins[tp], ends[tp] - depth[tp.topic]))
+        self.hub.set_health(assigned=tuple(sorted(assigned)))
+        log.info("dashboard consumer assigned %s", ", ".join(new))
+        return True
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            self.hub.beat()
+            consumer = None
+            try:
+                consumer = self._consumer()
+                assigned: dict[str, int] = {}
+                self._assign(consumer, assigned)
+                self._set_connected(True, "")
+                backoff = 0.5
+                self._loop(consumer, assigned)
+            except Exception as exc:  # the consumer must outlive any failure
+                self._set_connected(False, describe(exc))
+                if isinstance(exc, KafkaError | OSError):
+                    log.warning(
+                        "dashboard consumer: %s; retrying in %.1f s", describe(exc), backoff
+                    )
+                else:
+                    log.exception("dashboard consumer failed; restarting it in %.1f s", backoff)
+                # Waiting in short steps keeps the liveness clock honest while we back off.
+                deadline = time.monotonic() + backoff
+                while not self._stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+                    self.hub.beat()
+                    if time.monotonic() >= deadline:
+                        break
+                backoff = min(backoff * 2, 8.0)
+            finally:
+                if consumer is not None:
+                    try:
+                        consumer.close(autocommit=False)
+                    except Exception:
+                        pass
+
+    def _loop(self, consumer: KafkaConsumer, assigned: dict[str, int]) -> None:
+        next_check = time.monotonic()
+        night_at = time.monotonic()
+        while not self._stop.is_set():
+            self.hub.beat()
+            batches = consumer.poll(timeout_ms=200, max_records=2_000) if assigned else {}
+            if not assigned:
+                self._stop.wait(0.5)
+            for tp, messages in batches.items():
+                for message in messages:
+                    self.hub.ingest(tp.topic, message.value)
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + HEALTH_EVERY_S
+                self._assign(consumer, assigned)
+                self._refresh_health(consumer)
+            if time.monotonic() - night_at > NIGHT_EVERY_S:
+                night_at = time.monotonic()
+                self.hub.update_night()
+            self.hub.publish()
+
+    def _refresh_health(self, consumer: KafkaConsumer) -> None:
+        tps = list(consumer.assignment())
+        try:
+            ends = consumer.end_offsets(tps) if tps else {}
+            lag = sum(max(0, ends[tp] - consumer.position(tp)) for tp in tps)
+        except (KafkaError, OSError) as exc:
+            self._set_connected(False, describe(exc))
+            return
+        self.hub.set_health(lag=lag)
+        self._set_connected(True, "")
+
+    def _set_connected(self, connected: bool, error: str) -> None:
+        changed = self.hub.health.kafka_connected != connected
+        self.hub.set_health(kafka_connected=connected, kafka_error=error)
+        if changed:
+            (log.info if connected else log.warning)(
+                "dashboard consumer %s %s",
+                "connected to" if connected else "lost",
+                self.settings.bootstrap,
+            )
+            self.hub.publish()
+
+
+_SERVED: tuple[int, StreamHub, HubConsumer] | None = None
+_SERVED_LOCK = threading.Lock()
+
+
+def get_hub(settings: Settings | None = None) -> StreamHub:
+    """The server process's single hub and its consumer (started on first use)."""
+    global _SERVED
+    with _SERVED_LOCK:
+        # `panel serve --num-procs N` forks after loading the app: a hub inherited from the
+        # parent has no consumer thread in this process, so each process starts its own.
+        if _SERVED is None or _SERVED[0] != os.getpid():
+            hub = StreamHub(settings or Settings.from_env())
+            consumer = HubConsumer(hub)
+            consumer.start()
+            _SERVED = (os.getpid(), hub, consumer)
+        return _SERVED[1]
+
+
+def stop_hub() -> None:
+    global _SERVED
+    with _SERVED_LOCK:
+        if _SERVED is not None and _SERVED[0] == os.getpid():
+            _SERVED[2].stop()
+        _SERVED = None

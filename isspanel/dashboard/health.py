@@ -1,0 +1,81 @@
+"""The health of the server's links (Kafka, the consumer itself) and the status it shows."""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from dataclasses import dataclass, field
+
+SOURCE_NAMES = {"open-notify": "live API", "sgp4": "SGP4 model (offline)", "replay": "replay"}
+STALE_S = 150  # a record older than this, at one a minute, means the producer is stuck
+
+
+@dataclass(frozen=True)
+class Health:
+    """One immutable reading of the hub's health; the hub replaces it, never edits it."""
+
+    kafka_connected: bool = False
+    kafka_error: str = "connecting…"
+    lag: int | None = None
+    records: int = 0
+    skipped: int = 0
+    last_record_at: float | None = None  # wall time the last valid position arrived
+    last_source: str | None = None
+    sessions: int = 0
+    assigned: tuple[str, ...] = field(default_factory=tuple)
+    stalled_s: int | None = None  # whole seconds since the poll loop's last pass, once stalled
+
+
+def describe(exc: BaseException) -> str:
+    """An exception in one line with its class named once (kafka-python's str() has it)."""
+    text = str(exc)
+    name = exc.__class__.__name__
+    return text if text.startswith(name) else f"{name}: {text}" if text else name
+
+
+def _dot(state: str) -> str:
+    return f'<span class="dot {state}"></span>'
+
+
+def status_html(health: Health, bootstrap: str, now: float | None = None) -> str:
+    """The status line; made once per health change and shared by every session."""
+    now = time.time() if now is None else now
+    if health.stalled_s is not None:
+        kafka = (
+            f"{_dot('bad')}Server ↔ Kafka: not connected: the dashboard's consumer has stalled "
+            f"(no poll for {health.stalled_s} s"
+            + (f"; {html.escape(health.kafka_error)}" if health.kafka_error else "")
+            + "); see the server log"
+        )
+    elif health.kafka_connected:
+        lag = "?" if health.lag is None else f"{health.lag}"
+        kafka = (
+            f"{_dot('ok')}Server ↔ Kafka: connected to {html.escape(bootstrap)}, consumer lag {lag}"
+        )
+    else:
+        kafka = (
+            f"{_dot('bad')}Server ↔ Kafka: not connected to {html.escape(bootstrap)} "
+            f"({html.escape(health.kafka_error or 'unknown')}); retrying — check "
+            "<code>isspanel kafka status</code>"
+        )
+    if health.last_record_at is None:
+        last = f"{_dot('wait')}No record yet"
+    else:
+        age = max(0.0, now - health.last_record_at)
+        state = "ok" if age < STALE_S else "wait"
+        # The browser keeps the age ticking from data-at (link.js).
+        last = (
+            f'{_dot(state)}Last record <span class="age" data-at="{health.last_record_at:.3f}" '
+            f'data-stale="{STALE_S}">{age:.0f}</span> s ago'
+        )
+    source = SOURCE_NAMES.get(health.last_source or "", "—")
+    return (
+        f'<div class="status"><span class="kafka-status">{kafka}</span>'
+        f'<span class="last-record">{last}</span>'
+        f'<span class="record-count">{health.records} records</span>'
+        f'<span class="source">Source: {source}</span>'
+        f'<span class="skipped">{health.skipped} bad message(s) skipped</span>'
+        f'<span class="sessions">{health.sessions} session(s)</span>'
+        f'<span class="server-pid">server pid {os.getpid()}</span></div>'
+    )

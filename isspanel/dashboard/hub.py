@@ -1,0 +1,226 @@
+"""The server's one hub: validated records in, one shared immutable Snapshot out.
+
+The Kafka consumer thread (``consumer.py``) feeds ``ingest``; after each poll the hub
+publishes a new Snapshot (only if something changed) and tells every session's event
+loop, once per loop, never the documents themselves. A session then reads the newest
+snapshot and sends what changed since the one it showed (``page.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+
+from tornado.ioloop import IOLoop
+
+from isspanel import flink_rows
+from isspanel.dashboard import snapshot as snap
+from isspanel.dashboard.health import Health, status_html
+from isspanel.dashboard.world_map import night_data, predicted_data
+from isspanel.orbit import ground_track, load_tle, night_polygon
+from isspanel.record import InvalidRecord, from_flat
+from isspanel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[], None]
+
+# A poll loop that has not completed a pass for this long is stalled: pages say so.
+STALL_S = 10.0
+SPEED_BUFFER = 600
+STATS_BUFFER = 24
+EVENTS_BUFFER = 24
+
+
+class StreamHub:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._positions: deque[tuple] = deque(maxlen=settings.buffer_size)
+        self._speeds: deque[tuple] = deque(maxlen=SPEED_BUFFER)
+        self._stats: deque[tuple] = deque(maxlen=STATS_BUFFER)
+        self._events: deque[tuple] = deque(maxlen=EVENTS_BUFFER)
+        self._totals = {"positions": 0, "speeds": 0, "stats": 0, "events": 0}
+        self._dirty: set[str] = set()
+        self.health = Health()  # replaced whole, never edited
+        self._lock = threading.Lock()
+        self._listeners: dict[int, tuple[IOLoop, Listener]] = {}
+        self._ids = itertools.count()
+        self._last_pass = time.monotonic()  # when the consumer thread last made progress
+        self._thread_alive: Callable[[], bool] = lambda: True
+        self._predicted_at = 0.0
+        self._snapshot = snap.Snapshot(
+            night=night_data(night_polygon(time.time())),
+            status=status_html(self.health, settings.bootstrap),
+        )
+        self._stalled: snap.Snapshot | None = None
+        try:
+            self._satellite = load_tle(settings.tle_path).satellite
+        except (OSError, ValueError) as exc:
+            log.warning("no TLE for the predicted orbit (%s)", exc)
+            self._satellite = None
+
+    # -- sessions (their event loop's thread) ------------------------------------
+    def subscribe(self, listener: Listener, loop: IOLoop | None = None) -> int:
+        """Call ``listener`` on ``loop`` (the caller's) after each new snapshot."""
+        with self._lock:
+            token = next(self._ids)
+            self._listeners[token] = (loop or IOLoop.current(), listener)
+        self.set_health(sessions=len(self._listeners))
+        self.publish()
+        return token
+
+    def unsubscribe(self, token: int) -> None:
+        with self._lock:
+            self._listeners.pop(token, None)
+        self.set_health(sessions=len(self._listeners))
+        self.publish()
+
+    def snapshot(self) -> snap.Snapshot:
+        """The newest snapshot; with the health of a stalled consumer if it has stalled."""
+        current = self._snapshot
+        idle = time.monotonic() - self._last_pass
+        alive = self._thread_alive()
+        if alive and idle <= STALL_S:
+            return current
+        health = replace(
+            current.health,
+            stalled_s=int(idle),
+            kafka_error=current.health.kafka_error if alive else "the consumer thread stopped",
+        )
+        stalled = self._stalled
+        if stalled is None or stalled.health != health or stalled.version != current.version:
+            # Made once per second of stall and shared, like any snapshot.
+            stalled = replace(
+                current,
+                health=health,
+                status=status_html(health, self.settings.bootstrap),
+            )
+            self._stalled = stalled
+        return stalled
+
+    # -- the consumer thread -------------------------------------------------------
+    def alive(self, thread_alive: Callable[[], bool]) -> None:
+        """Tell the hub how to ask whether its consumer thread still runs."""
+        self._thread_alive = thread_alive
+
+    def beat(self) -> None:
+        """The consumer's poll loop completed a pass."""
+        self._last_pass = time.monotonic()
+
+    def set_health(self, **changes) -> None:
+        with self._lock:
+            health = replace(self.health, **changes)
+            if health != self.health:
+                self.health = health
+                self._dirty.add("health")
+
+    def ingest(self, topic: str, value: bytes | None) -> bool:
+        """Validate and buffer one message; False if it was skipped.
+
+        Never raises: whatever one message holds, it is skipped and counted, and the
+        consumer goes on with the next.
+        """
+        s = self.settings
+        try:
+            if topic == s.topic:
+                if value is not None and len(value) > s.max_message_bytes:
+                    raise InvalidRecord(f"message of {len(value):,} bytes is over the limit")
+                record = from_flat(value, max_age_s=10**10)
+                with self._lock:
+                    self._totals["positions"] += 1
+                    self._positions.append(snap.position_row(record, self.health.records + 1))
+                    self.health = replace(
+                        self.health,
+                        records=self.health.records + 1,
+                        last_record_at=time.time(),
+                        last_source=record.source,
+                    )
+                    self._dirty |= {"positions", "health"}
+                self._update_predicted(record.timestamp)
+                return True
+            kind, validate, make_row, target = {
+                s.speed_topic: ("speeds", flink_rows.speed_row, snap.speed_row, self._speeds),
+                s.stats_topic: ("stats", flink_rows.stats_row, snap.stats_row, self._stats),
+            }.get(topic, ("events", flink_rows.event_row, snap.event_row, self._events))
+            row = make_row(validate(flink_rows.parse_json_object(value, s.max_message_bytes)))
+            with self._lock:
+                target.append(row)
+                self._totals[kind] += 1
+                self._dirty.add(kind)
+            return True
+        except InvalidRecord as exc:
+            reason = str(exc)
+        except Exception as exc:  # one message must never stop the consumer
+            reason = f"{exc.__class__.__name__}: {exc}"
+        with self._lock:
+            self.health = replace(self.health, skipped=self.health.skipped + 1)
+            self._dirty.add("health")
+        log.warning("skipped a bad message on %s: %s", topic, reason[:200])
+        return False
+
+    def _update_predicted(self, ts: int) -> None:
+        # The next orbit, recomputed at most once a minute of record time.
+        if self._satellite is None or abs(ts - self._predicted_at) < 60:
+            return
+        try:
+            track = ground_track(self._satellite, ts, minutes=93, step_s=30)
+        except ValueError as exc:
+            log.warning("predicted orbit unavailable: %s", exc)
+            return
+        self._predicted_at = ts
+        with self._lock:
+            self._predicted = predicted_data(track)
+            self._dirty.add("predicted")
+
+    def update_night(self) -> None:
+        night = night_data(night_polygon(time.time()))
+        with self._lock:
+            self._night = night
+            self._dirty.add("night")
+
+    def publish(self) -> None:
+        """Swap in a new snapshot if anything changed, and wake every session's loop."""
+        with self._lock:
+            if not self._dirty:
+                return
+            dirty, self._dirty = self._dirty, set()
+            old = self._snapshot
+            changes: dict = {"version": old.version + 1}
+            for kind, rows in (
+                ("positions", self._positions),
+                ("speeds", self._speeds),
+                ("stats", self._stats),
+                ("events", self._events),
+            ):
+                if kind in dirty:
+                    changes[kind] = snap.Stream(tuple(rows), self._totals[kind])
+            if "predicted" in dirty:
+                changes |= {"predicted": self._predicted, "predicted_version": old.version + 1}
+            if "night" in dirty:
+                changes |= {"night": self._night, "night_version": old.version + 1}
+            if "health" in dirty and self.health != old.health:
+                changes |= {
+                    "health": self.health,
+                    "status": status_html(self.health, self.settings.bootstrap),
+                    "health_version": old.health_version + 1,
+                }
+            self._snapshot = replace(old, **changes)
+            loops: dict[IOLoop, list[Listener]] = {}
+            for loop, listener in self._listeners.values():
+                loops.setdefault(loop, []).append(listener)
+        for loop, listeners in loops.items():
+            # The only way onto the sessions' thread: tornado's thread-safe add_callback.
+            loop.add_callback(_wake, listeners)
+
+
+def _wake(listeners: list[Listener]) -> None:
+    for listener in listeners:
+        try:
+            listener()
+        except Exception:
+            log.exception("a session's listener failed")

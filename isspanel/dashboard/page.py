@@ -1,0 +1,271 @@
+"""One browser session's page: table, map, Flink analytics and link health.
+
+Per record a session sends one message: the new rows streamed into its positions
+source (``ColumnDataSource.stream``). The table, the ISS marker, the track and the title
+are derived from that source in the browser (``static/positions.js``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import panel as pn
+import param
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    DataTable,
+    DatetimeTickFormatter,
+    NumberFormatter,
+    StringFormatter,
+    TableColumn,
+)
+from bokeh.plotting import figure
+from tornado.ioloop import IOLoop
+
+from isspanel.dashboard import snapshot as snap
+from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
+from isspanel.dashboard.world_map import R_MERCATOR, WorldMap
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+JS = {name: (STATIC / f"{name}.js").read_text() for name in ("positions", "newest_first", "link")}
+PAGE_CSS = (STATIC / "page.css").read_text()
+LINK_CSS = (STATIC / "link.css").read_text()
+# A quiet page hears from the server this often (a ~100-byte message), so that it can tell
+# a dead link from a quiet one: silence for BROWSER_STALL_S shows as "stalled".
+BEAT_S = 4.0
+BROWSER_STALL_S = 9.0
+
+
+def _table(source: ColumnDataSource, name: str, columns: list[TableColumn], **kw) -> DataTable:
+    return DataTable(
+        source=source,
+        name=name,
+        columns=columns,
+        index_position=None,
+        sortable=False,
+        reorderable=False,
+        sizing_mode="stretch_width",
+        **kw,
+    )
+
+
+def _on_any_change(source: ColumnDataSource, callback: CustomJS, ready: list) -> None:
+    """Run ``callback`` when ``source`` is replaced or streamed to, and once the page is up."""
+    source.js_on_change("data", callback)
+    source.js_on_change("streaming", callback)
+    ready.append(callback)  # the first data comes with the document: no change event
+
+
+def _newest_first(src: ColumnDataSource, name: str, ready: list) -> ColumnDataSource:
+    """A browser-only copy of ``src`` in reverse order, kept by newest_first.js."""
+    # tags=[src]: nothing else refers to src, and a model nothing refers to is not in the
+    # document, so the rows streamed to it would never reach the browser.
+    dst = ColumnDataSource({k: [] for k in src.data}, name=name, syncable=False, tags=[src])
+    _on_any_change(src, CustomJS(args={"src": src, "dst": dst}, code=JS["newest_first"]), ready)
+    return dst
+
+
+class DashboardPage(pn.viewable.Viewer):
+    """The page of one session; it reads the hub's shared snapshots and sends deltas."""
+
+    hub = param.Parameter(doc="The server's StreamHub.")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        hub: StreamHub = self.hub
+        self.keep = hub.settings.buffer_size
+        self.doc = pn.state.curdoc
+        self._scheduled = False
+        self._closed = False
+        self._sent_at = time.monotonic()
+        self._shown = snap.Snapshot(version=-1, status="")
+
+        self.heartbeat = ColumnDataSource({"now": [time.time()]}, name="heartbeat")
+        self.positions = ColumnDataSource(snap.columns((), snap.POSITION_COLUMNS), name="positions")
+        self.map = WorldMap(self.positions)
+        self.rows = ColumnDataSource(
+            {"ts": [], "time": [], "lat": [], "lon": [], "source": [], "mark": []},
+            name="iss-table-rows",
+            syncable=False,
+        )
+        derive = CustomJS(
+            args={
+                "positions": self.positions,
+                "rows": self.rows,
+                "iss": self.map.iss,
+                "track": self.map.track,
+                "title": self.map.title,
+                "half": R_MERCATOR * math.pi,  # half the map's width
+                "beat": self.heartbeat,  # unused there: it puts the heartbeat in the document
+            },
+            code=JS["positions"],
+        )
+        ready: list[CustomJS] = []
+        _on_any_change(self.positions, derive, ready)
+        link_args = {"stall_ms": BROWSER_STALL_S * 1000}
+        self.heartbeat.js_on_change(
+            "data", CustomJS(args={**link_args, "lost": False}, code=JS["link"])
+        )
+        mark = {"background_color": "mark"}  # the newest row's colour (positions.js)
+        coordinate = NumberFormatter(format="0.0000", **mark)
+        text = StringFormatter(**mark)
+        self.table = _table(
+            self.rows,
+            "iss-table",
+            [
+                TableColumn(
+                    field="time", title="Timestamp (UTC)", formatter=StringFormatter(**mark)
+                ),
+                TableColumn(field="lat", title="Latitude", formatter=coordinate),
+                TableColumn(field="lon", title="Longitude", formatter=coordinate),
+                TableColumn(field="source", title="Source", formatter=text),
+            ],
+            height=430,
+        )
+        self.speeds = ColumnDataSource(snap.columns((), snap.SPEED_COLUMNS), name="speed")
+        self.speed_fig = figure(
+            name="speed-figure",
+            height=240,
+            sizing_mode="stretch_width",
+            x_axis_type="datetime",
+            title="Ground speed (Flink, km/h)",
+            tools="pan,wheel_zoom,reset,hover",
+            tooltips=[("km/h", "@kmh{0,0}")],
+        )
+        self.speed_fig.line("t", "kmh", source=self.speeds, line_width=2, color="#1f77b4")
+        self.speed_fig.scatter("t", "kmh", source=self.speeds, size=4, color="#1f77b4")
+        self.speed_fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", hours="%H:%M")
+        number = NumberFormatter(format="0,0.0")
+        self.stats = ColumnDataSource(snap.columns((), snap.STATS_COLUMNS), name="stats")
+        self.stats_table = _table(
+            _newest_first(self.stats, "stats-rows", ready),
+            "stats-table",
+            [
+                TableColumn(field="window_start", title="Window (UTC)"),
+                TableColumn(field="count", title="Positions"),
+                TableColumn(field="mean_speed_kmh", title="Mean km/h", formatter=number),
+                TableColumn(field="distance_km", title="Distance km", formatter=number),
+            ],
+            height=150,
+        )
+        self.events = ColumnDataSource(snap.columns((), snap.EVENT_COLUMNS), name="events")
+        self.events_table = _table(
+            _newest_first(self.events, "events-rows", ready),
+            "events-table",
+            [
+                TableColumn(field="eventTime", title="Crossing (UTC)"),
+                TableColumn(field="event", title="Event"),
+                TableColumn(field="direction", title="Direction"),
+                TableColumn(field="longitude", title="Longitude", formatter=number),
+            ],
+            height=150,
+        )
+        self.status = pn.pane.HTML("", stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
+        self.tiles = pn.widgets.Checkbox(name="Online basemap (OpenStreetMap; needs internet)")
+        self.tiles.param.watch(self._toggle_tiles, "value")
+        self._layout = pn.Column(
+            pn.pane.Markdown("## isspanel — where is the ISS now?", margin=(0, 10)),
+            self.status,
+            pn.Row(
+                pn.Column(
+                    pn.pane.Bokeh(self.map.layout, sizing_mode="stretch_width"),
+                    self.tiles,
+                    sizing_mode="stretch_width",
+                ),
+                pn.pane.Bokeh(self.table, width=430),
+                sizing_mode="stretch_width",
+            ),
+            pn.Row(
+                pn.pane.Bokeh(self.speed_fig, sizing_mode="stretch_width"),
+                pn.Column(
+                    pn.pane.Markdown("**Windows (Flink)**", margin=(0, 10)),
+                    pn.pane.Bokeh(self.stats_table, sizing_mode="stretch_width"),
+                    pn.pane.Markdown("**Crossings (Flink)**", margin=(0, 10)),
+                    pn.pane.Bokeh(self.events_table, sizing_mode="stretch_width"),
+                    width=430,
+                ),
+                sizing_mode="stretch_width",
+            ),
+            sizing_mode="stretch_width",
+        )
+        self._sync(hub.snapshot())  # the first rendering: everything, before any message
+        if self.doc is not None:
+            self.doc.js_on_event("document_ready", *ready)
+            self.doc.js_on_event(
+                "connection_lost", CustomJS(args={**link_args, "lost": True}, code=JS["link"])
+            )
+            self._beat_cb = self.doc.add_periodic_callback(self._beat, int(BEAT_S * 1000))
+            self.doc.on_session_destroyed(self._destroyed)
+        self._token = hub.subscribe(self._on_snapshot, IOLoop.current())
+
+    def __panel__(self):
+        return self._layout
+
+    # -- on the session's event loop --------------------------------------------------
+    def _on_snapshot(self) -> None:
+        """The hub has a new snapshot: update on the next tick, once however many came."""
+        if self._scheduled or self._closed or self.doc is None:
+            return
+        self._scheduled = True
+        self.doc.add_next_tick_callback(self._update)
+
+    def _update(self) -> None:
+        self._scheduled = False
+        with pn.io.hold(self.doc):  # every change of this update in one message
+            self._sync(self.hub.snapshot())
+
+    def _beat(self) -> None:
+        """A quiet page still hears from the server, and learns of a stalled consumer."""
+        now = time.monotonic()
+        if now - self._sent_at < BEAT_S * 0.9 and self._shown.health.stalled_s is None:
+            return
+        with pn.io.hold(self.doc):
+            self._sync(self.hub.snapshot())
+            if time.monotonic() - self._sent_at >= BEAT_S * 0.9:
+                self.heartbeat.data = {"now": [time.time()]}
+                self._sent_at = time.monotonic()
+
+    def _sync(self, new: snap.Snapshot) -> None:
+        """Send what changed between the snapshot shown and ``new``: work ∝ the change."""
+        old, sent = self._shown, False
+        for source, kind, names, keep in (
+            (self.positions, "positions", snap.POSITION_COLUMNS, self.keep),
+            (self.speeds, "speeds", snap.SPEED_COLUMNS, SPEED_BUFFER),
+            (self.stats, "stats", snap.STATS_COLUMNS, STATS_BUFFER),
+            (self.events, "events", snap.EVENT_COLUMNS, EVENTS_BUFFER),
+        ):
+            stream_new, stream_old = getattr(new, kind), getattr(old, kind)
+            if stream_new is stream_old:
+                continue
+            rows = stream_new.since(stream_old.total) if old.version >= 0 else None
+            if rows is None:
+                source.data = snap.columns(stream_new.rows, names)
+            elif rows:
+                source.stream(snap.columns(rows, names), rollover=max(keep, len(rows)))
+            sent = True
+        if new.predicted_version != old.predicted_version or old.version < 0:
+            self.map.show_predicted(new.predicted)
+            sent = True
+        if new.night_version != old.night_version or old.version < 0:
+            self.map.show_night(new.night)
+            sent = True
+        if new.status is not old.status:
+            self.status.object = new.status
+            sent = True
+        self._shown = new
+        if sent:
+            self._sent_at = time.monotonic()
+
+    def _toggle_tiles(self, event) -> None:
+        self.map.show_tiles(bool(event.new))
+
+    def _destroyed(self, _context) -> None:
+        self._closed = True
+        self.hub.unsubscribe(self._token)
+        log.info("session closed")

@@ -1,0 +1,102 @@
+"""The hub's shared state: one immutable, versioned snapshot that every session reads.
+
+The consumer thread builds a new Snapshot when something changes and swaps it in whole; a
+session remembers the counters of the snapshot it last showed and sends only the rows
+that are newer. Rows are made once per record here, never once per session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from isspanel.dashboard.health import Health
+from isspanel.dashboard.world_map import mercator
+from isspanel.record import IssRecord
+
+POSITION_COLUMNS = ("ts", "time", "lat", "lon", "x", "y", "source", "n")
+SPEED_COLUMNS = ("t", "kmh")
+STATS_COLUMNS = (
+    "window_start",
+    "window_end",
+    "count",
+    "mean_speed_kmh",
+    "distance_km",
+    "min_latitude",
+    "max_latitude",
+)
+EVENT_COLUMNS = ("eventTime", "event", "direction", "latitude", "longitude", "source")
+
+
+def position_row(record: IssRecord, n: int) -> tuple:
+    """One position as the page's columns (POSITION_COLUMNS); n counts records received."""
+    x, y = mercator(record.longitude, record.latitude)
+    return (
+        record.timestamp,
+        record.event_time.replace("T", " ").rstrip("Z"),
+        round(record.latitude, 4),
+        round(record.longitude, 4),
+        x,
+        y,
+        record.source,
+        n,
+    )
+
+
+def speed_row(row: dict) -> tuple:
+    return (row["t_ms"], float(row["speed_kmh"]))
+
+
+def _cell(value):
+    # A table cell: numbers stay numbers (the formatters round them), the rest is text.
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
+        return value
+    return str(value)
+
+
+def stats_row(row: dict) -> tuple:
+    return tuple(_cell(row.get(c)) for c in STATS_COLUMNS)
+
+
+def event_row(row: dict) -> tuple:
+    rename = {"eventTime": row.get("eventTime", row.get("event_time", row.get("timestamp")))}
+    return tuple(_cell(rename.get(c, row.get(c))) for c in EVENT_COLUMNS)
+
+
+def columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, list]:
+    """Rows as a ColumnDataSource's data: new lists, so a session may stream into them."""
+    if not rows:
+        return {name: [] for name in names}
+    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+
+
+@dataclass(frozen=True)
+class Stream:
+    """The newest rows of one stream and how many it has had in all (for deltas)."""
+
+    rows: tuple[tuple, ...] = ()
+    total: int = 0
+
+    def since(self, shown_total: int) -> tuple[tuple, ...] | None:
+        """The rows after ``shown_total``; None if they are no longer all here (resync)."""
+        new = self.total - shown_total
+        if new < 0 or new > len(self.rows):
+            return None
+        return self.rows[len(self.rows) - new :] if new else ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: int = 0
+    positions: Stream = field(default_factory=Stream)
+    speeds: Stream = field(default_factory=Stream)
+    stats: Stream = field(default_factory=Stream)
+    events: Stream = field(default_factory=Stream)
+    # Made once per change and shared: sessions assign copies of the dicts, never stream.
+    predicted: dict = field(default_factory=lambda: {"xs": [], "ys": []})
+    predicted_version: int = 0
+    night: dict = field(default_factory=lambda: {"xs": [], "ys": []})
+    night_version: int = 0
+    health: Health = field(default_factory=Health)
+    status: str = ""
+    health_version: int = 0
