@@ -160,7 +160,10 @@ class IssProducer:
             except TimeoutError:
                 log.warning("a fetch is still running at exit; its record is dropped")
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self.publisher.close()
+        # Stopped (signal, end of file) while the broker is away: the spool keeps what is
+        # pending, so waiting the full 30 s for it helps nobody (`isspanel up` waits 30 s).
+        away = self.stop_event.is_set() and self.publisher.outage.since is not None
+        self.publisher.close(timeout_s=2.0 if away else 30.0)
         self.source.close()
         log.info("producer stopped: %s", asdict(self.stats))
         return self.stats
