@@ -7,7 +7,8 @@ Jobs (one function each, as in PyFlink's table examples):
 
 All chosen jobs share one source and one OVER operator in a single Flink job (StatementSet).
 Without a JobManager (ISS_FLINK_JOBMANAGER empty) the job runs on a mini-cluster inside this
-process: its REST API and web UI answer on ISS_FLINK_REST_PORT while `isspanel flink run` runs.
+process: its REST API and web UI answer on ISS_FLINK_BIND_ADDRESS:ISS_FLINK_REST_PORT (loopback by
+default) while `isspanel flink run` runs.
 """
 
 from __future__ import annotations
@@ -132,9 +133,15 @@ def connector_jar(settings: Settings) -> Path:
     return jars[-1]
 
 
+def local_host(settings: Settings) -> str:
+    """Where clients reach the local mini-cluster: its bind address, unless a wildcard."""
+    bind = settings.flink_bind_address
+    return "localhost" if bind in ("", "0.0.0.0", "::") else bind
+
+
 def rest_address(settings: Settings) -> str:
     """host:port of the JobManager REST API (the local mini-cluster's when none is set)."""
-    return settings.jobmanager or f"localhost:{settings.flink_rest_port}"
+    return settings.jobmanager or f"{local_host(settings)}:{settings.flink_rest_port}"
 
 
 def web_url(settings: Settings) -> str:
@@ -154,7 +161,14 @@ def flink_config(settings: Settings) -> dict[str, str]:
         host, _, port = settings.jobmanager.rpartition(":")
         config |= {"execution.target": "remote", "rest.address": host, "rest.port": port}
     else:
-        config |= {"rest.address": "localhost", "rest.port": str(settings.flink_rest_port)}
+        # The REST API accepts jobs (runs code): it and the blob server (jobmanager.bind-host)
+        # listen on the bind address only. RPC and data exchange of a mini-cluster stay inside
+        # the JVM; their keys are set too, so that nothing else binds a wildcard address.
+        bind = settings.flink_bind_address
+        config |= {"rest.address": local_host(settings), "rest.port": str(settings.flink_rest_port)}
+        for key in ("rest.bind-address", "jobmanager.bind-host", "taskmanager.bind-host"):
+            config[key] = bind
+        config["jobmanager.rpc.address"] = config["taskmanager.host"] = local_host(settings)
     return config
 
 
@@ -167,6 +181,10 @@ def create_table_env(settings: Settings, **config: str):
     log_dir = settings.home / "flink" / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str(log_dir))
+    # On a mini-cluster PyFlink otherwise starts a gRPC server for Python UDF workers in this
+    # process, listening on [::] (all interfaces). Our jobs are pure SQL: in "process" mode a UDF
+    # would get a worker process from the JVM instead, and nothing listens.
+    os.environ.setdefault("_python_worker_execution_mode", "process")
     conf = Configuration()
     for key, value in (flink_config(settings) | config).items():
         conf.set_string(key, value)

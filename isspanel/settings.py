@@ -101,6 +101,12 @@ class Settings:
     flink_rest_port: int = env(
         "ISS_FLINK_REST_PORT", 8081, "REST API and web UI port of the local Flink mini-cluster."
     )
+    flink_bind_address: str = env(
+        "ISS_FLINK_BIND_ADDRESS",
+        "127.0.0.1",
+        "Address the local mini-cluster's REST API (it accepts jobs) and blob server listen on;"
+        " 0.0.0.0 opens them to the network.",
+    )
     flink_parallelism: int = env("ISS_FLINK_PARALLELISM", 1, "Default parallelism of Flink jobs.")
 
     @property
