@@ -8,7 +8,7 @@ Jobs (one function each, as in PyFlink's table examples):
 All chosen jobs share one source and one OVER operator in a single Flink job (StatementSet).
 Without a JobManager (ISS_FLINK_JOBMANAGER empty) the job runs on a mini-cluster inside this
 process: its REST API and web UI answer on ISS_FLINK_BIND_ADDRESS:ISS_FLINK_REST_PORT (loopback by
-default) while `isspanel flink run` runs.
+default) while `isspanel flink run` runs. The run command itself is in isspanel.flink_run.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import signal
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -299,42 +298,8 @@ def job_status(result) -> str:
         return "UNKNOWN"
 
 
-def final_state(result) -> str:
-    """How an ended job ended, from its execution result (logs the cause of a failure)."""
-    try:
-        result.get_job_client().get_job_execution_result().result()
-        return "FINISHED"
-    except Exception as exc:
-        text = str(exc)
-        if "JobCancellationException" in text:
-            return "CANCELED"
-        cause = next((ln for ln in text.splitlines() if "Caused by" in ln), text.splitlines()[0])
-        log.error("the Flink job failed: %s", cause.strip())
-        return "FAILED"
-
-
 def _ended(state: str) -> bool:
     return state in TERMINAL or state == "UNKNOWN"
-
-
-def wait_for(result, stop: threading.Event, poll_s: float = 1.0) -> str:
-    """Block until the job ends or ``stop`` is set (then cancel it); return its final state."""
-    client = result.get_job_client()
-    outcome = client.get_job_execution_result()
-    while True:
-        state = job_status(result)
-        if state in ("CANCELED", "FINISHED"):
-            return state
-        if state in TERMINAL or outcome.done():
-            break
-        if stop.wait(poll_s):
-            log.info("cancelling the Flink job")
-            try:
-                client.cancel().result()
-            except Exception as exc:
-                log.warning("cancel failed: %s", exc)
-            break
-    return final_state(result)  # waits for the end, and says how it ended
 
 
 def collect(t_env, query: str, max_rows: int = 10, timeout_s: float = 60.0) -> list:
@@ -436,30 +401,6 @@ def cancel_jobs(settings: Settings, ids: list[str]) -> int:
 # -- the `isspanel flink` command -------------------------------------------------------------
 
 
-def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int:
-    if detach and not settings.jobmanager:
-        log.warning(
-            "--detach needs --jobmanager: a local mini-cluster lives in this process, "
-            "so the jobs run until it is stopped (Ctrl-C)"
-        )
-        detach = False
-    result = submit(settings, jobs, create_table_env(settings, **RUN_CONFIG))
-    if detach:
-        return 0
-    stop = threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda signum, _frame: stop.set())
-    try:
-        state = wait_for(result, stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    log.info("the Flink job ended: %s", state)
-    return 1 if state == "FAILED" else 0
-
-
 def main(args, settings: Settings) -> int:
     """`isspanel flink run|list|cancel`: ``args`` has action, jobs and detach."""
     jobs = list(getattr(args, "jobs", None) or [])
@@ -468,6 +409,8 @@ def main(args, settings: Settings) -> int:
         if unknown:
             log.error("unknown job(s) %s; choose from %s", ", ".join(unknown), ", ".join(JOBS))
             return 2
+        from isspanel.flink_run import run  # it uses this module
+
         return run(settings, jobs or None, bool(getattr(args, "detach", False)))
     if args.action == "list":
         return list_jobs(settings)
