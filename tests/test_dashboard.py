@@ -120,7 +120,8 @@ def test_a_new_browser_sees_the_backfilled_history(live, open_page):
     page = open_page(server.url)
     keys = wait_until(lambda: table_keys(page), 20, "backfilled rows")
     assert keys[:30] == [BASE_TS + i * 60 for i in reversed(range(30))]
-    assert "Source: SGP4 model" in all_text(page)
+    # The status shows counts and source within a health refresh (2 s) of a record.
+    wait_until(lambda: "Source: SGP4 model" in all_text(page), 10, "the source in the status")
 
 
 def test_a_produced_record_tops_the_table_and_moves_the_marker(live, open_page):
@@ -139,7 +140,8 @@ def test_a_produced_record_tops_the_table_and_moves_the_marker(live, open_page):
     x, y = mercator(151.2093, -33.8688)
     marker = wait_until(lambda: model_data(page, "iss"), 5, "marker data")
     assert marker["x"] == [pytest.approx(x)] and marker["y"] == [pytest.approx(y)]
-    assert "Source: live API" in all_text(page)
+    # The status shows counts and source within a health refresh (2 s) of a record.
+    wait_until(lambda: "Source: live API" in all_text(page), 10, "the source in the status")
 
 
 def test_two_browsers_both_update(live, open_page):
@@ -447,4 +449,27 @@ def test_pages_opened_while_records_stream_all_show_the_next_record(
         stop.set()
         for context in contexts:
             context.close()
+        server.stop()
+
+
+def test_a_frozen_server_shows_as_stalled_then_connected(topic_factory, tmp_path, open_page):
+    """A server that stops answering (SIGSTOP) keeps the socket open: silence is the sign."""
+    import os
+    import signal
+
+    settings = topic_factory()
+    server = DashboardServer(settings, free_port(), tmp_path / "panel.log")
+    try:
+        page = open_page(server.url)
+        banner = page.locator("#isspanel-link")
+        wait_until(lambda: banner.get_attribute("data-state") == "connected", 10, "connected")
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            # A quiet page hears from the server every 4 s; 9 s of silence is "stalled".
+            wait_until(lambda: banner.get_attribute("data-state") == "stalled", 12, "stalled")
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        wait_until(lambda: banner.get_attribute("data-state") == "connected", 15, "connected")
+        assert open_page.close(page) == []
+    finally:
         server.stop()

@@ -16,7 +16,7 @@ from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
 
-HEALTH_EVERY_S = 2.0  # lag and assignment checks; also the most often a status changes
+HEALTH_EVERY_S = 2.0  # lag and assignment checks; the status shows new counts this often
 NIGHT_EVERY_S = 60.0
 
 
@@ -144,6 +144,7 @@ class HubConsumer:
                 next_check = time.monotonic() + HEALTH_EVERY_S
                 self._assign(consumer, assigned)
                 self._refresh_health(consumer)
+                self.hub.refresh_status()
             if time.monotonic() - night_at > NIGHT_EVERY_S:
                 night_at = time.monotonic()
                 self.hub.update_night()

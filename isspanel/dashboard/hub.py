@@ -119,6 +119,12 @@ class StreamHub:
                 self.health = health
                 self._dirty.add("health")
 
+    def refresh_status(self) -> None:
+        """Show the health as it is now (record count, last record) if it has changed."""
+        with self._lock:
+            if self.health != self._snapshot.health:
+                self._dirty.add("health")
+
     def ingest(self, topic: str, value: bytes | None) -> bool:
         """Validate and buffer one message; False if it was skipped.
 
@@ -140,7 +146,10 @@ class StreamHub:
                         last_record_at=time.time(),
                         last_source=record.source,
                     )
-                    self._dirty |= {"positions", "health"}
+                    # Not "health": the record count travels in the stream (the title), and
+                    # the status is refreshed with it every HEALTH_EVERY_S (refresh_status),
+                    # so a record costs each session one message, not two.
+                    self._dirty.add("positions")
                 self._update_predicted(record.timestamp)
                 return True
             kind, validate, make_row, target = {

@@ -109,9 +109,8 @@ class DashboardPage(pn.viewable.Viewer):
         ready: list[CustomJS] = []
         _on_any_change(self.positions, derive, ready)
         link_args = {"stall_ms": BROWSER_STALL_S * 1000}
-        self.heartbeat.js_on_change(
-            "data", CustomJS(args={**link_args, "lost": False}, code=JS["link"])
-        )
+        alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
+        self.heartbeat.js_on_change("data", alive)
         mark = {"background_color": "mark"}  # the newest row's colour (positions.js)
         coordinate = NumberFormatter(format="0.0000", **mark)
         text = StringFormatter(**mark)
@@ -196,7 +195,7 @@ class DashboardPage(pn.viewable.Viewer):
         )
         self._sync(hub.snapshot())  # the first rendering: everything, before any message
         if self.doc is not None:
-            self.doc.js_on_event("document_ready", *ready)
+            self.doc.js_on_event("document_ready", *ready, alive)  # alive: the banner
             self.doc.js_on_event(
                 "connection_lost", CustomJS(args={**link_args, "lost": True}, code=JS["link"])
             )
