@@ -1,4 +1,9 @@
-"""`make bench`: every benchmark, each beside its baseline, written to bench/results/latest.md."""
+"""`make bench`: every benchmark, each beside its baseline, written to bench/results/latest.md.
+
+The fan-out bench reads its options from ISS_BENCH_FANOUT_* (see `python -m
+bench.dashboard_fanout --help`), e.g. ISS_BENCH_FANOUT_N=50,100,200 (the default); an empty
+ISS_BENCH_FANOUT_N skips it.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import platform
 import time
 from pathlib import Path
 
-from bench import dashboard_latency, flink_throughput, producer_throughput
+from bench import dashboard_fanout, dashboard_latency, flink_throughput, producer_throughput
 from bench.common import print_table, private_broker
 
 log = logging.getLogger("bench")
@@ -28,6 +33,13 @@ def main() -> None:
     latency, other = dashboard_latency.run()
     sections.append(print_table("Dashboard: producer send → row in the DOM", latency))
     sections.append(print_table("Dashboard: memory and burst", other))
+    if os.environ.get("ISS_BENCH_FANOUT_N", "50,100,200").strip():
+        log.info("dashboard fan-out, protocol-level clients (about 15 minutes)")
+        fanout = dashboard_fanout.run([])
+        sections.append(dashboard_fanout.wide_table(fanout))
+        sections.append(
+            print_table("Dashboard fan-out beside the bare relay", dashboard_fanout.rows(fanout))
+        )
     header = (
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
         f"{platform.machine()}, {os.cpu_count()} cores, in "
