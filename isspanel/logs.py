@@ -44,7 +44,12 @@ class KafkaConnectionNoise(logging.Filter):
         self.verbose = verbose
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno in (logging.WARNING, logging.ERROR) and _about_connections(record):
+        # A record goes through every handler's filter in turn: the first one demotes it, so
+        # the mark (not its level, which is DEBUG by then) tells the others it is noise too.
+        if getattr(record, "isspanel_noise", False) or (
+            record.levelno in (logging.WARNING, logging.ERROR) and _about_connections(record)
+        ):
+            record.isspanel_noise = True
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
             return self.verbose
         return True

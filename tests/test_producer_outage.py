@@ -268,3 +268,22 @@ def test_a_spool_mostly_acked_is_rewritten_with_what_is_pending(iss_settings, mo
     publisher.close()
     values = read_topic(iss_settings, iss_settings.topic, expected=650)
     assert [v["timestamp"] for v in values] == [r.timestamp for r in records]
+
+
+def test_noise_stays_hidden_on_every_handler_it_passes():
+    """Two handlers (say Bokeh's root handler and ours): the second must not show what the
+    first demoted to DEBUG."""
+    from kafka.errors import KafkaConnectionError
+
+    first, second = io.StringIO(), io.StringIO()
+    handlers = [logging.StreamHandler(first), logging.StreamHandler(second)]
+    logs.quiet_kafka(verbose=False, handlers=handlers)
+    logger = logging.getLogger("kafka.net.manager")
+    for handler in handlers:
+        logger.addHandler(handler)
+    try:
+        logger.error("Connection failed: %s", KafkaConnectionError("111 ECONNREFUSED"))
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+    assert first.getvalue() == second.getvalue() == ""
