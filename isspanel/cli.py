@@ -1,4 +1,4 @@
-"""The `isspanel` command: produce, kafka, topics, dashboard, flink, up, config."""
+"""The `isspanel` command: produce, kafka, topics, dashboard, flink, up, tle, config."""
 
 from __future__ import annotations
 
@@ -129,6 +129,23 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     return run_pipeline(settings, args)
 
 
+def cmd_tle(args: argparse.Namespace, settings: Settings) -> int:
+    from isspanel.sources import tle
+
+    if args.action == "refresh":
+        outcome = tle.refresh(settings, args.url)
+        (log.info if outcome.ok else log.error)("%s", outcome.message)
+        return 0 if outcome.ok else 1
+    try:
+        current, path = tle.newest_tle(settings)
+    except tle.TleError as exc:
+        log.error("%s", exc)
+        return 1
+    print(f"{tle.describe(current)}, from {path}")  # noqa: T201 - the command's output
+    print(f"{current.name}\n{current.line1}\n{current.line2}")  # noqa: T201
+    return 0
+
+
 def cmd_config(_args: argparse.Namespace, _settings: Settings) -> int:
     for name, default, help_text in settings_table():
         print(f"{name:28} {default:45} {help_text}")  # noqa: T201 - the command's output
@@ -189,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flink", action="store_true")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("tle", help="show the TLE in use, or refresh it (online)")
+    p.add_argument("action", choices=["refresh", "show"])
+    p.add_argument("--url", help="where to read the TLE (ISS_TLE_URL, else CelesTrak)")
+    p.set_defaults(func=cmd_tle)
 
     p = sub.add_parser("config", help="list every ISS_* setting")
     p.set_defaults(func=cmd_config)

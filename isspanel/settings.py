@@ -69,9 +69,24 @@ class Settings:
         "ISS_HTTP_MAX_BYTES", 64 * 1024, "Largest API answer read, bytes; a bigger one is refused."
     )
     tle_path: Path = env(
-        "ISS_TLE_PATH", Path(__file__).parent / "data" / "iss.tle", "ISS TLE used by sgp4."
+        "ISS_TLE_PATH",
+        Path(__file__).parent / "data" / "iss.tle",
+        "ISS TLE used by sgp4; a newer one stored by `isspanel tle refresh` (ISS_HOME/tle) wins.",
     )
-    tle_url: str = env("ISS_TLE_URL", "", "Optional URL to refresh the TLE from when online.")
+    tle_url: str = env(
+        "ISS_TLE_URL",
+        "",
+        "URL `isspanel tle refresh` reads (empty: CelesTrak's ISS TLE); if set, sgp4 refreshes at"
+        " start.",
+    )
+    tle_max_age_days: float = env(
+        "ISS_TLE_MAX_AGE_DAYS", 14.0, "A TLE older than this is shown (and logged) as a warning."
+    )
+    stale_limit: int = env(
+        "ISS_STALE_LIMIT",
+        3,
+        "Repeated live answers in a row that make the feed 'frozen' (auto: SGP4 stands in).",
+    )
     replay_file: Path | None = env("ISS_REPLAY_FILE", None, "JSONL file played by replay.")
     max_clock_skew_s: int = env(
         "ISS_MAX_CLOCK_SKEW_S", 300, "How far in the future a timestamp may lie."
