@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from isspanel.settings import Settings, settings_table
@@ -56,9 +57,13 @@ def cmd_topics(_args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
-    from isspanel.producer import IssProducer
+    from isspanel.producer import IssProducer, install_stop_handlers
     from isspanel.sources import make_source
     from isspanel.topics import ensure_topics
+
+    # First: a SIGTERM while the topics are checked (up to 5 s) used to kill us silently.
+    stop = threading.Event()
+    install_stop_handlers(stop)
 
     overrides = {}
     if args.replay_file:
@@ -72,9 +77,11 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
         ensure_topics(settings)
     except Exception as exc:
         log.warning("could not check topics (%s); producing anyway", exc)
+    if stop.is_set():
+        log.info("stopped before producing anything")
+        return 0
     source = make_source(settings, args.source)
-    producer = IssProducer(settings, source, accelerated=args.accelerated)
-    producer.install_signal_handlers()
+    producer = IssProducer(settings, source, accelerated=args.accelerated, stop_event=stop)
     if args.accelerated:
         if source.name == "sgp4":
             count = args.count or 86_400

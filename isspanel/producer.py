@@ -10,10 +10,13 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 
+from kafka.errors import KafkaError
+
+from isspanel.moments import Moments, newest_on_topic
 from isspanel.publisher import RECORD_KEY, ProducerStats, Publisher
 from isspanel.record import InvalidRecord, IssRecord
 from isspanel.settings import Settings
-from isspanel.sources import Source, SourceError
+from isspanel.sources import Source, SourceError, StaleAnswer
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ class IssProducer:
         source: Source,
         publisher: Publisher | None = None,
         accelerated: bool = False,
+        stop_event: threading.Event | None = None,
     ):
         self.settings = settings
         self.source = source
@@ -40,14 +44,40 @@ class IssProducer:
         self.publisher = publisher or Publisher(settings, self.stats, **config)
         self.publisher.stats = self.stats
         self.stats.replayed = self.publisher.replayed
-        self.stop_event = threading.Event()
+        self.stop_event = stop_event or threading.Event()
+        self.moments = Moments(self.stats)
+        self._started = False
+        if hasattr(source, "on_event"):
+            source.on_event = self.publisher.publish_event  # feed frozen / moving
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fetch")
         self._inflight: Future | None = None
         self._inflight_since = 0.0
 
+    def _start(self) -> None:
+        """Learn the newest timestamp already published: the topic's tail, the spool's."""
+        if self._started:
+            return
+        self._started = True
+        self.moments.seed(self.publisher.replayed_newest, "in the spool")
+        try:
+            self.moments.seed(newest_on_topic(self.settings), f"on {self.settings.topic}")
+        except (KafkaError, OSError) as exc:
+            log.warning(
+                "could not read the newest record of %s (%s): only this run's timestamps are"
+                " checked for repeats",
+                self.settings.topic,
+                exc,
+            )
+
     def _fetch_and_accept(self) -> None:
         try:
             record = self.source.fetch()
+        except StaleAnswer as exc:
+            self.stats.stale += 1
+            log.debug("stale: %s", exc)
+            if exc.stand_in is None:
+                return
+            record = exc.stand_in  # auto mode, feed frozen: SGP4 stands in
         except SourceError as exc:
             self.stats.fetch_errors += 1
             log.warning("fetch failed: %s", exc)
@@ -59,6 +89,8 @@ class IssProducer:
         except EOFError as exc:
             log.info("%s", exc)
             self.stop_event.set()
+            return
+        if not self.moments.admit(record):
             return
         self.publisher.accept(record)
         log.info(
@@ -95,6 +127,7 @@ class IssProducer:
         )
         if hasattr(self.source, "fit_interval"):
             self.source.fit_interval(interval)  # a fetch must end before the next tick
+        self._start()
         self.publisher.drain()  # connect now, so the first tick is not slowed by it
         next_tick = time.monotonic()
         while not self.stop_event.is_set():
@@ -132,12 +165,15 @@ class IssProducer:
         self, records: Iterable[IssRecord], progress_every: int = 10_000, chunk: int = 1_000
     ) -> ProducerStats:
         """Accelerated mode: publish ``records`` as fast as the producer takes them."""
+        self._start()
         started = time.monotonic()
         batch: list[IssRecord] = []
         reported = 0
         for record in records:
             if self.stop_event.is_set():
                 break
+            if not self.moments.admit(record):
+                continue
             batch.append(record)
             if len(batch) >= chunk:
                 self.publisher.accept_many(batch)
@@ -165,15 +201,21 @@ class IssProducer:
         away = self.stop_event.is_set() and self.publisher.outage.since is not None
         self.publisher.close(timeout_s=2.0 if away else 30.0)
         self.source.close()
+        self.moments.report(final=True)
         log.info("producer stopped: %s", asdict(self.stats))
         return self.stats
 
     def install_signal_handlers(self) -> None:
         """SIGINT and SIGTERM stop the loop; `finish` then flushes what was accepted."""
+        install_stop_handlers(self.stop_event)
 
-        def stop(signum, _frame):
-            log.info("%s received: flushing and stopping", signal.Signals(signum).name)
-            self.stop_event.set()
 
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+def install_stop_handlers(stop_event: threading.Event) -> None:
+    """SIGINT and SIGTERM set ``stop_event`` (said in the log) instead of killing us."""
+
+    def stop(signum, _frame):
+        log.info("%s received: flushing and stopping", signal.Signals(signum).name)
+        stop_event.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)

@@ -13,6 +13,7 @@ from typing import NamedTuple
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from isspanel.feed_events import EventQueue, kafka_timestamp_ms
 from isspanel.kafka_link import KafkaLink
 from isspanel.outage import Outage
 from isspanel.record import IssRecord
@@ -38,6 +39,8 @@ class ProducerStats:
     delivered: int = 0  # acknowledged by the broker (acks=all)
     failed: int = 0  # delivery attempts that failed and were queued again
     replayed: int = 0  # records left in the spool by the last run, sent again
+    duplicates: int = 0  # records whose timestamp was already published: skipped
+    stale: int = 0  # older than the newest published, or a repeated live answer: skipped
 
 
 class Entry(NamedTuple):
@@ -94,10 +97,13 @@ class Publisher:
         self._trouble: str | None = None  # last failure seen, for the outage line
         self.spool = Spool.open(settings.home, settings.topic) if spool else None
         self.replayed = 0
+        self.replayed_newest: int | None = None  # the newest timestamp the spool held
+        self.events = EventQueue(settings.events_topic)
         if self.spool is not None:
             records = self.spool.load()
             self._outbox.extend(Entry(next(self._ids), r, r.to_json()) for r in records)
             self.replayed = self.stats.replayed = len(records)
+            self.replayed_newest = max((r.timestamp for r in records), default=None)
             if records:
                 log.info("%d record(s) left in %s are sent first", len(records), self.spool.path)
 
@@ -136,6 +142,8 @@ class Publisher:
             try:
                 producer = self._connect() if wait else self.kafka.producer
                 emptied = producer is not None and self._send(producer)
+                if producer is not None:
+                    self.events.send(producer)
                 self._tidy_spool()
                 self._watch()
             finally:
@@ -177,7 +185,12 @@ class Publisher:
                     return True
                 entry = self._outbox[0]
             try:
-                future = producer.send(self.settings.topic, key=RECORD_KEY, value=entry.payload)
+                future = producer.send(
+                    self.settings.topic,
+                    key=RECORD_KEY,
+                    value=entry.payload,
+                    timestamp_ms=kafka_timestamp_ms(entry.record.timestamp),
+                )
             except KafkaTimeoutError as exc:
                 # No metadata or no buffer space within max_block_ms: keep it, try next time.
                 self._trouble = type(exc).__name__
@@ -191,6 +204,10 @@ class Publisher:
                 self._inflight[entry.id] = Sent(entry, generation, time.monotonic())
             future.add_callback(self._on_delivery, entry.id, generation)
             future.add_errback(self._on_error, entry.id, generation)
+
+    def publish_event(self, event: dict) -> None:
+        """An event row for the events topic, sent with the next drain (memory only)."""
+        self.events.add(event)
 
     def _taken(self, entry_id: int, generation: int) -> Entry | None:
         """The entry a report is about, unless a retired producer sends it (lock held)."""

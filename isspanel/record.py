@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 SOURCES = ("open-notify", "sgp4", "replay")
 
+# No two points on the 6371 km sphere lie further apart (half its circumference, rounded up).
+MAX_SURFACE_KM = 20_016.0
 # Records older than this or further ahead than the skew are rejected (see Settings).
 DEFAULT_MAX_CLOCK_SKEW_S = 300
 DEFAULT_MAX_AGE_S = 2 * 365 * 24 * 3600
@@ -26,19 +28,24 @@ class IssRecord:
     latitude: float
     longitude: float
     source: str
+    # Optional: how far (km) a live position lies from SGP4's for the same moment.
+    model_km: float | None = None
 
     @property
     def event_time(self) -> str:
         return iso_utc(self.timestamp)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        row = {
             "timestamp": self.timestamp,
             "latitude": self.latitude,
             "longitude": self.longitude,
             "eventTime": self.event_time,
             "source": self.source,
         }
+        if self.model_km is not None:
+            row["model_km"] = self.model_km
+        return row
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), separators=(",", ":")).encode()
@@ -98,6 +105,16 @@ def make_record(
     return IssRecord(ts, lat, lon, source)
 
 
+def optional_km(value: Any) -> float | None:
+    """An optional distance on Earth in km, or None: a bad one is dropped, not fatal, since
+    the position it annotates is still good."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or not 0.0 <= value <= MAX_SURFACE_KM:
+        return None
+    return float(value)
+
+
 def from_open_notify(body: Any, **limits: Any) -> IssRecord:
     """Validate an iss-now.json answer: message, numeric coordinates in range, sane timestamp."""
     if not isinstance(body, dict):
@@ -130,10 +147,12 @@ def from_flat(data: Any, **limits: Any) -> IssRecord:
     missing = [k for k in ("timestamp", "latitude", "longitude") if k not in data]
     if missing:
         raise InvalidRecord(f"missing field(s): {', '.join(missing)}")
-    return make_record(
+    record = make_record(
         data["timestamp"],
         data["latitude"],
         data["longitude"],
         data.get("source", "replay"),
         **limits,
     )
+    model_km = optional_km(data.get("model_km"))  # optional: absent in most records
+    return record if model_km is None else replace(record, model_km=model_km)

@@ -21,7 +21,12 @@ def pipeline_topics(settings: Settings) -> list[str]:
 def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
     """Create the missing topics; return the names created."""
     names = names or pipeline_topics(settings)
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, client_id="isspanel-admin")
+    # A broker that is down fails this in 5 s, not kafka-python's default 30.
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.bootstrap,
+        client_id="isspanel-admin",
+        bootstrap_timeout_ms=5_000,
+    )
     try:
         existing = set(admin.list_topics())
         wanted = [

@@ -17,6 +17,15 @@ class SourceError(RuntimeError):
     """A fetch failed (network, HTTP status, timeout); nothing was produced."""
 
 
+class StaleAnswer(Exception):
+    """The live API repeated an answer: nothing new to publish, unless ``stand_in`` is given
+    (auto mode with a frozen feed: the SGP4 position for now)."""
+
+    def __init__(self, message: str, stand_in: IssRecord | None = None):
+        super().__init__(message)
+        self.stand_in = stand_in
+
+
 class Source(Protocol):
     name: str
 
@@ -32,8 +41,9 @@ def make_source(settings: Settings, name: str | None = None) -> Source:
         raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCE_CHOICES)}")
     if name == "open-notify":
         from isspanel.sources.open_notify import OpenNotifySource
+        from isspanel.sources.watched import WatchedLive
 
-        return OpenNotifySource(settings)
+        return WatchedLive(settings, OpenNotifySource(settings), fallback=False)
     if name == "sgp4":
         from isspanel.sources.sgp4_model import Sgp4Source
 
@@ -46,10 +56,12 @@ def make_source(settings: Settings, name: str | None = None) -> Source:
 
 
 def auto_source(settings: Settings) -> Source:
-    """The live API if it answers now, otherwise the offline SGP4 model (said loudly)."""
+    """The live API if it answers now (SGP4 stands in while it is frozen), otherwise the
+    offline SGP4 model (said loudly)."""
     from isspanel.record import InvalidRecord
     from isspanel.sources.open_notify import OpenNotifySource
     from isspanel.sources.sgp4_model import Sgp4Source
+    from isspanel.sources.watched import WatchedLive
 
     live = OpenNotifySource(settings)
     try:
@@ -58,8 +70,8 @@ def auto_source(settings: Settings) -> Source:
         live.close()
         log.warning("=" * 72)
         log.warning("OFFLINE: %s does not answer (%s)", settings.api_url, exc)
-        log.warning("OFFLINE: publishing positions computed by SGP4 from the bundled TLE instead")
+        log.warning("OFFLINE: publishing positions computed by SGP4 from its TLE instead")
         log.warning("=" * 72)
         return Sgp4Source(settings)
     log.info("source: live API %s answers", settings.api_url)
-    return live
+    return WatchedLive(settings, live, fallback=True)
