@@ -17,6 +17,8 @@ from isspanel.record import InvalidRecord
 # The real rows are under 400 bytes; a string field longer than this is not ours.
 MAX_TEXT = 200
 EVENTS = ("equator", "antimeridian")
+# Written by the producer, not by Flink: the live feed froze, or moves again.
+FEED_EVENTS = ("feed-frozen", "feed-moving")
 
 
 def parse_json_object(value: bytes | str | None, max_bytes: int) -> dict:
@@ -99,9 +101,14 @@ def stats_row(row: dict) -> dict:
     return _flat(row)
 
 
+def event_ms(row: dict) -> float:
+    """An event row's time, epoch milliseconds."""
+    return _time(row, "eventTime", "event_time", "timestamp")
+
+
 def event_row(row: dict) -> dict:
     """An iss-events row: a known event and a time."""
-    if row.get("event") not in EVENTS:
+    if row.get("event") not in EVENTS + FEED_EVENTS:
         raise InvalidRecord(f"unknown event {str(row.get('event'))[:60]!r}")
-    _time(row, "eventTime", "event_time", "timestamp")
+    event_ms(row)
     return _flat(row)

@@ -473,3 +473,30 @@ def test_a_frozen_server_shows_as_stalled_then_connected(topic_factory, tmp_path
         assert open_page.close(page) == []
     finally:
         server.stop()
+
+
+def test_the_status_says_how_far_to_trust_the_positions(live, open_page):
+    """TLE age (a warning past ISS_TLE_MAX_AGE_DAYS), live vs model, a frozen feed."""
+    settings, server = live
+    page = open_page(server.url)
+    status = page.locator(".status")
+    wait_until(lambda: "days old" in status.inner_text(), 20, "the TLE's age")
+    assert page.locator(".status .tle.warn").count() == 1  # the bundled TLE is past 14 days
+    publish(settings, [IssRecord(BASE_TS + 750 * 60, 1.0, 2.0, "open-notify", model_km=321.4)])
+    wait_until(lambda: "live vs model: 321.4 km" in status.inner_text(), 10, "live vs model")
+    frozen = {
+        "event": "feed-frozen",
+        "timestamp": BASE_TS + 751 * 60,
+        "eventTime": IssRecord(BASE_TS + 751 * 60, 0, 0, "sgp4").event_time,
+        "source": "open-notify",
+        "latitude": 1.0,
+        "longitude": 2.0,
+        "reason": "its answer came again 3 times in a row",
+    }
+    produce_raw(settings, settings.events_topic, [frozen])
+    wait_until(lambda: "Live feed frozen since" in status.inner_text(), 10, "frozen feed")
+    wait_until(lambda: "feed-frozen" in model_data(page, "events-rows")["event"], 10, "event")
+    moving = {**frozen, "event": "feed-moving", "timestamp": BASE_TS + 752 * 60}
+    moving["eventTime"] = IssRecord(moving["timestamp"], 0, 0, "sgp4").event_time
+    produce_raw(settings, settings.events_topic, [moving])
+    wait_until(lambda: "frozen since" not in status.inner_text(), 10, "moving again")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -134,3 +135,89 @@ def test_errors_name_their_class_once():
     assert describe(KafkaConnectionError("broker gone")) == "KafkaConnectionError: broker gone"
     assert describe(OSError("no route")) == "OSError: no route"
     assert describe(TimeoutError()) == "TimeoutError"
+
+
+def texts(hub) -> str:
+    return hub.snapshot().status
+
+
+def test_a_repeated_timestamp_changes_nothing_shown(iss_settings, hub_factory):
+    # A crash-replayed spool may write a record twice: readers key on timestamp.
+    settings = iss_settings
+    live = hub_factory(settings)
+    wait_until(lambda: len(health(live).assigned) == 4, 20, "all four topics assigned")
+    again = {**good(1), "latitude": 45.0}  # same moment, other values: the first one stays
+    produce_raw(settings, settings.topic, [good(1), good(1), again, good(2)])
+    for hub in (live, hub_factory(settings)):  # as they come, then backfilled by a new server
+        wait_until(lambda h=hub: health(h).duplicates == 2, 20, "two repeats counted")
+        wait_until(lambda h=hub: len(positions(h)) == 2, 10, "two positions")
+        assert positions(hub) == [NOW + 60, NOW + 120]
+        assert hub.snapshot().positions.rows[0][2] == 11.0 and health(hub).records == 2
+        assert health(hub).skipped == 0  # a repeat is not a bad message
+        wait_until(lambda h=hub: "2 repeat(s) ignored" in texts(h), 10, "repeats in the status")
+
+
+def feed_event(kind: str, ts: int) -> dict:
+    return {
+        "event": kind,
+        "timestamp": ts,
+        "eventTime": IssRecord(ts, 0, 0, "sgp4").event_time,
+        "source": "open-notify",
+        "latitude": 1.0,
+        "longitude": 2.0,
+        "reason": "its answer came again 3 times in a row",
+    }
+
+
+def test_a_frozen_feed_shows_in_the_status_and_the_events_table(iss_settings, hub_factory):
+    settings = iss_settings
+    hub = hub_factory(settings)
+    wait_until(lambda: len(health(hub).assigned) == 4, 20, "all four topics assigned")
+    produce_raw(settings, settings.events_topic, [feed_event("feed-frozen", NOW + 100)])
+    wait_until(lambda: "Live feed frozen since" in texts(hub), 10, "frozen in the status")
+    events = hub.snapshot().events.rows
+    assert [row[1] for row in events] == ["feed-frozen"] and health(hub).skipped == 0
+    produce_raw(settings, settings.events_topic, [feed_event("feed-moving", NOW + 200)])
+    wait_until(lambda: "frozen" not in texts(hub), 10, "moving again")
+    # An older frozen event (another partition, late) does not undo the newer "moving".
+    produce_raw(settings, settings.events_topic, [feed_event("feed-frozen", NOW + 150)])
+    wait_until(lambda: len(hub.snapshot().events.rows) == 3, 10, "three events")
+    assert health(hub).feed_frozen_at is None
+    # Frozen again; auto mode's SGP4 stand-ins say so; a newer live position ends it.
+    produce_raw(settings, settings.events_topic, [feed_event("feed-frozen", NOW + 300)])
+    produce_raw(settings, settings.topic, [IssRecord(NOW + 360, 1.0, 2.0, "sgp4").to_dict()])
+    wait_until(lambda: "frozen since" in texts(hub) and "SGP4 stands in" in texts(hub), 10, "")
+    produce_raw(settings, settings.topic, [IssRecord(NOW + 420, 1, 2, "open-notify").to_dict()])
+    wait_until(lambda: "frozen" not in texts(hub), 10, "a live position ends it")
+
+
+def test_live_vs_model_and_the_tle_age_show_in_the_status(
+    iss_settings, hub_factory, tmp_path, monkeypatch
+):
+    import isspanel.dashboard.hub as hub_module
+    from isspanel.sources import tle
+    from tests.test_tle import BUNDLED, tle_text
+
+    settings = iss_settings.replace(home=tmp_path)  # a TLE is stored there below
+    hub = hub_factory(settings)
+    old = round(tle.age_days(BUNDLED))
+    assert '<span class="tle warn"' in texts(hub) and f"TLE {old} days old" in texts(hub)
+    live = IssRecord(NOW + 60, 1.0, 2.0, "open-notify", model_km=1234.56)
+    produce_raw(settings, settings.topic, [live.to_dict()])
+    wait_until(lambda: "(live vs model: 1,234.6 km)" in texts(hub), 10, "live vs model")
+    # Readers accept records without it (and a malformed one): then there is no figure.
+    produce_raw(
+        settings,
+        settings.topic,
+        [{**good(2), "source": "open-notify", "model_km": "far"}],
+    )
+    wait_until(lambda: len(positions(hub)) == 2, 10, "the record with a bad model_km")
+    wait_until(lambda: "live vs model" not in texts(hub), 10, "no figure without model_km")
+    # A refreshed TLE is picked up at the next hourly check, not per record.
+    tle.store(
+        tle.validate(tle_text(datetime.now(UTC) - timedelta(hours=12))), tle.stored_path(settings)
+    )
+    monkeypatch.setattr(hub_module, "TLE_EVERY_S", 0.0)
+    hub.update_night()
+    wait_until(lambda: "TLE 0.5 days old" in texts(hub), 10, "the new TLE's age")
+    assert "tle warn" not in texts(hub)

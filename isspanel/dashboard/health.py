@@ -25,6 +25,11 @@ class Health:
     sessions: int = 0
     assigned: tuple[str, ...] = field(default_factory=tuple)
     stalled_s: int | None = None  # whole seconds since the poll loop's last pass, once stalled
+    duplicates: int = 0  # positions whose timestamp was already shown: ignored
+    model_km: float | None = None  # the last record's live-vs-model distance, if it had one
+    feed_frozen_at: float | None = None  # event time of a feed-frozen event not yet over
+    tle_age_days: float | None = None  # of the TLE in use, checked hourly
+    tle_old: bool = False  # past ISS_TLE_MAX_AGE_DAYS
 
 
 def describe(exc: BaseException) -> str:
@@ -70,12 +75,36 @@ def status_html(health: Health, bootstrap: str, now: float | None = None) -> str
             f'data-stale="{STALE_S}">{age:.0f}</span> s ago'
         )
     source = SOURCE_NAMES.get(health.last_source or "", "—")
+    if health.model_km is not None:
+        source += f' <span class="model-km">(live vs model: {health.model_km:,.1f} km)</span>'
+    repeats = f", {health.duplicates} repeat(s) ignored" if health.duplicates else ""
     return (
         f'<div class="status"><span class="kafka-status">{kafka}</span>'
         f'<span class="last-record">{last}</span>'
         f'<span class="record-count">{health.records} records</span>'
         f'<span class="source">Source: {source}</span>'
-        f'<span class="skipped">{health.skipped} bad message(s) skipped</span>'
+        f"{_tle(health)}{_feed(health)}"
+        f'<span class="skipped">{health.skipped} bad message(s) skipped{repeats}</span>'
         f'<span class="sessions">{health.sessions} session(s)</span>'
         f'<span class="server-pid">server pid {os.getpid()}</span></div>'
     )
+
+
+def _tle(health: Health) -> str:
+    if health.tle_age_days is None:
+        return '<span class="tle">TLE: none</span>'
+    age = health.tle_age_days
+    text = f"TLE {age:.1f} days old" if age < 10 else f"TLE {age:.0f} days old"
+    if not health.tle_old:
+        return f'<span class="tle">{text}</span>'
+    why = "SGP4 positions drift by kilometres a day: isspanel tle refresh"
+    return f'<span class="tle warn" title="{why}">{_dot("wait")}{text}</span>'
+
+
+def _feed(health: Health) -> str:
+    if health.feed_frozen_at is None:
+        return ""
+    since = time.strftime("%H:%M:%S", time.gmtime(health.feed_frozen_at))
+    stand_in = ", SGP4 stands in" if health.last_source == "sgp4" else ""
+    text = f"Live feed frozen since {since} UTC{stand_in}"
+    return f'<span class="feed warn">{_dot("bad")}{text}</span>'

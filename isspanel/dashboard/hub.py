@@ -22,9 +22,10 @@ from isspanel import flink_rows
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.health import Health, status_html
 from isspanel.dashboard.world_map import night_data, predicted_data
-from isspanel.orbit import ground_track, load_tle, night_polygon
+from isspanel.orbit import ground_track, night_polygon
 from isspanel.record import InvalidRecord, from_flat
 from isspanel.settings import Settings
+from isspanel.sources import tle
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,15 @@ STALL_S = 10.0
 SPEED_BUFFER = 600
 STATS_BUFFER = 24
 EVENTS_BUFFER = 24
+TLE_EVERY_S = 3600.0  # the TLE's age is shown in days: checked hourly, not per record
 
 
 class StreamHub:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._positions: deque[tuple] = deque(maxlen=settings.buffer_size)
+        self._position_keys: set[int] = set()  # the timestamps in _positions: the key
+        self._feed_event_ts = float("-inf")  # the newest feed-frozen/-moving event seen
         self._speeds: deque[tuple] = deque(maxlen=SPEED_BUFFER)
         self._stats: deque[tuple] = deque(maxlen=STATS_BUFFER)
         self._events: deque[tuple] = deque(maxlen=EVENTS_BUFFER)
@@ -53,16 +57,13 @@ class StreamHub:
         self._last_pass = time.monotonic()  # when the consumer thread last made progress
         self._thread_alive: Callable[[], bool] = lambda: True
         self._predicted_at = 0.0
+        self._satellite = None
+        self.update_tle()
         self._snapshot = snap.Snapshot(
             night=night_data(night_polygon(time.time())),
             status=status_html(self.health, settings.bootstrap),
         )
         self._stalled: snap.Snapshot | None = None
-        try:
-            self._satellite = load_tle(settings.tle_path).satellite
-        except (OSError, ValueError) as exc:
-            log.warning("no TLE for the predicted orbit (%s)", exc)
-            self._satellite = None
 
     # -- sessions (their event loop's thread) ------------------------------------
     def subscribe(self, listener: Listener, loop: IOLoop | None = None) -> int:
@@ -138,13 +139,27 @@ class StreamHub:
                     raise InvalidRecord(f"message of {len(value):,} bytes is over the limit")
                 record = from_flat(value, max_age_s=10**10)
                 with self._lock:
+                    if record.timestamp in self._position_keys:
+                        # A repeat (a replayed spool, a second producer): the timestamp is
+                        # the key, so it changes nothing shown.
+                        self.health = replace(self.health, duplicates=self.health.duplicates + 1)
+                        log.debug("repeated position %s ignored", record.event_time)
+                        return False
+                    if len(self._positions) == self._positions.maxlen:
+                        self._position_keys.discard(self._positions[0][0])
+                    self._position_keys.add(record.timestamp)
                     self._totals["positions"] += 1
                     self._positions.append(snap.position_row(record, self.health.records + 1))
+                    frozen_at = self.health.feed_frozen_at
+                    if record.source == "open-notify" and (frozen_at or 0) < record.timestamp:
+                        frozen_at = None  # a live position newer than the freeze: it moves
                     self.health = replace(
                         self.health,
                         records=self.health.records + 1,
                         last_record_at=time.time(),
                         last_source=record.source,
+                        model_km=record.model_km,
+                        feed_frozen_at=frozen_at,
                     )
                     # Not "health": the record count travels in the stream (the title), and
                     # the status is refreshed with it every HEALTH_EVERY_S (refresh_status),
@@ -156,11 +171,14 @@ class StreamHub:
                 s.speed_topic: ("speeds", flink_rows.speed_row, snap.speed_row, self._speeds),
                 s.stats_topic: ("stats", flink_rows.stats_row, snap.stats_row, self._stats),
             }.get(topic, ("events", flink_rows.event_row, snap.event_row, self._events))
-            row = make_row(validate(flink_rows.parse_json_object(value, s.max_message_bytes)))
+            data = validate(flink_rows.parse_json_object(value, s.max_message_bytes))
+            row = make_row(data)
             with self._lock:
                 target.append(row)
                 self._totals[kind] += 1
                 self._dirty.add(kind)
+            if data.get("event") in flink_rows.FEED_EVENTS:
+                self._feed_event(data)
             return True
         except InvalidRecord as exc:
             reason = str(exc)
@@ -171,6 +189,33 @@ class StreamHub:
             self._dirty.add("health")
         log.warning("skipped a bad message on %s: %s", topic, reason[:200])
         return False
+
+    def _feed_event(self, row: dict) -> None:
+        """The producer says the live feed froze, or moves again: the newest such event wins
+        (several partitions may bring them out of order)."""
+        ts = flink_rows.event_ms(row) / 1000
+        with self._lock:
+            if ts < self._feed_event_ts:
+                return
+            self._feed_event_ts = ts
+        frozen = row["event"] == "feed-frozen"
+        self.set_health(feed_frozen_at=ts if frozen else None)
+
+    def update_tle(self) -> None:
+        """The TLE in use (the newer of the bundled and the refreshed one) and its age."""
+        self._tle_at = time.monotonic()
+        try:
+            current = tle.current_tle(self.settings)
+        except tle.TleError as exc:
+            log.warning("no TLE for the predicted orbit (%s)", exc)
+            self._satellite = None
+            self.set_health(tle_age_days=None, tle_old=False)
+            return
+        if self._satellite is None or current.line1 != self._tle_line1:
+            self._satellite, self._tle_line1 = current.satellite, current.line1
+            self._predicted_at = 0.0  # the next record redraws the next orbit with it
+        age = round(tle.age_days(current), 1)
+        self.set_health(tle_age_days=age, tle_old=age > self.settings.tle_max_age_days)
 
     def _update_predicted(self, ts: int) -> None:
         # The next orbit, recomputed at most once a minute of record time.
@@ -187,6 +232,9 @@ class StreamHub:
             self._dirty.add("predicted")
 
     def update_night(self) -> None:
+        """The night side now (called every minute); and, hourly, the TLE's age."""
+        if time.monotonic() - self._tle_at >= TLE_EVERY_S:
+            self.update_tle()
         night = night_data(night_polygon(time.time()))
         with self._lock:
             self._night = night

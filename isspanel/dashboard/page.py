@@ -158,7 +158,7 @@ class DashboardPage(pn.viewable.Viewer):
             _newest_first(self.events, "events-rows", ready),
             "events-table",
             [
-                TableColumn(field="eventTime", title="Crossing (UTC)"),
+                TableColumn(field="eventTime", title="Time (UTC)"),
                 TableColumn(field="event", title="Event"),
                 TableColumn(field="direction", title="Direction"),
                 TableColumn(field="longitude", title="Longitude", formatter=number),
@@ -185,7 +185,7 @@ class DashboardPage(pn.viewable.Viewer):
                 pn.Column(
                     pn.pane.Markdown("**Windows (Flink)**", margin=(0, 10)),
                     pn.pane.Bokeh(self.stats_table, sizing_mode="stretch_width"),
-                    pn.pane.Markdown("**Crossings (Flink)**", margin=(0, 10)),
+                    pn.pane.Markdown("**Events (Flink crossings, live feed)**", margin=(0, 10)),
                     pn.pane.Bokeh(self.events_table, sizing_mode="stretch_width"),
                     width=430,
                 ),
