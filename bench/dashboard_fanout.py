@@ -42,7 +42,11 @@ RESULTS = Path(__file__).parent / "results" / "fanout.json"
 
 def options(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
-    p = argparse.ArgumentParser(prog="python -m bench.dashboard_fanout", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.dashboard_fanout",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--n", default=env("ISS_BENCH_FANOUT_N", "50,100,200"), help="session counts")
     app = str(Path(isspanel.__file__).parent)
     p.add_argument(
