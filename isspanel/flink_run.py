@@ -78,6 +78,17 @@ def prepare_topics(settings: Settings, jobs: list[str]) -> None:
         ) from exc
 
 
+def already_running(settings: Settings) -> list[dict]:
+    """isspanel jobs active on the cluster at ISS_FLINK_JOBMANAGER (none if it does not say)."""
+    try:
+        jobs = flink_rest.rest_jobs(settings)
+    except (requests.RequestException, KeyError, ValueError):
+        return []  # the submission says what is wrong
+    return [
+        j for j in jobs if j["state"] in flink_runner.ACTIVE and j["name"].startswith("isspanel")
+    ]
+
+
 # -- signals and py4j -------------------------------------------------------------------------
 
 
@@ -271,6 +282,18 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
         except StartError as exc:
             log.error("%s", exc)
             return 1
+        # A second job would share the first one's consumer group and Kafka transactional ids
+        # (they would fence each other); a local mini-cluster refuses a second run by its port.
+        active = already_running(settings) if settings.jobmanager else []
+        if active:
+            log.info(
+                "%s (%s) already runs on %s: not submitting another (`isspanel flink cancel` "
+                "stops it)",
+                active[0]["jid"],
+                active[0]["name"],
+                settings.jobmanager,
+            )
+            return 0
         result = None
         statements = flink_runner.job_statements(settings, names)
         config = flink_runner.RUN_CONFIG | flink_state.prepare(settings, statements)
@@ -291,7 +314,7 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
         if detach:
             return 0
         try:
-            savepoints = config["execution.checkpointing.savepoint-dir"]
+            savepoints = config.get("execution.checkpointing.savepoint-dir")
             state = wait(result, stop.event, settings, savepoints=savepoints)
         except Exception:  # a py4j call failed: the JVM went away (with a signal?)
             if gateway_alive(settle_s=5.0):

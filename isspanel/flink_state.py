@@ -6,12 +6,15 @@ and the Kafka sinks' transactions commit with it (flink/10_speed.sql). A snapsho
 plan that wrote it, so each plan has a folder of its own, named by a hash of its statements
 (flink/*.sql as the settings rewrite them, without comments and SETs):
 
-    ISS_HOME/flink/state/<flink group>/<plan hash>/checkpoints/<job id>/chk-<n>/_metadata
-    ISS_HOME/flink/state/<flink group>/<plan hash>/savepoints/savepoint-<...>/_metadata
+    <state>/<flink group>/<plan hash>/checkpoints/<job id>/chk-<n>/_metadata
+    <state>/<flink group>/<plan hash>/savepoints/savepoint-<...>/_metadata
 
+<state> is ISS_FLINK_STATE_DIR, by default ISS_HOME/flink/state for the local mini-cluster. A
+cluster of its own (ISS_FLINK_JOBMANAGER) writes there only if told to, since its JobManager and
+TaskManagers must reach the folder: without one its checkpoints stay in the JobManager's memory.
 A run restores the newest snapshot of its plan's folder, then deletes the older ones. With none
-(the first run, or changed SQL, jobs, topics or window), the source starts at the offsets the
-group committed at its last checkpoint (the earliest offsets the first time).
+(the first run; changed SQL, jobs, topics or window; no folder), the source starts at the
+offsets the group committed at its last checkpoint (the earliest offsets the first time).
 """
 
 from __future__ import annotations
@@ -37,9 +40,18 @@ def plan_hash(statements: Iterable[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def state_dir(settings: Settings, statements: Iterable[str]) -> Path:
+def state_root(settings: Settings) -> Path | None:
+    if settings.flink_state_dir:
+        return Path(settings.flink_state_dir).expanduser().absolute()
+    return None if settings.jobmanager else settings.home / "flink" / "state"
+
+
+def state_dir(settings: Settings, statements: Iterable[str]) -> Path | None:
+    root = state_root(settings)
+    if root is None:
+        return None
     group = re.sub(r"[^A-Za-z0-9._-]", "_", settings.flink_group)
-    return settings.home / "flink" / "state" / group / plan_hash(statements)
+    return root / group / plan_hash(statements)
 
 
 def snapshots(folder: Path) -> list[Path]:
@@ -91,6 +103,15 @@ def state_config(folder: Path, restore: Path | None) -> dict[str, str]:
 def prepare(settings: Settings, statements: list[str]) -> dict[str, str]:
     """The state options of a run of ``statements``; says what it resumes from."""
     folder = state_dir(settings, statements)
+    if folder is None:
+        log.info(
+            "no ISS_FLINK_STATE_DIR for the cluster at %s: its checkpoints stay in the "
+            "JobManager's memory, and a new submission resumes at the offsets group %s "
+            "committed, without the open windows",
+            settings.jobmanager,
+            settings.flink_group,
+        )
+        return {}
     restore = latest_snapshot(folder)
     prune(folder, restore)
     folder.mkdir(parents=True, exist_ok=True)
@@ -115,4 +136,4 @@ def savepoint_target(settings: Settings, job_name: str) -> str | None:
     if not job_name.startswith("isspanel: ") or not set(jobs) <= set(flink_runner.JOBS):
         return None
     folder = state_dir(settings, flink_runner.job_statements(settings, jobs))
-    return folder.joinpath("savepoints").as_uri()
+    return None if folder is None else folder.joinpath("savepoints").as_uri()

@@ -123,6 +123,13 @@ class Settings:
         " 0.0.0.0 opens them to the network.",
     )
     flink_parallelism: int = env("ISS_FLINK_PARALLELISM", 1, "Default parallelism of Flink jobs.")
+    flink_state_dir: str = env(
+        "ISS_FLINK_STATE_DIR",
+        "",
+        "Folder of the Flink jobs' checkpoints and savepoints, which a run resumes from; the"
+        " JobManager and TaskManagers must write there. Empty: ISS_HOME/flink/state on the local"
+        " mini-cluster, none with ISS_FLINK_JOBMANAGER.",
+    )
     flink_checkpoint_s: int = env(
         "ISS_FLINK_CHECKPOINT_S",
         10,

@@ -330,7 +330,8 @@ def test_flink_run_on_a_standalone_cluster(standalone_cluster, kafka_settings, t
     for pid in cluster.pids:
         wide = [s for s in listening(pid) if not s[1].startswith(LOOPBACK)]
         assert not wide, wide
-    settings = new_settings(kafka_settings, tmp_path)
+    # The cluster runs on this host, so it can write the state folder (a shared one elsewhere).
+    settings = new_settings(kafka_settings, tmp_path).replace(flink_state_dir=str(tmp_path / "st"))
     env = settings_env(settings)
     isspanel = [sys.executable, "-m", "isspanel", "flink"]
     where = ["--jobmanager", cluster.address]
@@ -338,6 +339,10 @@ def test_flink_run_on_a_standalone_cluster(standalone_cluster, kafka_settings, t
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"to {cluster.address}" in done.stderr
+    # Submitted again (say `docker compose up` once more): it would fence the first one.
+    again = subprocess.run([*isspanel, "run", "--detach", *where], cwd=PROJECT_ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0 and "already runs on" in again.stderr, again.stderr[-3000:]
     publish_positions(settings, 11)
     rows = read_topic(settings, settings.speed_topic, expected=10, timeout_s=90)
     assert len(rows) == 10
