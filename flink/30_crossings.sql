@@ -12,9 +12,10 @@
 -- (+180 to -180); "westward" is kept for completeness.
 --
 -- An anomaly is a leg of 30 s to 10 min whose ground speed is outside the physical band
--- (05_legs.sql): `timestamp`, latitude and longitude are those of the leg's end (the position
--- that does not fit), `reason` says why, with speed_kmh, dt_s and distance_km. Fields a kind of
--- event does not have are left out of its JSON (no nulls): crossings are as they always were.
+-- (05_legs.sql): `timestamp`, latitude and longitude are those of the leg's end, prev_timestamp
+-- its start (one bad position makes two anomalies: the legs into and out of it); `reason` says
+-- why, with speed_kmh, dt_s and distance_km. Fields a kind of event does not have are left out
+-- of its JSON (no nulls): crossings are as they always were.
 SET 'execution.checkpointing.interval' = '10 s';
 
 CREATE TABLE iss_events (
