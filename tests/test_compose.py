@@ -322,8 +322,11 @@ def test_jupyter_command_prints_a_token_and_asks_for_it(services, tmp_path):
         )
         token = found.group(1)
         base = f"http://127.0.0.1:{port}"
-        with urllib.request.urlopen(f"{base}/api", timeout=10) as answer:  # the healthcheck
-            assert answer.status == 200
+        # The token is logged a moment before the port accepts: under load that moment showed.
+        status = wait_until(
+            lambda: urllib.request.urlopen(f"{base}/api", timeout=10).status, 60, "the healthcheck"
+        )
+        assert status == 200
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"{base}/api/contents", timeout=10)
         assert refused.value.code == 403
