@@ -484,6 +484,12 @@ def test_the_status_says_how_far_to_trust_the_positions(live, open_page):
     assert page.locator(".status .tle.warn").count() == 1  # the bundled TLE is past 14 days
     publish(settings, [IssRecord(BASE_TS + 750 * 60, 1.0, 2.0, "open-notify", model_km=321.4)])
     wait_until(lambda: "live vs model: 321.4 km" in status.inner_text(), 10, "live vs model")
+    # The next record's figures come with its row, not with a new status (status_key).
+    count = lambda: int(page.inner_text(".status .record-count .n"))  # noqa: E731
+    before = count()
+    publish(settings, [IssRecord(BASE_TS + 750 * 60 + 30, 1.5, 2.5, "open-notify", model_km=7.25)])
+    wait_until(lambda: "live vs model: 7.3 km" in status.inner_text(), 10, "the next figure")
+    assert count() == before + 1
     frozen = {
         "event": "feed-frozen",
         "timestamp": BASE_TS + 751 * 60,

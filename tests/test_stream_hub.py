@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.consumer import HubConsumer
 from isspanel.dashboard.health import describe, status_html
 from isspanel.dashboard.hub import StreamHub
@@ -138,7 +140,25 @@ def test_errors_name_their_class_once():
 
 
 def texts(hub) -> str:
-    return hub.snapshot().status
+    """The status as text (its per-record figures sit in spans of their own)."""
+    return re.sub(r"<[^>]+>", "", hub.snapshot().status)
+
+
+def test_a_record_changes_the_status_only_when_what_it_says_changes(iss_settings, hub_factory):
+    settings = iss_settings
+    hub = hub_factory(settings)
+    wait_until(lambda: health(hub).kafka_connected, 20, "connected")
+    produce_raw(settings, settings.topic, [good(1)])
+    first = wait_until(lambda: (s := hub.snapshot()).health.records == 1 and s, 10, "a record")
+    assert "1 records" in texts(hub)
+    produce_raw(settings, settings.topic, [good(2), good(3)])
+    wait_until(lambda: len(positions(hub)) == 3, 10, "two more records")
+    time.sleep(2.5)  # a health refresh (HEALTH_EVERY_S) has passed too
+    now = hub.snapshot()
+    assert now.status is first.status  # count and arrival went with the rows instead
+    n, at = snap.POSITION_COLUMNS.index("n"), snap.POSITION_COLUMNS.index("at")
+    assert [row[n] for row in now.positions.rows] == [1, 2, 3]
+    assert now.positions.rows[-1][at] == pytest.approx(now.health.last_record_at, abs=0.01)
 
 
 def test_a_repeated_timestamp_changes_nothing_shown(iss_settings, hub_factory):
@@ -201,7 +221,7 @@ def test_live_vs_model_and_the_tle_age_show_in_the_status(
     settings = iss_settings.replace(home=tmp_path)  # a TLE is stored there below
     hub = hub_factory(settings)
     old = round(tle.age_days(BUNDLED))
-    assert '<span class="tle warn"' in texts(hub) and f"TLE {old} days old" in texts(hub)
+    assert '<span class="tle warn"' in hub.snapshot().status and f"TLE {old} days old" in texts(hub)
     live = IssRecord(NOW + 60, 1.0, 2.0, "open-notify", model_km=1234.56)
     produce_raw(settings, settings.topic, [live.to_dict()])
     wait_until(lambda: "(live vs model: 1,234.6 km)" in texts(hub), 10, "live vs model")

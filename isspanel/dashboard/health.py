@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SOURCE_NAMES = {"open-notify": "live API", "sgp4": "SGP4 model (offline)", "replay": "replay"}
 STALE_S = 150  # a record older than this, at one a minute, means the producer is stuck
@@ -30,6 +30,18 @@ class Health:
     feed_frozen_at: float | None = None  # event time of a feed-frozen event not yet over
     tle_age_days: float | None = None  # of the TLE in use, checked hourly
     tle_old: bool = False  # past ISS_TLE_MAX_AGE_DAYS
+
+
+def status_key(health: Health) -> Health:
+    """What the status line says, less the figures each position brings with it (count,
+    arrival, live vs model: the page takes those from the positions stream). Equal keys,
+    same status."""
+    return replace(
+        health,
+        records=0,
+        last_record_at=None if health.last_record_at is None else 0.0,
+        model_km=None if health.model_km is None else 0.0,
+    )
 
 
 def describe(exc: BaseException) -> str:
@@ -76,12 +88,15 @@ def status_html(health: Health, bootstrap: str, now: float | None = None) -> str
         )
     source = SOURCE_NAMES.get(health.last_source or "", "—")
     if health.model_km is not None:
-        source += f' <span class="model-km">(live vs model: {health.model_km:,.1f} km)</span>'
+        source += (
+            ' <span class="model-km">(live vs model: '
+            f'<span class="km">{health.model_km:,.1f}</span> km)</span>'
+        )
     repeats = f", {health.duplicates} repeat(s) ignored" if health.duplicates else ""
     return (
         f'<div class="status"><span class="kafka-status">{kafka}</span>'
         f'<span class="last-record">{last}</span>'
-        f'<span class="record-count">{health.records} records</span>'
+        f'<span class="record-count"><span class="n">{health.records}</span> records</span>'
         f'<span class="source">Source: {source}</span>'
         f"{_tle(health)}{_feed(health)}"
         f'<span class="skipped">{health.skipped} bad message(s) skipped{repeats}</span>'

@@ -20,7 +20,7 @@ from tornado.ioloop import IOLoop
 
 from isspanel import flink_rows
 from isspanel.dashboard import snapshot as snap
-from isspanel.dashboard.health import Health, status_html
+from isspanel.dashboard.health import Health, status_html, status_key
 from isspanel.dashboard.world_map import night_data, predicted_data
 from isspanel.orbit import ground_track, night_polygon
 from isspanel.record import InvalidRecord, from_flat
@@ -71,15 +71,19 @@ class StreamHub:
         with self._lock:
             token = next(self._ids)
             self._listeners[token] = (loop or IOLoop.current(), listener)
-        self.set_health(sessions=len(self._listeners))
-        self.publish()
+        self._set_sessions()
         return token
 
     def unsubscribe(self, token: int) -> None:
         with self._lock:
             self._listeners.pop(token, None)
-        self.set_health(sessions=len(self._listeners))
-        self.publish()
+        self._set_sessions()
+
+    def _set_sessions(self) -> None:
+        # Shown with the next status refresh (refresh_status): a burst of opening pages
+        # costs each open page one status update, not one per page opened.
+        with self._lock:
+            self.health = replace(self.health, sessions=len(self._listeners))
 
     def snapshot(self) -> snap.Snapshot:
         """The newest snapshot; with the health of a stalled consumer if it has stalled."""
@@ -121,7 +125,7 @@ class StreamHub:
                 self._dirty.add("health")
 
     def refresh_status(self) -> None:
-        """Show the health as it is now (record count, last record) if it has changed."""
+        """Show the health as it is now (lag, sessions) if what the status says has changed."""
         with self._lock:
             if self.health != self._snapshot.health:
                 self._dirty.add("health")
@@ -149,22 +153,25 @@ class StreamHub:
                         self._position_keys.discard(self._positions[0][0])
                     self._position_keys.add(record.timestamp)
                     self._totals["positions"] += 1
-                    self._positions.append(snap.position_row(record, self.health.records + 1))
+                    now = time.time()
+                    row = snap.position_row(record, self.health.records + 1, now)
+                    self._positions.append(row)
                     frozen_at = self.health.feed_frozen_at
                     if record.source == "open-notify" and (frozen_at or 0) < record.timestamp:
                         frozen_at = None  # a live position newer than the freeze: it moves
                     self.health = replace(
                         self.health,
                         records=self.health.records + 1,
-                        last_record_at=time.time(),
+                        last_record_at=now,
                         last_source=record.source,
                         model_km=record.model_km,
                         feed_frozen_at=frozen_at,
                     )
-                    # Not "health": the record count travels in the stream (the title), and
-                    # the status is refreshed with it every HEALTH_EVERY_S (refresh_status),
-                    # so a record costs each session one message, not two.
+                    # Not "health": the count, arrival and live-vs-model figure travel in
+                    # the row (status_key), so a record costs each session one change.
                     self._dirty.add("positions")
+                    if status_key(self.health) != status_key(self._snapshot.health):
+                        self._dirty.add("health")  # e.g. the first record, a new source
                 self._update_predicted(record.timestamp)
                 return True
             kind, validate, make_row, target = {
@@ -261,11 +268,12 @@ class StreamHub:
             if "night" in dirty:
                 changes |= {"night": self._night, "night_version": old.version + 1}
             if "health" in dirty and self.health != old.health:
-                changes |= {
-                    "health": self.health,
-                    "status": status_html(self.health, self.settings.bootstrap),
-                    "health_version": old.health_version + 1,
-                }
+                changes["health"] = self.health
+                if status_key(self.health) != status_key(old.health):
+                    changes |= {
+                        "status": status_html(self.health, self.settings.bootstrap),
+                        "health_version": old.health_version + 1,
+                    }
             self._snapshot = replace(old, **changes)
             loops: dict[IOLoop, list[Listener]] = {}
             for loop, listener in self._listeners.values():

@@ -14,7 +14,9 @@ from isspanel.dashboard.health import Health
 from isspanel.dashboard.world_map import mercator
 from isspanel.record import IssRecord
 
-POSITION_COLUMNS = ("ts", "time", "lat", "lon", "x", "y", "source", "n")
+# n, at and model_km are the status's per-record figures (records so far, when it arrived,
+# live vs model): they travel with the row, so a record never re-renders the status.
+POSITION_COLUMNS = ("ts", "time", "lat", "lon", "x", "y", "source", "n", "at", "model_km")
 SPEED_COLUMNS = ("t", "kmh")
 STATS_COLUMNS = (
     "window_start",
@@ -28,8 +30,9 @@ STATS_COLUMNS = (
 EVENT_COLUMNS = ("eventTime", "event", "direction", "latitude", "longitude", "source")
 
 
-def position_row(record: IssRecord, n: int) -> tuple:
-    """One position as the page's columns (POSITION_COLUMNS); n counts records received."""
+def position_row(record: IssRecord, n: int, at: float) -> tuple:
+    """One position as the page's columns (POSITION_COLUMNS); n counts records received,
+    ``at`` is the wall time it arrived."""
     x, y = mercator(record.longitude, record.latitude)
     return (
         record.timestamp,
@@ -40,6 +43,8 @@ def position_row(record: IssRecord, n: int) -> tuple:
         y,
         record.source,
         n,
+        round(at, 3),
+        record.model_km,
     )
 
 

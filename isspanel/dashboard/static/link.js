@@ -2,7 +2,8 @@
 // connection_lost when the WebSocket closes: the banner says "disconnected" and the page
 // reloads once the server answers again. Any message from the server (a record, or the
 // heartbeat a quiet page gets every few seconds) marks the link alive; silence longer
-// than stall_ms shows as "stalled". The "last record N s ago" clocks tick here.
+// than stall_ms shows as "stalled". The status's per-record figures and its "last record
+// N s ago" clock are kept here (paint).
 // args: stall_ms, lost (true when called for connection_lost).
 if (window.isspanelLink == null) {
   const el = document.createElement('div');
@@ -28,10 +29,36 @@ if (window.isspanelLink == null) {
       }).catch(() => {});
     }, 2000);
   };
-  const ages = (root, out) => {
-    for (const age of root.querySelectorAll('.age[data-at]')) out.push(age);
-    for (const host of root.querySelectorAll('*')) if (host.shadowRoot) ages(host.shadowRoot, out);
+  // The status line lives in a pane's shadow DOM; found again whenever it was re-rendered.
+  const find = (root, out) => {
+    for (const el of root.querySelectorAll('.status')) out.push(el);
+    for (const host of root.querySelectorAll('*')) if (host.shadowRoot) find(host.shadowRoot, out);
     return out;
+  };
+  let shown = [];
+  // The per-record figures come with each position (window.isspanelNewest, positions.js),
+  // not in the status's text: a record never re-renders the status.
+  link.paint = () => {
+    if (shown.length === 0 || !shown.every((el) => el.isConnected)) shown = find(document, []);
+    const newest = window.isspanelNewest;
+    for (const status of shown) {
+      const age = status.querySelector('.age[data-at]');
+      if (newest != null) {
+        if (age != null) age.dataset.at = newest.at;
+        const count = status.querySelector('.record-count .n');
+        if (count != null) count.textContent = String(newest.n);
+        const km = status.querySelector('.model-km .km');
+        if (km != null && newest.km != null) {
+          km.textContent = newest.km.toLocaleString('en-US', {minimumFractionDigits: 1,
+                                                             maximumFractionDigits: 1});
+        }
+      }
+      if (age == null) continue;
+      const seconds = Math.max(0, Date.now() / 1000 - Number(age.dataset.at));
+      age.textContent = seconds.toFixed(0);
+      const dot = age.parentElement.querySelector('.dot');
+      if (dot != null) dot.className = 'dot ' + (seconds < Number(age.dataset.stale) ? 'ok' : 'wait');
+    }
   };
   setInterval(() => {
     if (link.lost) return;
@@ -40,12 +67,7 @@ if (window.isspanelLink == null) {
     if (silent > stall_ms) set('stalled', 'Browser ↔ server: no heartbeat for ' +
                                Math.round(silent / 1000) + ' s (server busy or network down)');
     else set('connected', 'Browser ↔ server: connected');
-    for (const age of ages(document, [])) {
-      const seconds = Math.max(0, Date.now() / 1000 - Number(age.dataset.at));
-      age.textContent = seconds.toFixed(0);
-      const dot = age.parentElement.querySelector('.dot');
-      if (dot != null) dot.className = 'dot ' + (seconds < Number(age.dataset.stale) ? 'ok' : 'wait');
-    }
+    link.paint();
   }, 1000);
 }
 if (lost) window.isspanelLink.lose('connection closed');

@@ -36,4 +36,8 @@ title.text = last < 0 ? 'waiting for the first position…' :
   `${data.time[last]} UTC (record ${data.n[last]})`;
 // For the latency benchmark: when each newest position arrived, as [key, epoch ms].
 if (last >= 0) (window.isspanelArrivals = window.isspanelArrivals || []).push([data.ts[last], Date.now()]);
-if (window.isspanelLink) window.isspanelLink.last = Date.now();  // as good as a heartbeat
+if (last >= 0) window.isspanelNewest = {n: data.n[last], at: data.at[last], km: data.model_km[last]};
+if (window.isspanelLink) {
+  window.isspanelLink.last = Date.now();  // as good as a heartbeat
+  window.isspanelLink.paint();
+}
