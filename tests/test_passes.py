@@ -233,6 +233,13 @@ def test_bad_arguments_raise_clear_errors(lat, lon, days, message):
         next_passes(TLE, lat, lon, start=START, days=days)
 
 
+def test_a_start_a_year_from_the_tles_epoch_is_refused():
+    with pytest.raises(ValueError, match="SGP4 cannot say where the ISS is then"):
+        next_passes(TLE, 0.0, 0.0, start=TLE.epoch - timedelta(days=366), days=1.0)
+    with pytest.raises(ValueError, match="SGP4 cannot say where the ISS is then"):
+        next_passes(TLE, 0.0, 0.0, start=TLE.epoch + timedelta(days=360), days=10.0)
+
+
 def test_a_naive_start_is_refused():
     with pytest.raises(ValueError, match="time zone"):
         next_passes(TLE, 0.0, 0.0, start=datetime(2026, 9, 18), days=1.0)

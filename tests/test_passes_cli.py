@@ -93,3 +93,10 @@ def test_max_days_agree():
     from isspanel.geo import passes_cli
 
     assert passes_cli.MAX_DAYS == geo_passes.MAX_DAYS
+
+
+def test_cli_refuses_a_start_years_from_the_tles_epoch(tmp_path):
+    result = run_passes(tmp_path, "--lat", "52", "--lon", "13", "--start", "1990-01-01")
+    assert result.returncode == 1
+    assert "SGP4 cannot say where the ISS is then" in result.stderr
+    assert "Traceback" not in result.stderr and "rise UTC" not in result.stdout

@@ -20,6 +20,8 @@ from isspanel.orbit import Tle
 
 TWILIGHT_DEG = -6.0  # civil twilight: the sky is dark enough to see the ISS
 MAX_DAYS = 30.0  # predictions from one TLE drift by minutes within weeks: a month is plenty
+# SGP4 says nothing useful this far from a TLE's epoch (it decays, or un-decays, the orbit).
+MAX_TLE_SPAN_DAYS = 365.0
 # A pass lasts at most ~11 min: looking this far either side of the window completes the
 # passes it cuts (one under way at its start, or rising before its end).
 MARGIN = timedelta(minutes=20)
@@ -80,6 +82,12 @@ def next_passes(
     check_days(days)
     begin = _utc(start)
     end = begin + timedelta(days=days)
+    for edge in (begin, end):
+        if abs((edge - tle.epoch).total_seconds()) > MAX_TLE_SPAN_DAYS * 86400:
+            raise ValueError(
+                f"{edge:%Y-%m-%d} is over {MAX_TLE_SPAN_DAYS:g} days from the TLE's epoch"
+                f" ({tle.epoch:%Y-%m-%d}): SGP4 cannot say where the ISS is then"
+            )
     sat = sky.satellite(tle)
     place = wgs84.latlon(lat, lon, elevation_m)
     ts = sky.timescale()

@@ -93,6 +93,13 @@ def cmd_passes(args: argparse.Namespace, settings) -> int:
         log.error("%s", exc)
         return 1
     start = args.start or datetime.now(UTC)
+    try:
+        passes = next_passes(
+            tle, args.lat, args.lon, args.elevation, start, args.days, args.min_elevation
+        )
+    except ValueError as exc:  # a start too far from the TLE's epoch
+        log.error("%s", exc)
+        return 1
     age = abs((start - tle.epoch).total_seconds()) / 86400
     if age > settings.tle_max_age_days:
         log.warning(
@@ -100,9 +107,6 @@ def cmd_passes(args: argparse.Namespace, settings) -> int:
             " `isspanel tle refresh` fetches a new one",
             age,
         )
-    passes = next_passes(
-        tle, args.lat, args.lon, args.elevation, start, args.days, args.min_elevation
-    )
     for line in table(passes, args, start, f"{tles.describe(tle)}, {path}", compass):
         print(line)  # noqa: T201 - the command's output
     return 0
