@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from bench import dashboard_fanout, dashboard_latency, flink_throughput, producer_throughput
+from bench import passes as passes_bench
 from bench.common import print_table, private_broker
 
 log = logging.getLogger("bench")
@@ -24,6 +25,8 @@ def main() -> None:
     logging.getLogger("kafka").setLevel(logging.ERROR)
     started = time.monotonic()
     sections = []
+    log.info("passes over a place, 10 days (about 1 minute, most of it the naive baseline)")
+    sections.append(print_table("Passes over a place (10 days)", passes_bench.run()))
     log.info("producer → broker (about 1 minute)")
     sections.append(print_table("Producer → broker", producer_throughput.run()))
     log.info("Flink SQL jobs (a few minutes)")

@@ -1,4 +1,4 @@
-"""The `isspanel` command: produce, kafka, topics, dashboard, flink, up, tle, config."""
+"""The `isspanel` command: produce, kafka, topics, dashboard, flink, up, tle, passes, config."""
 
 from __future__ import annotations
 
@@ -218,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["refresh", "show"])
     p.add_argument("--url", help="where to read the TLE (ISS_TLE_URL, else CelesTrak)")
     p.set_defaults(func=cmd_tle)
+
+    from isspanel.geo.passes_cli import add_parser as add_passes
+
+    add_passes(sub)
 
     p = sub.add_parser("config", help="list every ISS_* setting")
     p.set_defaults(func=cmd_config)
