@@ -8,26 +8,40 @@ Jobs (one function each, as in PyFlink's table examples):
 All chosen jobs share one source and one OVER operator in a single Flink job (StatementSet).
 Without a JobManager (ISS_FLINK_JOBMANAGER empty) the job runs on a mini-cluster inside this
 process: its REST API and web UI answer on ISS_FLINK_BIND_ADDRESS:ISS_FLINK_REST_PORT (loopback by
-default) while `isspanel flink run` runs. The run command itself is in isspanel.flink_run.
+default) while `isspanel flink run` runs. The run command itself is in isspanel.flink_run;
+the SQL loading and the TableEnvironment are in isspanel.analytics.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import Any
 
 import requests
 
-from isspanel.settings import PROJECT_ROOT, Settings
+# Moved to isspanel.analytics; imported here too, so that callers of flink_runner work unchanged.
+from isspanel.analytics.environment import (  # noqa: F401
+    connector_jar,
+    create_table_env,
+    flink_config,
+    local_host,
+    rest_address,
+    web_url,
+)
+from isspanel.analytics.sql import (  # noqa: F401
+    SQL_DIR,
+    load_sql,
+    split_statements,
+    sql_files,
+    statement_kind,
+    substitute,
+)
+from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = PROJECT_ROOT / "flink"
 # For the long-running `isspanel flink run`: checkpoints keep the source offsets, so a restart
 # after a failure (say a broker restart) resumes there instead of replaying the topic from the
 # earliest offset. Not for bounded queries: they would wait for a last checkpoint to finish.
@@ -40,164 +54,7 @@ TERMINAL = {"FINISHED", "CANCELED", "FAILED", "SUSPENDED"}
 ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"}
 
 
-# -- SQL files --------------------------------------------------------------------------------
-
-
-def split_statements(text: str) -> list[str]:
-    """Split SQL on `;`, dropping `--` and `/* */` comments (hints `/*+ */` stay)."""
-    statements: list[str] = []
-    current: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c in "'`\"":
-            end = i + 1
-            while end < n:
-                if text[end] == c:
-                    if end + 1 < n and text[end + 1] == c:  # '' escapes a quote
-                        end += 2
-                        continue
-                    break
-                end += 1
-            current.append(text[i : end + 1])
-            i = end + 1
-        elif text.startswith("--", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("/*", i) and not text.startswith("/*+", i):
-            end = text.find("*/", i + 2)
-            i = n if end < 0 else end + 2
-        elif c == ";":
-            statements.append("".join(current))
-            current = []
-            i += 1
-        else:
-            current.append(c)
-            i += 1
-    statements.append("".join(current))
-    return [s.strip() for s in statements if s.strip()]
-
-
-def _quote(value: Any) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _option(sql: str, key: str, value: Callable[[str], str]) -> str:
-    """Rewrite the value of ``'key' = '...'`` WITH options."""
-    pattern = re.compile(r"('" + re.escape(key) + r"'\s*=\s*)'((?:[^']|'')*)'")
-    return pattern.sub(lambda m: m.group(1) + _quote(value(m.group(2).replace("''", "'"))), sql)
-
-
-def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
-    """Point the SQL as written (local defaults) at ``settings``; ``bounded`` stops at the end."""
-    topics = {
-        "iss-location": settings.topic,
-        "iss-speed": settings.speed_topic,
-        "iss-stats": settings.stats_topic,
-        "iss-events": settings.events_topic,
-    }
-    sql = _option(sql, "topic", lambda v: topics.get(v, v))
-    sql = _option(sql, "properties.bootstrap.servers", lambda _v: settings.bootstrap)
-    sql = _option(sql, "properties.group.id", lambda _v: settings.flink_group)
-    sql = re.sub(
-        r"(DESCRIPTOR\(\s*event_time\s*\)\s*,\s*INTERVAL\s*')\d+('\s*MINUTES?)",
-        lambda m: f"{m.group(1)}{settings.window_minutes}{m.group(2)}",
-        sql,
-        flags=re.IGNORECASE,
-    )
-    if bounded:
-        sql = re.sub(
-            r"('scan\.startup\.mode'\s*=\s*'[^']*')",
-            r"\1,\n  'scan.bounded.mode' = 'latest-offset'",
-            sql,
-        )
-    return sql
-
-
-def load_sql(name: str, settings: Settings, bounded: bool = False) -> list[str]:
-    """The statements of flink/``name`` with the settings' topics, brokers and window."""
-    path = SQL_DIR / name
-    return split_statements(substitute(path.read_text(), settings, bounded))
-
-
-# -- table environment ------------------------------------------------------------------------
-
-
-def connector_jar(settings: Settings) -> Path:
-    jars = sorted((settings.jars_dir / "flink").glob("flink-sql-connector-kafka-*.jar"))
-    if not jars:
-        raise FileNotFoundError(
-            f"no flink-sql-connector-kafka jar in {settings.jars_dir / 'flink'}: run `make jars`"
-        )
-    return jars[-1]
-
-
-def local_host(settings: Settings) -> str:
-    """Where clients reach the local mini-cluster: its bind address, unless a wildcard."""
-    bind = settings.flink_bind_address
-    return "localhost" if bind in ("", "0.0.0.0", "::") else bind
-
-
-def rest_address(settings: Settings) -> str:
-    """host:port of the JobManager REST API (the local mini-cluster's when none is set)."""
-    return settings.jobmanager or f"{local_host(settings)}:{settings.flink_rest_port}"
-
-
-def web_url(settings: Settings) -> str:
-    return f"http://{rest_address(settings)}/"
-
-
-def flink_config(settings: Settings) -> dict[str, str]:
-    config = {
-        "parallelism.default": str(settings.flink_parallelism),
-        "pipeline.jars": connector_jar(settings).as_uri(),
-        "table.local-time-zone": "UTC",
-        "pipeline.object-reuse": "true",
-        # Kafka client threads log after a cancelled job's class loader closed: harmless noise.
-        "classloader.check-leaked-classloader": "false",
-    }
-    if settings.jobmanager:
-        host, _, port = settings.jobmanager.rpartition(":")
-        config |= {"execution.target": "remote", "rest.address": host, "rest.port": port}
-    else:
-        # The REST API accepts jobs (runs code): it and the blob server (jobmanager.bind-host)
-        # listen on the bind address only. RPC and data exchange of a mini-cluster stay inside
-        # the JVM; their keys are set too, so that nothing else binds a wildcard address.
-        bind = settings.flink_bind_address
-        config |= {"rest.address": local_host(settings), "rest.port": str(settings.flink_rest_port)}
-        for key in ("rest.bind-address", "jobmanager.bind-host", "taskmanager.bind-host"):
-            config[key] = bind
-        config["jobmanager.rpc.address"] = config["taskmanager.host"] = local_host(settings)
-    return config
-
-
-def create_table_env(settings: Settings, **config: str):
-    """A streaming TableEnvironment: local mini-cluster or remote JobManager, connector jar."""
-    from pyflink.common import Configuration
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
-    # The gateway JVM (and the mini-cluster in it) logs here rather than into site-packages.
-    log_dir = settings.home / "flink" / "log"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("FLINK_LOG_DIR", str(log_dir))
-    # On a mini-cluster PyFlink otherwise starts a gRPC server for Python UDF workers in this
-    # process, listening on [::] (all interfaces). Our jobs are pure SQL: in "process" mode a UDF
-    # would get a worker process from the JVM instead, and nothing listens.
-    os.environ.setdefault("_python_worker_execution_mode", "process")
-    conf = Configuration()
-    for key, value in (flink_config(settings) | config).items():
-        conf.set_string(key, value)
-    env_settings = (
-        EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build()
-    )
-    root = logging.getLogger()
-    level = root.level
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    t_env = TableEnvironment.create(env_settings)
-    root.setLevel(level)  # PyFlink's Beam worker module sets the root logger to WARNING
-    # Set through TableConfig too: that also puts the jar on the client's class loader.
-    t_env.get_config().set("pipeline.jars", conf.get_string("pipeline.jars", ""))
-    return t_env
+# -- statements -------------------------------------------------------------------------------
 
 
 _SET = re.compile(r"^SET\s+'([^']+)'\s*=\s*'((?:[^']|'')*)'$", re.IGNORECASE | re.DOTALL)
@@ -223,23 +80,18 @@ def create_sources(t_env, settings: Settings, bounded: bool = False) -> None:
         apply(t_env, load_sql(name, settings, bounded))
 
 
-def sql_files() -> list[Path]:
-    return sorted(SQL_DIR.glob("*.sql"))
-
-
 def check_sql(settings: Settings, t_env=None) -> dict[str, list[str]]:
-    """Parse every flink/*.sql file as written with Flink's parser and plan its INSERTs.
+    """Run every flink/*.sql file as written on a throwaway TableEnvironment: SET and DDL as
+    `apply` runs them (execute_sql), INSERTs planned with explain_sql, not run.
 
-    Returns the operations per file; raises on the first statement Flink rejects.
+    Returns the statement kinds per file; raises on the first statement Flink rejects.
     """
     t_env = t_env or create_table_env(settings)
-    parser = t_env._j_tenv.getParser()
     checked: dict[str, list[str]] = {}
     for path in sql_files():
         kinds = []
         for sql in split_statements(path.read_text()):
-            operations = parser.parse(sql)
-            kinds += [op.getClass().getSimpleName() for op in operations]
+            kinds.append(statement_kind(sql))
             if re.match(r"^INSERT\s", sql, re.IGNORECASE):
                 t_env.explain_sql(sql)  # validates the sink's connector options too
             else:

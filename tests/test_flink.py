@@ -197,10 +197,12 @@ def test_sql_files_parse_with_flink(tmp_path):
     code = (
         "import json\nfrom pathlib import Path\n"
         "from isspanel.settings import Settings\n"
-        "from isspanel.flink_runner import check_sql\n"
+        "from isspanel.flink_runner import check_sql, create_table_env\n"
         f"settings = Settings.from_env(home=Path({str(tmp_path)!r}),\n"
         f"                             flink_rest_port={free_port()})\n"
-        "print('CHECKED ' + json.dumps(check_sql(settings)))\n"
+        "t_env = create_table_env(settings)\n"
+        "print('CHECKED ' + json.dumps(check_sql(settings, t_env)))\n"
+        "print('TABLES ' + json.dumps([t_env.list_tables(), t_env.list_views()]))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code],
@@ -213,15 +215,16 @@ def test_sql_files_parse_with_flink(tmp_path):
     assert done.returncode == 0 and lines, done.stderr[-3000:]
     checked = json.loads(lines[-1].removeprefix("CHECKED "))
     assert list(checked) == [p.name for p in flink_runner.sql_files()]
-    assert checked["00_source_iss_location.sql"] == [
-        "SetOperation",
-        "SetOperation",
-        "CreateTableOperation",
-        "CreateViewOperation",
-    ]
+    assert checked["00_source_iss_location.sql"] == ["SET", "SET", "CREATE TABLE", "CREATE VIEW"]
     for name in ("10_speed.sql", "20_stats.sql", "30_crossings.sql"):
-        assert checked[name][0] == "CreateTableOperation"
-        assert checked[name][-1] == "SinkModifyOperation"
+        assert checked[name][0] == "CREATE TABLE"
+        assert checked[name][-1] == "INSERT"
+    # Flink ran the DDL (public API): the tables and views exist in the throwaway environment.
+    (tables_line,) = [ln for ln in done.stdout.splitlines() if ln.startswith("TABLES ")]
+    tables, views = json.loads(tables_line.removeprefix("TABLES "))
+    sinks = {"iss_location", "iss_speed", "iss_stats", "iss_events"}
+    assert sinks <= set(tables) - set(views)
+    assert {"iss_location_clean", "iss_legs", "iss_speed_legs"} <= set(views)
 
 
 # -- the shared job run -----------------------------------------------------------------------

@@ -1,9 +1,11 @@
-"""The bundled Natural Earth outlines: small, valid GeoJSON, plausible shapes, cached loader."""
+"""The bundled Natural Earth outlines: small, valid GeoJSON, plausible shapes, cached loader.
+
+The builder of the file (tools/build_land.py) is tested in test_build_land.py.
+"""
 
 from __future__ import annotations
 
 import json
-import struct
 
 import pytest
 
@@ -93,24 +95,3 @@ def test_load_land_xy_shapes_and_cache():
     again, _ = load_land_xy()
     assert again[0][-1] != 999.0
     assert land._rings.cache_info().hits >= 1
-
-
-def test_shapefile_reader_and_simplify(tmp_path):
-    """Build from a tiny hand-made shapefile: one clockwise square with a dense edge."""
-    edge = [(0.0, y / 10) for y in range(0, 101)]  # 101 collinear points on x=0
-    ring = [*edge, (10.0, 10.0), (10.0, 0.0), (0.0, 0.0)]  # clockwise: exterior
-    content = struct.pack("<i4d2i", 5, 0, 0, 10, 10, 1, len(ring)) + struct.pack("<i", 0)
-    content += b"".join(struct.pack("<2d", x, y) for x, y in ring)
-    record = struct.pack(">2i", 1, len(content) // 2) + content
-    header = struct.pack(">7i", 9994, 0, 0, 0, 0, 0, (100 + len(record)) // 2)
-    header += struct.pack("<2i4d4d", 1000, 5, 0, 0, 10, 10, 0, 0, 0, 0)
-    shp = tmp_path / "square.shp"
-    shp.write_bytes(header + record)
-    out = land.build(tmp_path / "square.geojson", shp_path=shp)
-    data = json.loads(out.read_text())
-    (feature,) = data["features"]
-    (exterior,) = feature["geometry"]["coordinates"]
-    assert len(exterior) == 5  # the collinear points are gone
-    assert land.signed_area([tuple(p) for p in exterior]) > 0  # RFC 7946: CCW exterior
-    xs, ys = load_land_xy(out)
-    assert len(xs) == len(ys) == 1

@@ -1,0 +1,117 @@
+"""The SQL of flink/*.sql: split into statements (sqlparse) and pointed at the settings.
+
+The files are written for the local broker's defaults, so that Flink's own SQL client runs them
+as they are; `substitute` rewrites their topics, brokers, group and window to the ISS_* settings.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import sqlparse
+from sqlparse import tokens as T
+
+from isspanel.settings import PROJECT_ROOT, Settings
+
+SQL_DIR = PROJECT_ROOT / "flink"
+_OBJECTS = ("TABLE", "VIEW", "FUNCTION", "DATABASE", "CATALOG")
+
+
+# -- statements -------------------------------------------------------------------------------
+
+
+def _without_comments(statement: sqlparse.sql.Statement) -> str:
+    parts = []
+    for token in statement.flatten():
+        if token.ttype in T.Comment.Multiline.Hint:
+            parts.append(token.value)  # /*+ OPTIONS(...) */ is SQL to Flink
+        elif token.ttype in T.Comment.Single:
+            parts.append("\n")  # the token ends with the line break
+        elif token.ttype in T.Comment:
+            parts.append(" ")
+        else:
+            parts.append(token.value)
+    return "".join(parts)
+
+
+def split_statements(text: str) -> list[str]:
+    """Split SQL on `;`, dropping `--` and `/* */` comments (hints `/*+ */` stay).
+
+    sqlparse's lexer finds the `;` that end statements, so one inside a string, a quoted
+    identifier or a comment does not split; empty statements are dropped.
+    """
+    statements = []
+    for statement in sqlparse.parse(text):
+        sql = _without_comments(statement).strip().removesuffix(";").strip()
+        if sql:
+            statements.append(sql)
+    return statements
+
+
+def statement_kind(sql: str) -> str:
+    """SET, INSERT, CREATE TABLE, CREATE VIEW, ...: the statement's verb (and what it creates)."""
+    words = []
+    for token in sqlparse.parse(sql)[0].flatten():
+        if token.is_whitespace or token.ttype in T.Comment:
+            continue
+        if token.ttype not in T.Keyword:
+            break
+        words.append(token.normalized.upper())
+    if not words:
+        return "UNKNOWN"
+    target = next((w for w in words[1:] if w in _OBJECTS), None)
+    if target and words[0] in ("CREATE", "DROP", "ALTER"):
+        return f"{words[0]} {target}"
+    return words[0]
+
+
+def sql_files() -> list[Path]:
+    return sorted(SQL_DIR.glob("*.sql"))
+
+
+# -- pointing the SQL at the settings ---------------------------------------------------------
+
+
+def _quote(value: Any) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _option(sql: str, key: str, value: Callable[[str], str]) -> str:
+    """Rewrite the value of ``'key' = '...'`` WITH options."""
+    pattern = re.compile(r"('" + re.escape(key) + r"'\s*=\s*)'((?:[^']|'')*)'")
+    return pattern.sub(lambda m: m.group(1) + _quote(value(m.group(2).replace("''", "'"))), sql)
+
+
+def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
+    """Point the SQL as written (local defaults) at ``settings``; ``bounded`` stops at the end."""
+    topics = {
+        "iss-location": settings.topic,
+        "iss-speed": settings.speed_topic,
+        "iss-stats": settings.stats_topic,
+        "iss-events": settings.events_topic,
+    }
+    sql = _option(sql, "topic", lambda v: topics.get(v, v))
+    sql = _option(sql, "properties.bootstrap.servers", lambda _v: settings.bootstrap)
+    sql = _option(sql, "properties.group.id", lambda _v: settings.flink_group)
+    sql = re.sub(
+        r"(DESCRIPTOR\(\s*event_time\s*\)\s*,\s*INTERVAL\s*')\d+('\s*MINUTES?)",
+        lambda m: f"{m.group(1)}{settings.window_minutes}{m.group(2)}",
+        sql,
+        flags=re.IGNORECASE,
+    )
+    if bounded:
+        sql = re.sub(
+            r"('scan\.startup\.mode'\s*=\s*'[^']*')",
+            r"\1,\n  'scan.bounded.mode' = 'latest-offset'",
+            sql,
+        )
+    return sql
+
+
+def load_sql(name: str, settings: Settings, bounded: bool = False) -> list[str]:
+    """The statements of flink/``name`` with the settings' topics, brokers and window."""
+    path = SQL_DIR / name
+    return split_statements(substitute(path.read_text(), settings, bounded))
