@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from isspanel.kafka_broker import LocalBroker
+from isspanel.broker.local import LocalBroker
 from isspanel.settings import Settings
 from tests.conftest import broker_settings
 

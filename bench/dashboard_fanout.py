@@ -32,8 +32,8 @@ from kafka import KafkaProducer
 import isspanel
 from bench.common import percentile, print_table, private_broker, row
 from bench.fanout_procs import ClientPool, server_procs, start_server
+from isspanel.broker.topics import fresh_topics
 from isspanel.record import IssRecord
-from isspanel.topics import fresh_topics
 
 log = logging.getLogger(__name__)
 

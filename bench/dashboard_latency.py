@@ -21,9 +21,9 @@ from kafka import KafkaProducer
 from playwright.sync_api import sync_playwright
 
 from bench.common import percentile, print_table, private_broker, row
+from isspanel.broker.topics import fresh_topics
 from isspanel.record import IssRecord
 from isspanel.settings import PROJECT_ROOT
-from isspanel.topics import fresh_topics
 from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,

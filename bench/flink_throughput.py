@@ -19,12 +19,12 @@ import uuid
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.common import print_table, private_broker, row
-from isspanel import flink_runner
-from isspanel.orbit import great_circle_km
-from isspanel.producer import IssProducer
+from isspanel.analytics import runner as flink_runner
+from isspanel.broker.topics import ensure_topics, fresh_topics
+from isspanel.geo.orbit import great_circle_km
+from isspanel.produce.producer import IssProducer
 from isspanel.settings import Settings
 from isspanel.sources.sgp4_model import Sgp4Source
-from isspanel.topics import ensure_topics, fresh_topics
 from tests.conftest import free_port
 
 log = logging.getLogger(__name__)

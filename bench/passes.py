@@ -17,8 +17,8 @@ from skyfield.api import wgs84
 
 from bench.common import print_table, row
 from isspanel.geo import sky
+from isspanel.geo.orbit import load_tle
 from isspanel.geo.passes import TWILIGHT_DEG, next_passes
-from isspanel.orbit import load_tle
 from isspanel.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ import time
 from kafka import KafkaProducer
 
 from bench.common import percentile, print_table, private_broker, row
-from isspanel.producer import ACCELERATED_CONFIG, IssProducer, Publisher
+from isspanel.broker.topics import ensure_topics
+from isspanel.produce.producer import ACCELERATED_CONFIG, IssProducer, Publisher
 from isspanel.sources.sgp4_model import Sgp4Source
-from isspanel.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 import panel as pn
 
 from isspanel.dashboard import LINK_CSS, DashboardPage, get_hub
-from isspanel.panel_assets import serve_panel_css_locally
+from isspanel.dashboard.panel_assets import serve_panel_css_locally
 
 pn.extension(raw_css=[LINK_CSS])
 serve_panel_css_locally(pn.state.curdoc)  # before the page's models exist: see its docstring

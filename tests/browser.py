@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from isspanel.cli import serve_command
+from isspanel.cli.serve import serve_command
 from isspanel.settings import PROJECT_ROOT, Settings
 from tests.conftest import kafka_env
 

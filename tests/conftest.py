@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from isspanel.kafka_broker import LocalBroker
+from isspanel.broker.local import LocalBroker
+from isspanel.broker.topics import fresh_topics
 from isspanel.settings import Settings
-from isspanel.topics import fresh_topics
 
 logging.getLogger("kafka").setLevel(logging.WARNING)
 

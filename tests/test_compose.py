@@ -574,7 +574,7 @@ def test_project_image_is_laid_out_like_a_checkout():
     from isspanel.settings import PROJECT_ROOT
 
     try:
-        from isspanel.flink_runner import SQL_DIR
+        from isspanel.analytics.runner import SQL_DIR
     except ModuleNotFoundError:  # the runner not written yet: its documented place
         SQL_DIR = PROJECT_ROOT / "flink"
     dockerfile = Dockerfile.parse(PROJECT_DOCKERFILE)

@@ -2,7 +2,7 @@
 
 `sql` splits flink/*.sql into statements (sqlparse) and points them at the ISS_* settings;
 `environment` says where the cluster is and creates a TableEnvironment on it. The jobs, their
-check and `isspanel flink run|list|cancel` are in isspanel.flink_runner and isspanel.flink_run.
+check and `isspanel flink run|list|cancel` are in runner.py and run.py.
 """
 
 from isspanel.analytics.environment import create_table_env, rest_address, web_url

@@ -22,7 +22,7 @@ from isspanel import flink_rows
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.health import Health, status_html, status_key
 from isspanel.dashboard.world_map import night_data, predicted_data
-from isspanel.orbit import ground_track, night_polygon
+from isspanel.geo.orbit import ground_track, night_polygon
 from isspanel.record import InvalidRecord, from_flat
 from isspanel.settings import Settings
 from isspanel.sources import tle

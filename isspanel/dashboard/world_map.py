@@ -9,7 +9,7 @@ from bokeh.layouts import gridplot
 from bokeh.models import ColumnDataSource, HoverTool, Title, WMTSTileSource
 from bokeh.plotting import figure
 
-from isspanel.orbit import split_antimeridian
+from isspanel.geo.orbit import split_antimeridian
 
 R_MERCATOR = 6378137.0
 MAX_LAT = 85.0511
@@ -49,7 +49,7 @@ def night_data(night: tuple[list[float], list[float]]) -> dict:
 
 def land_data() -> dict:
     try:
-        from isspanel.land import load_land_xy
+        from isspanel.geo.land import load_land_xy
     except ImportError:  # the land module is optional at import time
         return {"xs": [], "ys": []}
     try:

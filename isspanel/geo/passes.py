@@ -16,7 +16,7 @@ import numpy as np
 from skyfield.api import wgs84
 
 from isspanel.geo import sky
-from isspanel.orbit import Tle
+from isspanel.geo.orbit import Tle
 
 TWILIGHT_DEG = -6.0  # civil twilight: the sky is dark enough to see the ISS
 MAX_DAYS = 30.0  # predictions from one TLE drift by minutes within weeks: a month is plenty

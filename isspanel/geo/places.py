@@ -15,7 +15,7 @@ import itertools
 import json
 from dataclasses import dataclass
 
-from isspanel.land import DATA_PATH
+from isspanel.geo.land import DATA_PATH
 
 ARCTIC_CIRCLE = 66.56
 SOUTHERN_OCEAN = -60.0  # its northern limit (IHO, 2000)

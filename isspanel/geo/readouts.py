@@ -2,7 +2,7 @@
 
 Pure functions of a TLE (or a skyfield ``EarthSatellite``) and a moment, computed offline with
 skyfield (SGP4, WGS84, DE421). Distances on the ground use the 6371 km sphere, as the Flink
-SQL and ``isspanel.orbit`` do, so the ground speed here is the one the Flink job measures.
+SQL and ``isspanel.geo.orbit`` do, so the ground speed here is the one the Flink job measures.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from skyfield.api import EarthSatellite, wgs84
 from skyfield.timelib import Time
 
 from isspanel.geo import places, sky
-from isspanel.orbit import EARTH_RADIUS_KM, Tle, great_circle_km, split_antimeridian
+from isspanel.geo.orbit import EARTH_RADIUS_KM, Tle, great_circle_km, split_antimeridian
 
 SPEED_DT_S = 1.0  # ground speed from the sub-points this far either side of the moment
 

@@ -15,7 +15,7 @@ from skyfield.api import EarthSatellite, Loader, load_file
 from skyfield.jpllib import SpiceKernel
 from skyfield.timelib import Time, Timescale
 
-from isspanel.orbit import Tle
+from isspanel.geo.orbit import Tle
 
 EPHEMERIS = "de421.bsp"  # JPL DE421, 1900-2050: sun and earth positions
 

@@ -1,7 +1,7 @@
 """The sun from skyfield and DE421: the sub-solar point and the sun's altitude at a place.
 
-The dashboard's night side uses ``isspanel.orbit.subsolar_point`` (a low-precision almanac,
-no ephemeris to load); tests/test_readouts.py shows it agrees with the point here to within
+The dashboard's night side uses ``isspanel.geo.orbit.subsolar_point`` (a low-precision almanac,
+no ephemeris to load); tests/geo/test_readouts.py shows it agrees with the point here to within
 a few hundredths of a degree over a year.
 """
 

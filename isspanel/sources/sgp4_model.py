@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Iterator
 
-from isspanel.orbit import subpoint
+from isspanel.geo.orbit import subpoint
 from isspanel.record import IssRecord
 from isspanel.settings import Settings
 from isspanel.sources import tle

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from isspanel.orbit import Tle, load_tle, parse_tle
+from isspanel.geo.orbit import Tle, load_tle, parse_tle
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)

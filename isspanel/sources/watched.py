@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from isspanel.orbit import great_circle_km
+from isspanel.geo.orbit import great_circle_km
 from isspanel.record import IssRecord, iso_utc
 from isspanel.settings import Settings
 from isspanel.sources import StaleAnswer

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from isspanel import flink_runner
+from isspanel.analytics import runner as flink_runner
 from isspanel.analytics import sql
 from isspanel.analytics.sql import split_statements, statement_kind
 from isspanel.settings import PROJECT_ROOT

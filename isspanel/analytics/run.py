@@ -1,0 +1,272 @@
+"""`isspanel flink run`: create the topics, submit the jobs, wait, and stop cleanly on a signal.
+
+Stopping: SIGINT and SIGTERM only set an event, so no KeyboardInterrupt lands inside a py4j call
+(py4j logs those with a traceback). The step under way finishes, then the job is cancelled
+through its JobClient while the gateway JVM is still there. A second signal quits at once.
+When the JVM got the signal too (SIGTERM to the whole process group), the local job ended with
+it and no py4j call is made; py4j's own connection errors go to DEBUG (shown with -v).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+from kafka.errors import KafkaError
+
+from isspanel.analytics import runner as flink_runner
+from isspanel.broker.topics import ensure_topics
+from isspanel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# The topic each job writes (a Settings attribute); every job reads settings.topic.
+SINKS = {"speed": "speed_topic", "stats": "stats_topic", "crossings": "events_topic"}
+
+
+class StartError(RuntimeError):
+    """The job cannot start; the message says why, in one line."""
+
+
+# -- topics -----------------------------------------------------------------------------------
+
+
+def job_topics(settings: Settings, jobs: list[str]) -> list[str]:
+    """The topics ``jobs`` read and write."""
+    return [settings.topic, *(getattr(settings, SINKS[name]) for name in jobs)]
+
+
+def unreachable(bootstrap: str, timeout_s: float = 5.0) -> str | None:
+    """Why no bootstrap server accepts a connection, or None when one does."""
+    errors = []
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+                return None
+        except (OSError, ValueError) as exc:
+            errors.append(f"{server.strip()}: {exc}")
+    return "; ".join(errors)
+
+
+def prepare_topics(settings: Settings, jobs: list[str]) -> None:
+    """Create the missing topics of ``jobs``: a Kafka sink or source on a missing topic waits
+    silently when the broker does not create topics itself. StartError when it cannot."""
+    names = job_topics(settings, jobs)
+    why = unreachable(settings.bootstrap)
+    if why:
+        raise StartError(
+            f"the Kafka broker does not answer ({why}); start it (`isspanel kafka start`) or "
+            "set ISS_KAFKA_BOOTSTRAP. No Flink job was submitted."
+        )
+    try:
+        ensure_topics(settings, names)
+    except KafkaError as exc:
+        raise StartError(
+            f"could not check or create the topics {', '.join(names)} on {settings.bootstrap}: "
+            f"{exc}. No Flink job was submitted."
+        ) from exc
+
+
+# -- signals and py4j -------------------------------------------------------------------------
+
+
+class StopSignals:
+    """SIGINT/SIGTERM set ``event`` (the first) or raise KeyboardInterrupt (the second)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.event.is_set():
+            log.warning("%s again: quitting without waiting for the Flink job", name)
+            raise KeyboardInterrupt
+        self.event.set()
+        log.info("%s: stopping the Flink job (a second signal quits at once)", name)
+
+
+class Py4JNoise(logging.Filter):
+    """py4j's own records (connection errors once the JVM is gone, a KeyboardInterrupt inside a
+    call) go to DEBUG: they repeat per Java object and say nothing the runner does not say."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (record.name.startswith("py4j") or "py4j" in Path(record.pathname).parts):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+_PY4J_FILTER = Py4JNoise()
+
+
+def quiet_py4j() -> None:
+    """Install the filter for the rest of the process: py4j logs at exit too (object GC).
+
+    Filters of a logger see only records made by that logger, so each py4j logger gets it,
+    and the root logger for py4j's `logging.exception(...)` calls.
+    """
+    for name in ("", "py4j", "py4j.java_gateway", "py4j.clientserver"):
+        logger = logging.getLogger(name)
+        if _PY4J_FILTER not in logger.filters:
+            logger.addFilter(_PY4J_FILTER)
+
+
+def java_children() -> list[int] | None:
+    """Live java processes started by this one (PyFlink's gateway JVM); None without /proc."""
+    me, found = os.getpid(), []
+    try:
+        entries = [e for e in Path("/proc").iterdir() if e.name.isdigit()]
+    except OSError:
+        return None
+    for entry in entries:
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
+        if int(ppid) == me and comm == "java" and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def gateway_alive(settle_s: float = 0.0) -> bool:
+    """Whether the gateway JVM still runs; waits up to ``settle_s`` for one that is going."""
+    deadline = time.monotonic() + settle_s
+    while java_children() != []:  # None: no /proc to tell, so take it as alive
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def root_cause(exc: Exception) -> str:
+    """The innermost `Caused by` of a Java exception's text, else its first line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    causes = [ln.removeprefix("Caused by: ") for ln in lines if ln.startswith("Caused by")]
+    if causes:
+        return causes[-1][:300]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+# -- waiting and stopping ---------------------------------------------------------------------
+
+
+def jvm_gone(settings: Settings) -> str:
+    """Say that the gateway JVM has stopped (say a SIGTERM to the whole process group)."""
+    if settings.jobmanager:
+        log.warning(
+            "the Flink client JVM has stopped; the job keeps running on %s "
+            "(`isspanel flink cancel` stops it)",
+            settings.jobmanager,
+        )
+    else:
+        log.info("the Flink JVM has stopped; the job on its mini-cluster ended with it")
+    return "STOPPED"
+
+
+def cancel(result, settings: Settings) -> str:
+    """Cancel through the JobClient and wait for the end; return the final state."""
+    if not gateway_alive():
+        return jvm_gone(settings)
+    try:
+        client = result.get_job_client()
+        log.info("cancelling the Flink job %s", client.get_job_id())
+        client.cancel().result()
+    except Exception as exc:
+        if not gateway_alive(settle_s=5.0):  # the JVM was stopped by the same signal
+            return jvm_gone(settings)
+        log.warning("cancel failed: %s", root_cause(exc))
+    return final_state(result, settings)
+
+
+def final_state(result, settings: Settings) -> str:
+    """How the job ended, from its execution result; a JVM that went away is said as such."""
+    try:
+        result.get_job_client().get_job_execution_result().result()
+        return "FINISHED"
+    except Exception as exc:
+        if "JobCancellationException" in str(exc):
+            return "CANCELED"
+        if not gateway_alive(settle_s=5.0):
+            return jvm_gone(settings)
+        log.error("the Flink job failed: %s", root_cause(exc))
+        return "FAILED"
+
+
+def wait(result, stop: threading.Event, settings: Settings, poll_s: float = 1.0) -> str:
+    """Block until the job ends or ``stop`` is set (then cancel it); return its final state."""
+    outcome = result.get_job_client().get_job_execution_result()
+    while not stop.wait(poll_s):
+        state = flink_runner.job_status(result)
+        if state in ("CANCELED", "FINISHED"):
+            return state
+        try:
+            ended = state in flink_runner.TERMINAL or outcome.done()
+        except Exception:
+            ended = True  # the JVM is going away: final_state says so
+        if ended:
+            return final_state(result, settings)
+    return cancel(result, settings)
+
+
+def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int:
+    """Create the topics, submit ``jobs`` (default all) as one Flink job and wait for its end."""
+    names = list(jobs or flink_runner.JOBS)
+    if detach and not settings.jobmanager:
+        log.warning(
+            "--detach needs --jobmanager: a local mini-cluster lives in this process, "
+            "so the jobs run until it is stopped (Ctrl-C)"
+        )
+        detach = False
+    quiet_py4j()
+    with StopSignals() as stop:
+        try:
+            prepare_topics(settings, names)
+        except StartError as exc:
+            log.error("%s", exc)
+            return 1
+        result = None
+        try:  # each step is a long py4j call: a signal is seen between them
+            if not stop.event.is_set():
+                t_env = flink_runner.create_table_env(settings, **flink_runner.RUN_CONFIG)
+            if not stop.event.is_set():
+                result = flink_runner.submit(settings, names, t_env)
+        except Exception as exc:
+            if stop.event.is_set() and not gateway_alive(settle_s=5.0):
+                jvm_gone(settings)
+                return 0
+            log.error("the Flink job could not be submitted: %s", root_cause(exc))
+            return 1
+        if result is None:
+            log.info("stopped before the Flink job was submitted")
+            return 0
+        if detach:
+            return 0
+        try:
+            state = wait(result, stop.event, settings)
+        except Exception:  # a py4j call failed: the JVM went away (with a signal?)
+            if gateway_alive(settle_s=5.0):
+                raise
+            state = jvm_gone(settings)
+    log.info("the Flink job ended: %s", state)
+    asked = stop.event.is_set()
+    return 1 if state == "FAILED" or (state == "STOPPED" and not asked) else 0

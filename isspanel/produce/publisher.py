@@ -1,0 +1,297 @@
+"""Publishing to Kafka: every accepted record is kept (in memory and on disk) until acked."""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import threading
+import time
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError
+
+from isspanel.broker.link import KafkaLink
+from isspanel.produce.entries import Entry, ProducerStats, Sent
+from isspanel.produce.feed_events import EventQueue, kafka_timestamp_ms
+from isspanel.produce.outage import Outage
+from isspanel.produce.spool import Spool
+from isspanel.record import IssRecord
+from isspanel.settings import Settings
+
+log = logging.getLogger("isspanel.produce.producer")
+
+# All positions share one key, so with several partitions they still stay in order.
+RECORD_KEY = b"25544"
+
+STALL_S = 10.0  # records waiting this long with no ack: the broker is away
+REWRITE_LINES = 100_000  # a spool this long, mostly acked, is rewritten with what is pending
+
+
+class Publisher:
+    """A kafka-python producer that keeps every accepted record until the broker acks it.
+
+    Records wait in an outbox and, when the spool is on, in ``ISS_HOME/spool/<topic>.jsonl``.
+    After a failed delivery the producer is replaced and what it held goes back to the front
+    of the outbox. A broker down at start or restarting mid-run delays records; a crash
+    (kill -9) leaves them in the spool for the next start.
+    """
+
+    def __init__(
+        self, settings: Settings, stats: ProducerStats | None = None, spool: bool = True, **config
+    ):
+        self.settings = settings
+        self.stats = stats or ProducerStats()
+        self.config = {
+            "bootstrap_servers": settings.bootstrap,
+            "client_id": "isspanel-producer",
+            "acks": "all",
+            "enable_idempotence": True,  # retries keep order and add no duplicates
+            "linger_ms": 5,
+            "delivery_timeout_ms": 20_000,  # a failed batch comes back to the outbox
+            "request_timeout_ms": 10_000,
+            "max_block_ms": 5_000,
+            "bootstrap_timeout_ms": 5_000,  # connecting blocks the loop at most this long
+            "reconnect_backoff_max_ms": 2_000,
+            **config,
+        }
+        self.outage = Outage(settings.bootstrap)
+        self.kafka = KafkaLink(self.config, on_connected=self._connected)
+        self._renew = ""  # why the producer must be replaced
+        self._outbox: collections.deque[Entry] = collections.deque()
+        self._inflight: dict[int, Sent] = {}  # in send order
+        self._failed: list[Entry] = []
+        self._ids = itertools.count()
+        self._lock = threading.Lock()  # the three above; Kafka's callbacks take it too
+        self._spool_lock = threading.Lock()  # the spool and the outbox change together
+        self._drain_lock = threading.Lock()  # the fetch thread and the loop both drain
+        self._acked_at = 0.0
+        self._progress_at = time.monotonic()
+        self._trouble: str | None = None  # last failure seen, for the outage line
+        self.spool = Spool.open(settings.home, settings.topic) if spool else None
+        self.replayed = 0
+        self.replayed_newest: int | None = None  # the newest timestamp the spool held
+        self.events = EventQueue(settings.events_topic)
+        if self.spool is not None:
+            records = self.spool.load()
+            self._outbox.extend(Entry(next(self._ids), r, r.to_json()) for r in records)
+            self.replayed = self.stats.replayed = len(records)
+            self.replayed_newest = max((r.timestamp for r in records), default=None)
+            if records:
+                log.info("%d record(s) left in %s are sent first", len(records), self.spool.path)
+
+    def _pending(self) -> int:
+        return len(self._outbox) + len(self._inflight) + len(self._failed)
+
+    @property
+    def pending(self) -> int:
+        """Accepted records not yet acknowledged."""
+        with self._lock:
+            return self._pending()
+
+    def accept(self, record: IssRecord) -> None:
+        self.accept_many([record])
+
+    def accept_many(self, records: list[IssRecord]) -> None:
+        """Keep ``records`` (on disk first) and send them if the broker takes them now."""
+        entries = [Entry(next(self._ids), r, r.to_json()) for r in records]
+        with self._spool_lock:
+            if self.spool is not None:
+                self.spool.append([e.payload for e in entries])
+            with self._lock:
+                if not self._pending():
+                    self._progress_at = time.monotonic()
+                self._outbox.extend(entries)
+        self.stats.accepted += len(entries)
+        # From the fetch thread: never wait for the loop's drain, never block on connecting.
+        self.drain(wait=False)
+
+    def drain(self, wait: bool = True) -> None:
+        """Send what waits in the outbox, in order, until the producer refuses.
+
+        ``wait=False``: only if nobody else is draining, and only on a connected producer.
+        """
+        while self._drain_lock.acquire(blocking=wait):
+            try:
+                producer = self._connect() if wait else self.kafka.producer
+                emptied = producer is not None and self._send(producer)
+                if producer is not None:
+                    self.events.send(producer)
+                self._tidy_spool()
+                self._watch()
+            finally:
+                self._drain_lock.release()
+            # A record accepted while we held the lock found it taken: send it now.
+            if not (emptied and self._outbox):
+                return
+
+    def _connect(self) -> KafkaProducer | None:
+        silent_s = self.config["delivery_timeout_ms"] / 1000 + 10
+        if self.kafka.producer is not None and time.monotonic() - self._oldest_sent() > silent_s:
+            self._renew = f"no delivery report for {silent_s:g} s"  # it will never report
+        if self._renew and self.kafka.producer is not None:
+            log.info("starting a new Kafka producer (%s)", self._renew)
+            with self._lock:  # take back what it holds: to the front of the outbox
+                self._renew = ""
+                self._failed.extend(sent.entry for sent in self._inflight.values())
+                self._inflight.clear()
+            self.kafka.replace()  # its later reports are stale
+        return self.kafka.get()
+
+    def _connected(self) -> None:
+        log.info("producing to %s topic %s", self.settings.bootstrap, self.settings.topic)
+        self.drain()  # what waited for the connection
+
+    def _send(self, producer: KafkaProducer) -> bool:
+        """True when the outbox was emptied; False when the producer refused a record."""
+        with self._lock:
+            if self._failed:  # taken back: first again, merged in acceptance order
+                back, self._failed = self._failed, []
+                newest = max(e.id for e in back)
+                while self._outbox and self._outbox[0].id < newest:
+                    back.append(self._outbox.popleft())
+                self._outbox.extendleft(sorted(back, reverse=True))
+            generation = self.kafka.generation
+        while True:
+            with self._lock:
+                if not self._outbox:
+                    return True
+                entry = self._outbox[0]
+            try:
+                future = producer.send(
+                    self.settings.topic,
+                    key=RECORD_KEY,
+                    value=entry.payload,
+                    timestamp_ms=kafka_timestamp_ms(entry.record.timestamp),
+                )
+            except KafkaTimeoutError as exc:
+                # No metadata or no buffer space within max_block_ms: keep it, try next time.
+                self._trouble = type(exc).__name__
+                log.debug("send deferred (%s); %d record(s) held", exc, self.pending)
+                return False
+            except KafkaError as exc:
+                self._renew = f"it refused a record: {exc}"
+                return False
+            with self._lock:
+                self._outbox.popleft()
+                self._inflight[entry.id] = Sent(entry, generation, time.monotonic())
+            future.add_callback(self._on_delivery, entry.id, generation)
+            future.add_errback(self._on_error, entry.id, generation)
+
+    def publish_event(self, event: dict) -> None:
+        """An event row for the events topic, sent with the next drain (memory only)."""
+        self.events.add(event)
+
+    def _taken(self, entry_id: int, generation: int) -> Entry | None:
+        """The entry a report is about, unless a retired producer sends it (lock held)."""
+        sent = self._inflight.get(entry_id)
+        if sent is None or sent.generation != generation:
+            return None
+        del self._inflight[entry_id]
+        return sent.entry
+
+    def _on_delivery(self, entry_id: int, generation: int, _metadata) -> None:
+        with self._lock:
+            if self._taken(entry_id, generation) is not None:
+                self._acked_at = self._progress_at = time.monotonic()
+                self.stats.delivered += 1
+
+    def _on_error(self, entry_id: int, generation: int, exc: Exception) -> None:
+        with self._lock:
+            entry = self._taken(entry_id, generation)
+            if entry is None:
+                return
+            self._failed.append(entry)
+            self.stats.failed += 1
+        self._trouble = type(exc).__name__
+        # A producer that failed a batch may not recover in place (kafka-python 3.0.12 was
+        # seen to stall after a broker restart): a new one starts with a new producer id.
+        self._renew = f"a delivery failed: {type(exc).__name__}"
+        log.debug("delivery of %s failed (%s): queued again", entry.record.event_time, exc)
+
+    def _tidy_spool(self) -> None:
+        """Empty the spool once everything is acked; rewrite it when most of it is."""
+        if self.spool is None or not self.spool.lines:
+            return
+        with self._spool_lock:
+            with self._lock:
+                pending = self._pending()
+                # Rewriting costs a sort and two fsyncs: only for long accelerated runs.
+                if pending and self.spool.lines < max(REWRITE_LINES, 4 * pending):
+                    return
+                keep = self._held()
+            if keep:
+                self.spool.rewrite([e.payload for e in keep])
+            else:
+                self.spool.clear()
+
+    def _held(self) -> list[Entry]:
+        """Every pending entry, in acceptance order (lock held)."""
+        return sorted([*self._failed, *self._outbox, *(s.entry for s in self._inflight.values())])
+
+    def _oldest_sent(self) -> float:
+        with self._lock:
+            return next(iter(self._inflight.values())).at if self._inflight else float("inf")
+
+    def _watch(self) -> None:
+        """Say when the broker goes away, every minute while it stays away, and when it is back."""
+        now = time.monotonic()
+        trouble, self._trouble = self._trouble or self.kafka.trouble, None
+        self.kafka.trouble = None
+        pending = self.pending
+        outage = self.outage
+        if outage.since is None:
+            if trouble or (pending and now - self._progress_at > STALL_S):
+                reason = trouble or f"no acknowledgement for {STALL_S:g} s"
+                outage.start(now, reason, pending, self.stats.delivered)
+            return
+        connected = self.kafka.producer is not None and self.kafka.connected_at > outage.since
+        back = self._acked_at > outage.since or (not pending and connected)
+        if back and outage.back_from is None:
+            outage.back_from = next(self._ids)  # what was accepted until now was held up
+        if back and self._oldest_id() >= outage.back_from:
+            outage.end(now, self.stats.delivered)
+        else:
+            outage.remind(now, pending)
+
+    def _oldest_id(self) -> float:
+        with self._lock:
+            ids = [e.id for e in self._failed] + [s.entry.id for s in self._inflight.values()]
+            if self._outbox:
+                ids.append(self._outbox[0].id)  # the outbox is in acceptance order
+        return min(ids, default=float("inf"))
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Deliver everything accepted so far; True when nothing is left pending."""
+        deadline = time.monotonic() + timeout_s
+        while self.pending and time.monotonic() < deadline:
+            self.drain()
+            if (producer := self.kafka.producer) is not None:
+                try:
+                    producer.flush(timeout=max(0.1, min(2.0, deadline - time.monotonic())))
+                except KafkaError:
+                    pass
+            if self.pending:
+                time.sleep(0.05)
+        self.drain(wait=False)  # empties the spool, reports the recovery
+        return self.pending == 0
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Deliver what is pending (for up to ``timeout_s``), then close; what is left then
+        stays in the spool for the next start."""
+        self.flush(timeout_s)
+        self.kafka.close()
+        with self._lock:
+            held = self._held()
+        if held and self.spool is not None:
+            self.spool.rewrite([e.payload for e in held])  # what is left, once
+            log.warning(
+                "stopping with %d record(s) undelivered: kept in %s for the next start",
+                len(held),
+                self.spool.path,
+            )
+        elif held:
+            log.error("stopping with %d record(s) undelivered and no spool: lost", len(held))
+        if self.spool is not None:
+            self.spool.close(remove=not held)
+            self.spool = None

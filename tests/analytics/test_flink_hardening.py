@@ -1,0 +1,373 @@
+"""`isspanel flink run` hardened, for real: topics it creates, loopback only, quiet stops.
+
+A terminal's Ctrl-C reaches the whole foreground process group (the runner and PyFlink's gateway
+JVM): the tests send SIGINT to the group, as a terminal does, and SIGTERM to the group, as
+systemd or `isspanel up` do. The last test runs the jobs on a real standalone Flink cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from argparse import Namespace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+import yaml
+from kafka import KafkaAdminClient
+
+from isspanel.broker.topics import pipeline_topics
+from isspanel.cli.up import group_members
+from isspanel.produce.producer import IssProducer
+from isspanel.settings import PROJECT_ROOT, Settings
+from isspanel.sources.sgp4_model import Sgp4Source
+from tests.analytics.test_flink import running_jobs, settings_env, tail, wait_until
+from tests.conftest import free_port, read_topic
+
+pytestmark = pytest.mark.flink
+
+START_TIMEOUT_S = 180  # a job runs ~25 s after start here, ~110 s with 4 test runs on 2 cores
+LOOPBACK = ("127.", "::1", "::ffff:127.")
+# What a clean stop never prints: tracebacks, py4j's connection errors, Java stack frames.
+NOISE = ("Traceback", "py4j", "Py4J", "\tat ", "ERROR")
+
+
+def new_settings(kafka_settings: Settings, home: Path) -> Settings:
+    """Four topic names that do not exist yet, a free REST port, a home of its own."""
+    tag = uuid.uuid4().hex[:8]
+    return kafka_settings.replace(
+        topic=f"new-location-{tag}",
+        speed_topic=f"new-speed-{tag}",
+        stats_topic=f"new-stats-{tag}",
+        events_topic=f"new-events-{tag}",
+        home=home,
+        flink_rest_port=free_port(),
+        flink_group=f"isspanel-flink-{tag}",
+    )
+
+
+def topics(settings: Settings) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def start_run(settings: Settings, log_path: Path, *args: str) -> subprocess.Popen:
+    """`isspanel flink run` in a process group of its own (the group a terminal signals)."""
+    with open(log_path, "wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "isspanel", "flink", "run", *args],
+            cwd=PROJECT_ROOT,
+            env=settings_env(settings),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def end_group(proc: subprocess.Popen) -> None:
+    """Kill whatever a failed test left of the run's process group."""
+    if group_members(proc.pid):
+        os.killpg(proc.pid, signal.SIGKILL)
+    if proc.poll() is None:
+        proc.wait(10)
+
+
+def listening(pid: int) -> list[tuple[str, str, int]]:
+    """(process, address, port) of every listening TCP socket of ``pid`` and its children."""
+    root = psutil.Process(pid)
+    found = []
+    for process in [root, *root.children(recursive=True)]:
+        for conn in process.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN:
+                found.append((process.name(), conn.laddr.ip, conn.laddr.port))
+    return sorted(found)
+
+
+def assert_quiet_stop(proc: subprocess.Popen, log_path: Path, signame: str) -> str:
+    """Exits 0 (or 130) within a minute, says so in its own line, no noise, no process left."""
+    try:
+        code = proc.wait(90)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 90 s after {signame}:\n{tail(log_path)}")
+    text = log_path.read_text(errors="replace")
+    assert code in (0, 130), text[-3000:]
+    assert f"{signame}: stopping the Flink job" in text, text[-3000:]
+    for noise in NOISE:
+        assert noise not in text, text[-3000:]
+    deadline = time.monotonic() + 30
+    while group_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not group_members(proc.pid), "a process of the run outlived it"
+    return text
+
+
+def publish_positions(settings: Settings, count: int = 11) -> None:
+    source = Sgp4Source(settings)
+    end = int(time.time()) // 60 * 60 - 3600
+    IssProducer(settings, source).publish_all(list(source.history(count, step_s=60, end_ts=end)))
+
+
+# -- one run on topics that do not exist yet --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def new_topics_run(kafka_settings, tmp_path_factory):
+    home = tmp_path_factory.mktemp("flink-new-topics")
+    settings = new_settings(kafka_settings, home)
+    names = pipeline_topics(settings)
+    assert not set(names) & topics(settings)
+    log_path = home / "flink-run.log"
+    proc = start_run(settings, log_path)
+    try:
+        wait_until(lambda: running_jobs(settings), START_TIMEOUT_S, "a RUNNING job", proc, log_path)
+        yield Namespace(settings=settings, proc=proc, log_path=log_path, names=names)
+    finally:
+        end_group(proc)
+
+
+def test_run_creates_the_topics_it_reads_and_writes(new_topics_run):
+    """Auto-creation is off on the test broker: without the runner's topics the job waits mute."""
+    settings = new_topics_run.settings
+    assert set(new_topics_run.names) <= topics(settings)
+    assert "created topic(s)" in new_topics_run.log_path.read_text()
+    publish_positions(settings, 11)
+    rows = read_topic(settings, settings.speed_topic, expected=10, timeout_s=90)
+    assert len(rows) == 10, tail(new_topics_run.log_path)
+
+
+def test_the_local_cluster_listens_on_loopback_only(new_topics_run):
+    """REST (it accepts jobs), blob server, py4j: every listening socket is on loopback."""
+    sockets = listening(new_topics_run.proc.pid)
+    port = new_topics_run.settings.flink_rest_port
+    assert any(p == port for _name, _ip, p in sockets), sockets
+    wide = [s for s in sockets if not s[1].startswith(LOOPBACK)]
+    assert not wide, f"listening beyond loopback: {wide} (all: {sockets})"
+    assert running_jobs(new_topics_run.settings)  # the REST client finds it on 127.0.0.1
+
+
+def test_ctrl_c_cancels_the_running_job_quietly(new_topics_run):
+    proc = new_topics_run.proc
+    os.killpg(proc.pid, signal.SIGINT)
+    text = assert_quiet_stop(proc, new_topics_run.log_path, "SIGINT")
+    assert "the Flink job ended: CANCELED" in text
+
+
+# -- stops at other moments -------------------------------------------------------------------
+
+
+def gateway_listens(proc: subprocess.Popen) -> bool:
+    """PyFlink's gateway JVM is up: from now on the runner is inside py4j calls for a while."""
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+        return any(
+            c.name() == "java" and any(s.status == psutil.CONN_LISTEN for s in c.net_connections())
+            for c in children
+        )
+    except psutil.Error:
+        return False
+
+
+def test_ctrl_c_during_start_up_stops_quietly(kafka_settings, tmp_path):
+    """A Ctrl-C that lands inside a py4j call made py4j log a KeyboardInterrupt traceback."""
+    settings = new_settings(kafka_settings, tmp_path)
+    log_path = tmp_path / "flink-run.log"
+    proc = start_run(settings, log_path)
+    try:
+        wait_until(lambda: gateway_listens(proc), START_TIMEOUT_S, "the gateway", proc, log_path)
+        time.sleep(1)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert_quiet_stop(proc, log_path, "SIGINT")
+    finally:
+        end_group(proc)
+
+
+def test_sigterm_to_the_process_group_stops_quietly(kafka_settings, tmp_path):
+    """The JVM dies with the group's SIGTERM: no py4j call after it, no flood of errors."""
+    settings = new_settings(kafka_settings, tmp_path)
+    log_path = tmp_path / "flink-run.log"
+    proc = start_run(settings, log_path)
+    try:
+        wait_until(lambda: running_jobs(settings), START_TIMEOUT_S, "a RUNNING job", proc, log_path)
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert_quiet_stop(proc, log_path, "SIGTERM")
+        assert proc.returncode == 0
+    finally:
+        end_group(proc)
+
+
+# -- refusals ---------------------------------------------------------------------------------
+
+
+def test_an_unreachable_broker_is_refused_in_one_line(tmp_path):
+    settings = Settings.from_env(
+        environ={},
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        home=tmp_path,
+        flink_rest_port=free_port(),
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "isspanel", "flink", "run"],
+            cwd=PROJECT_ROOT,
+            env=settings_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"`isspanel flink run` still waiting after 120 s: {exc.stderr!r}"[-3000:])
+    errors = [ln for ln in done.stderr.splitlines() if " ERROR " in ln]
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert len(errors) == 1 and "does not answer" in errors[0], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_taken_rest_port_is_refused_in_one_line(kafka_settings, tmp_path):
+    """A second `flink run` on the same port: one line naming the cause, not a Java trace."""
+    settings = new_settings(kafka_settings, tmp_path)
+    with held_port(settings.flink_rest_port):
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "isspanel", "flink", "run"],
+                cwd=PROJECT_ROOT,
+                env=settings_env(settings),
+                capture_output=True,
+                text=True,
+                timeout=START_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"still running: {exc.stderr!r}"[-3000:])
+    errors = [ln for ln in done.stderr.splitlines() if " ERROR " in ln]
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert len(errors) == 1 and "BindException" in errors[0], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "\tat " not in done.stderr
+
+
+@contextmanager
+def held_port(port: int) -> Iterator[None]:
+    """Something else listens on ``port`` (127.0.0.1) meanwhile."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+        sock.listen()
+        yield
+
+
+# -- a real standalone cluster ----------------------------------------------------------------
+
+CLUSTER_START_BUDGET_S = 150  # 26-46 s measured here, with other test runs on the 2 cores
+
+
+def flink_home() -> Path:
+    import pyflink
+
+    return Path(pyflink.__file__).parent
+
+
+@pytest.fixture(scope="module")
+def standalone_cluster(tmp_path_factory):
+    """jobmanager.sh and taskmanager.sh from PyFlink's distribution, on loopback, own dirs."""
+    root = tmp_path_factory.mktemp("standalone-flink")
+    conf = root / "conf"
+    conf.mkdir()
+    shipped = flink_home() / "conf"
+    for name in ("log4j.properties", "log4j-console.properties", "logback.xml"):
+        (conf / name).write_bytes((shipped / name).read_bytes())
+    config = yaml.safe_load((shipped / "config.yaml").read_text())
+    rest_port, rpc_port = free_port(), free_port()
+    config["jobmanager"].update(
+        {"bind-host": "127.0.0.1", "rpc": {"address": "127.0.0.1", "port": rpc_port}}
+    )
+    config["jobmanager"]["memory"] = {"process": {"size": "1024m"}}
+    config["taskmanager"].update({"bind-host": "127.0.0.1", "host": "127.0.0.1"})
+    config["taskmanager"]["memory"] = {"process": {"size": "1280m"}}
+    config["rest"] = {"address": "127.0.0.1", "bind-address": "127.0.0.1", "port": rest_port}
+    (conf / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {
+        **os.environ,
+        "FLINK_CONF_DIR": str(conf),
+        "FLINK_LOG_DIR": str(root / "log"),
+        "FLINK_PID_DIR": str(root / "pid"),
+    }
+    for folder in ("log", "pid"):
+        (root / folder).mkdir()  # flink-daemon.sh writes there without creating them
+    bin_dir = flink_home() / "bin"
+
+    def daemons() -> list[int]:
+        return [int(x) for f in (root / "pid").glob("*.pid") for x in f.read_text().split()]
+
+    def stop() -> None:
+        pids = daemons()
+        for script in ("taskmanager.sh", "jobmanager.sh"):
+            subprocess.run([bin_dir / script, "stop"], env=env, capture_output=True, timeout=120)
+        _gone, alive = psutil.wait_procs(
+            [psutil.Process(p) for p in pids if psutil.pid_exists(p)], 30
+        )
+        for process in alive:
+            process.kill()
+
+    url = f"http://127.0.0.1:{rest_port}"
+    started = time.monotonic()
+    try:
+        for script in ("jobmanager.sh", "taskmanager.sh"):
+            subprocess.run([bin_dir / script, "start"], env=env, check=True, timeout=120,
+                           capture_output=True)  # fmt: skip
+        while time.monotonic() - started < CLUSTER_START_BUDGET_S:
+            try:
+                if requests.get(f"{url}/taskmanagers", timeout=2).json()["taskmanagers"]:
+                    break
+            except (requests.RequestException, ValueError, KeyError):
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.skip(f"the standalone cluster did not start in {CLUSTER_START_BUDGET_S} s")
+        yield Namespace(address=f"127.0.0.1:{rest_port}", url=url, pids=daemons(),
+                        started_s=time.monotonic() - started)  # fmt: skip
+    finally:
+        stop()
+        assert not [p for p in daemons() if psutil.pid_exists(p)]
+
+
+def test_flink_run_on_a_standalone_cluster(standalone_cluster, kafka_settings, tmp_path):
+    """--jobmanager: submitted, rows written to new topics, listed, cancelled; all on loopback."""
+    cluster = standalone_cluster
+    for pid in cluster.pids:
+        wide = [s for s in listening(pid) if not s[1].startswith(LOOPBACK)]
+        assert not wide, wide
+    settings = new_settings(kafka_settings, tmp_path)
+    env = settings_env(settings)
+    isspanel = [sys.executable, "-m", "isspanel", "flink"]
+    where = ["--jobmanager", cluster.address]
+    done = subprocess.run([*isspanel, "run", "--detach", *where], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"to {cluster.address}" in done.stderr
+    publish_positions(settings, 11)
+    rows = read_topic(settings, settings.speed_topic, expected=10, timeout_s=90)
+    assert len(rows) == 10
+    listed = subprocess.run([*isspanel, "list", *where], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert "RUNNING" in listed.stderr and "isspanel: speed+stats+crossings" in listed.stderr
+    cancelled = subprocess.run([*isspanel, "cancel", *where], cwd=PROJECT_ROOT, env=env,
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert cancelled.returncode == 0, cancelled.stderr
+
+    def states() -> list[str]:
+        return [
+            j["state"]
+            for j in requests.get(f"{cluster.url}/jobs/overview", timeout=5).json()["jobs"]
+        ]
+
+    wait_until(lambda: states() == ["CANCELED"], 60, "the job CANCELED")

@@ -1,0 +1,243 @@
+"""The dashboard's one consumer (StreamHub) against a real broker: no message can stop it."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from isspanel.dashboard import snapshot as snap
+from isspanel.dashboard.consumer import HubConsumer
+from isspanel.dashboard.health import describe, status_html
+from isspanel.dashboard.hub import StreamHub
+from isspanel.record import IssRecord
+from tests.browser import wait_until
+from tests.conftest import produce_raw
+
+NOW = int(time.time()) - 3600
+NESTED = b"[" * 10_000 + b"]" * 10_000
+HUGE = b'{"pad": "' + b"x" * 100_000 + b'"}'
+
+
+def good(i: int) -> dict:
+    return IssRecord(NOW + 60 * i, 10.0 + i, 20.0 + i, "sgp4").to_dict()
+
+
+def poison_for(settings) -> dict[str, list]:
+    """Messages that once killed or broke the consumer, by topic."""
+    return {
+        settings.topic: [NESTED, HUGE, b"\xff\xfe", {"timestamp": "soon", "latitude": 1}],
+        settings.speed_topic: [
+            NESTED,
+            HUGE,
+            {"eventTime": "2026-11-27T01:00:00Z", "speed_kmh": "fast"},
+            {"eventTime": "yesterday", "speed_kmh": 27_000.0},
+            {"eventTime": "2026-11-27T01:00:00Z", "speed_kmh": True},
+        ],
+        settings.stats_topic: [NESTED, {"window_start": "2026-11-27T01:00:00Z", "x": {"a": 1}}],
+        settings.events_topic: [NESTED, {"event": "<b>boom</b>", "timestamp": NOW}],
+    }
+
+
+@pytest.fixture
+def hub_factory():
+    consumers = []
+
+    def make(settings) -> StreamHub:
+        consumer = HubConsumer(StreamHub(settings))
+        consumer.start()
+        consumers.append(consumer)
+        return consumer.hub
+
+    yield make
+    for consumer in consumers:
+        consumer.stop()
+
+
+def health(hub):
+    return hub.snapshot().health
+
+
+def positions(hub) -> list[int]:
+    return [row[0] for row in hub.snapshot().positions.rows]
+
+
+def test_no_poison_message_stops_the_consumer_and_each_is_counted(iss_settings, hub_factory):
+    settings = iss_settings
+    hub = hub_factory(settings)
+    wait_until(lambda: len(health(hub).assigned) == 4, 20, "all four topics assigned")
+    poison = poison_for(settings)
+    for topic, values in poison.items():
+        produce_raw(settings, topic, values)
+    produce_raw(settings, settings.topic, [good(1)])
+    produce_raw(
+        settings,
+        settings.speed_topic,
+        [{"eventTime": "2026-11-27T01:01:00Z", "speed_kmh": 27_600.0}],
+    )
+    bad = sum(len(v) for v in poison.values())
+    wait_until(lambda: health(hub).skipped == bad, 20, f"{bad} skipped messages")
+    wait_until(lambda: positions(hub), 10, "the good record after the poison")
+    wait_until(lambda: hub.snapshot().speeds.rows, 10, "the good speed row after the poison")
+    snap = hub.snapshot()
+    assert positions(hub) == [NOW + 60]
+    assert [row[1] for row in snap.speeds.rows] == [27_600.0]
+    assert snap.stats.rows == () and snap.events.rows == ()
+    now = health(hub)
+    assert now.kafka_connected and now.stalled_s is None
+    # A later record still flows: the thread is alive, not just the counters.
+    produce_raw(settings, settings.topic, [good(2)])
+    wait_until(lambda: len(positions(hub)) == 2, 10, "a second good record")
+
+
+def test_a_new_server_backfills_past_the_poison(iss_settings, hub_factory):
+    settings = iss_settings
+    for topic, values in poison_for(settings).items():
+        produce_raw(settings, topic, values)
+    produce_raw(settings, settings.topic, [good(1)])
+    hub = hub_factory(settings)  # the poison is now part of the history it backfills
+    wait_until(lambda: positions(hub), 20, "the good record behind the poison")
+    assert health(hub).skipped == sum(len(v) for v in poison_for(settings).values())
+    assert health(hub).stalled_s is None
+
+
+def test_a_stuck_consumer_shows_as_not_connected(iss_settings, hub_factory, monkeypatch):
+    import isspanel.dashboard.hub as hub_module
+
+    monkeypatch.setattr(hub_module, "STALL_S", 1.0)  # the real 10 s, shortened for the test
+    settings = iss_settings
+    hub = hub_factory(settings)
+    wait_until(lambda: health(hub).kafka_connected, 20, "connected")
+    release = threading.Event()
+    # A message whose ingest hangs stands in for any hang on the consumer thread.
+    ingest = hub.ingest
+    monkeypatch.setattr(
+        hub, "ingest", lambda topic, value: release.wait(30) and ingest(topic, value)
+    )
+    produce_raw(settings, settings.topic, [good(1)])
+    try:
+        snap = wait_until(
+            lambda: (s := hub.snapshot()).health.stalled_s is not None and s, 20, "stalled"
+        )
+        text = snap.status
+        assert text == status_html(snap.health, settings.bootstrap)
+        assert "not connected" in text and "stalled" in text
+        assert "connected to" not in text
+    finally:
+        release.set()
+    wait_until(lambda: health(hub).stalled_s is None, 20, "the consumer to recover")
+
+
+def test_errors_name_their_class_once():
+    from kafka.errors import KafkaConnectionError
+
+    assert describe(KafkaConnectionError("broker gone")) == "KafkaConnectionError: broker gone"
+    assert describe(OSError("no route")) == "OSError: no route"
+    assert describe(TimeoutError()) == "TimeoutError"
+
+
+def texts(hub) -> str:
+    """The status as text (its per-record figures sit in spans of their own)."""
+    return re.sub(r"<[^>]+>", "", hub.snapshot().status)
+
+
+def test_a_record_changes_the_status_only_when_what_it_says_changes(iss_settings, hub_factory):
+    settings = iss_settings
+    hub = hub_factory(settings)
+    wait_until(lambda: health(hub).kafka_connected, 20, "connected")
+    produce_raw(settings, settings.topic, [good(1)])
+    first = wait_until(lambda: (s := hub.snapshot()).health.records == 1 and s, 10, "a record")
+    assert "1 records" in texts(hub)
+    produce_raw(settings, settings.topic, [good(2), good(3)])
+    wait_until(lambda: len(positions(hub)) == 3, 10, "two more records")
+    time.sleep(2.5)  # a health refresh (HEALTH_EVERY_S) has passed too
+    now = hub.snapshot()
+    assert now.status is first.status  # count and arrival went with the rows instead
+    n, at = snap.POSITION_COLUMNS.index("n"), snap.POSITION_COLUMNS.index("at")
+    assert [row[n] for row in now.positions.rows] == [1, 2, 3]
+    assert now.positions.rows[-1][at] == pytest.approx(now.health.last_record_at, abs=0.01)
+
+
+def test_a_repeated_timestamp_changes_nothing_shown(iss_settings, hub_factory):
+    # A crash-replayed spool may write a record twice: readers key on timestamp.
+    settings = iss_settings
+    live = hub_factory(settings)
+    wait_until(lambda: len(health(live).assigned) == 4, 20, "all four topics assigned")
+    again = {**good(1), "latitude": 45.0}  # same moment, other values: the first one stays
+    produce_raw(settings, settings.topic, [good(1), good(1), again, good(2)])
+    for hub in (live, hub_factory(settings)):  # as they come, then backfilled by a new server
+        wait_until(lambda h=hub: health(h).duplicates == 2, 20, "two repeats counted")
+        wait_until(lambda h=hub: len(positions(h)) == 2, 10, "two positions")
+        assert positions(hub) == [NOW + 60, NOW + 120]
+        assert hub.snapshot().positions.rows[0][2] == 11.0 and health(hub).records == 2
+        assert health(hub).skipped == 0  # a repeat is not a bad message
+        wait_until(lambda h=hub: "2 repeat(s) ignored" in texts(h), 10, "repeats in the status")
+
+
+def feed_event(kind: str, ts: int) -> dict:
+    return {
+        "event": kind,
+        "timestamp": ts,
+        "eventTime": IssRecord(ts, 0, 0, "sgp4").event_time,
+        "source": "open-notify",
+        "latitude": 1.0,
+        "longitude": 2.0,
+        "reason": "its answer came again 3 times in a row",
+    }
+
+
+def test_a_frozen_feed_shows_in_the_status_and_the_events_table(iss_settings, hub_factory):
+    settings = iss_settings
+    hub = hub_factory(settings)
+    wait_until(lambda: len(health(hub).assigned) == 4, 20, "all four topics assigned")
+    produce_raw(settings, settings.events_topic, [feed_event("feed-frozen", NOW + 100)])
+    wait_until(lambda: "Live feed frozen since" in texts(hub), 10, "frozen in the status")
+    events = hub.snapshot().events.rows
+    assert [row[1] for row in events] == ["feed-frozen"] and health(hub).skipped == 0
+    produce_raw(settings, settings.events_topic, [feed_event("feed-moving", NOW + 200)])
+    wait_until(lambda: "frozen" not in texts(hub), 10, "moving again")
+    # An older frozen event (another partition, late) does not undo the newer "moving".
+    produce_raw(settings, settings.events_topic, [feed_event("feed-frozen", NOW + 150)])
+    wait_until(lambda: len(hub.snapshot().events.rows) == 3, 10, "three events")
+    assert health(hub).feed_frozen_at is None
+    # Frozen again; auto mode's SGP4 stand-ins say so; a newer live position ends it.
+    produce_raw(settings, settings.events_topic, [feed_event("feed-frozen", NOW + 300)])
+    produce_raw(settings, settings.topic, [IssRecord(NOW + 360, 1.0, 2.0, "sgp4").to_dict()])
+    wait_until(lambda: "frozen since" in texts(hub) and "SGP4 stands in" in texts(hub), 10, "")
+    produce_raw(settings, settings.topic, [IssRecord(NOW + 420, 1, 2, "open-notify").to_dict()])
+    wait_until(lambda: "frozen" not in texts(hub), 10, "a live position ends it")
+
+
+def test_live_vs_model_and_the_tle_age_show_in_the_status(
+    iss_settings, hub_factory, tmp_path, monkeypatch
+):
+    import isspanel.dashboard.hub as hub_module
+    from isspanel.sources import tle
+    from tests.sources.test_tle import BUNDLED, tle_text
+
+    settings = iss_settings.replace(home=tmp_path)  # a TLE is stored there below
+    hub = hub_factory(settings)
+    old = round(tle.age_days(BUNDLED))
+    assert '<span class="tle warn"' in hub.snapshot().status and f"TLE {old} days old" in texts(hub)
+    live = IssRecord(NOW + 60, 1.0, 2.0, "open-notify", model_km=1234.56)
+    produce_raw(settings, settings.topic, [live.to_dict()])
+    wait_until(lambda: "(live vs model: 1,234.6 km)" in texts(hub), 10, "live vs model")
+    # Readers accept records without it (and a malformed one): then there is no figure.
+    produce_raw(
+        settings,
+        settings.topic,
+        [{**good(2), "source": "open-notify", "model_km": "far"}],
+    )
+    wait_until(lambda: len(positions(hub)) == 2, 10, "the record with a bad model_km")
+    wait_until(lambda: "live vs model" not in texts(hub), 10, "no figure without model_km")
+    # A refreshed TLE is picked up at the next hourly check, not per record.
+    tle.store(
+        tle.validate(tle_text(datetime.now(UTC) - timedelta(hours=12))), tle.stored_path(settings)
+    )
+    monkeypatch.setattr(hub_module, "TLE_EVERY_S", 0.0)
+    hub.update_night()
+    wait_until(lambda: "TLE 0.5 days old" in texts(hub), 10, "the new TLE's age")
+    assert "tle warn" not in texts(hub)

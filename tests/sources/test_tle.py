@@ -1,0 +1,128 @@
+"""`isspanel tle refresh`: a newer, valid ISS TLE is stored under ISS_HOME and wins; anything
+else (offline, HTML, another satellite, a bad checksum, an older or future epoch) keeps the
+one in use. The TLE server is a local HTTP server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from isspanel.geo.orbit import load_tle
+from isspanel.settings import PROJECT_ROOT, Settings
+from isspanel.sources import tle
+from isspanel.sources.sgp4_model import Sgp4Source
+from tests.conftest import free_port
+
+BUNDLED = load_tle(Settings().tle_path)
+
+
+def with_checksum(line: str) -> str:
+    total = sum(int(c) if c.isdigit() else c == "-" for c in line[:68])
+    return line[:68] + str(total % 10)
+
+
+def tle_text(epoch: datetime | None = None, norad: str = "25544", bad_sum: bool = False) -> str:
+    """The bundled TLE, with another epoch or NORAD number, checksums made right (or wrong)."""
+    line1, line2 = BUNDLED.line1, BUNDLED.line2
+    if epoch is not None:
+        day = (epoch - datetime(epoch.year, 1, 1, tzinfo=UTC)).total_seconds() / 86400 + 1
+        line1 = line1[:18] + f"{epoch.year % 100:02d}{day:012.8f}" + line1[32:]
+    line1, line2 = line1[:2] + norad + line1[7:], line2[:2] + norad + line2[7:]
+    line1, line2 = with_checksum(line1), with_checksum(line2)
+    if bad_sum:
+        line1 = line1[:68] + str((int(line1[68]) + 1) % 10)
+    return f"ISS (ZARYA)\n{line1}\n{line2}\n"
+
+
+def served(fake_api, text: str, kind: str = "text/plain") -> str:
+    fake_api.script = [{"body": text, "type": kind}]
+    return fake_api.url
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(home=tmp_path / "home")
+
+
+def test_the_helper_makes_a_tle_that_sgp4_and_our_checks_accept():
+    assert tle.validate(tle_text()).line1 == BUNDLED.line1  # unchanged: same checksum
+    day_ago = datetime.now(UTC) - timedelta(days=1)
+    fresh = tle.validate(tle_text(day_ago))
+    assert abs(fresh.epoch - day_ago) < timedelta(seconds=1)
+
+
+def test_a_newer_tle_is_stored_under_iss_home_and_every_loader_prefers_it(settings, fake_api):
+    assert tle.age_days(BUNDLED) > 14  # the bundled one is old: a warning on the dashboard
+    fresh = datetime.now(UTC) - timedelta(hours=6)
+    outcome = tle.refresh(settings, served(fake_api, tle_text(fresh)))
+    assert outcome.ok, outcome.message
+    stored = settings.home / "tle" / "iss.tle"
+    assert stored.exists() and f"in {stored}" in outcome.message
+    assert settings.tle_path.read_text().splitlines()[1] == BUNDLED.line1  # package untouched
+    assert abs(tle.current_tle(settings).epoch - fresh) < timedelta(seconds=1)
+    assert Sgp4Source(settings).tle == tle.current_tle(settings)
+    # The same TLE again: nothing to do, and not a failure.
+    again = tle.refresh(settings, served(fake_api, tle_text(fresh)))
+    assert again.ok and "has the TLE in use" in again.message
+
+
+@pytest.mark.parametrize(
+    "body, kind, reason",
+    [
+        ("<html><body>Service unavailable</body></html>", "text/html", "HTML"),
+        ("ISS (ZARYA)\nnothing like a TLE\n", "text/plain", "no two-line element set"),
+        ("WRONG", "text/plain", "NORAD 25544"),
+        ("BAD_SUM", "text/plain", "checksum"),
+        ("OLDER", "text/plain", "older than the one in use"),
+        ("FUTURE", "text/plain", "in the future"),
+    ],
+)
+def test_a_bad_tle_is_refused_and_the_old_one_kept(settings, fake_api, body, kind, reason):
+    body = {
+        "WRONG": tle_text(datetime.now(UTC) - timedelta(days=1), norad="12345"),
+        "BAD_SUM": tle_text(datetime.now(UTC) - timedelta(days=1), bad_sum=True),
+        "OLDER": tle_text(BUNDLED.epoch - timedelta(days=30)),
+        "FUTURE": tle_text(datetime.now(UTC) + timedelta(days=2)),
+    }.get(body, body)
+    outcome = tle.refresh(settings, served(fake_api, body, kind))
+    assert not outcome.ok
+    assert reason in outcome.message and "keeping the TLE of" in outcome.message
+    assert not (settings.home / "tle" / "iss.tle").exists()
+    assert tle.current_tle(settings) == BUNDLED
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ISS_HOME": str(settings.home)}
+    env.pop("ISS_TLE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "isspanel", "tle", *args],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_offline_says_so_in_one_line_and_keeps_the_old_tle(settings):
+    result = run_cli(settings, "refresh", "--url", f"http://127.0.0.1:{free_port()}/iss.tle")
+    assert result.returncode == 1
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert "offline:" in lines[0] and "keeping the TLE of" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (settings.home / "tle").exists()
+
+
+def test_cli_refresh_then_show(settings, fake_api):
+    fresh = datetime.now(UTC) - timedelta(days=2)
+    result = run_cli(settings, "refresh", "--url", served(fake_api, tle_text(fresh)))
+    assert result.returncode == 0, result.stderr
+    assert "stored the TLE of" in result.stderr
+    shown = run_cli(settings, "show")
+    assert shown.returncode == 0
+    assert "(2 days old)" in shown.stdout and str(settings.home / "tle" / "iss.tle") in shown.stdout
