@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from functools import partial
 from pathlib import Path
 
 import panel as pn
@@ -20,6 +21,7 @@ from bokeh.models import (
     DataTable,
     DatetimeTickFormatter,
     NumberFormatter,
+    StringEditor,
     StringFormatter,
     TableColumn,
 )
@@ -53,6 +55,15 @@ def _table(source: ColumnDataSource, name: str, columns: list[TableColumn], **kw
         sizing_mode="stretch_width",
         **kw,
     )
+
+
+def plain(*renderers) -> None:
+    """Drop the glyph copies Bokeh makes for selection and muting: nothing here is selected
+    or muted, and each model in a document costs every message of that session (Bokeh
+    lists the document's models for each PATCH-DOC). BokehJS draws with the glyph itself."""
+    for renderer in renderers:
+        renderer.nonselection_glyph = None
+        renderer.muted_glyph = None
 
 
 def _on_any_change(source: ColumnDataSource, callback: CustomJS, ready: list) -> None:
@@ -111,6 +122,8 @@ class DashboardPage(pn.viewable.Viewer):
         link_args = {"stall_ms": BROWSER_STALL_S * 1000}
         alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
         self.heartbeat.js_on_change("data", alive)
+        # One editor for every column (read-only tables; each column would make its own).
+        column = partial(TableColumn, editor=StringEditor())
         mark = {"background_color": "mark"}  # the newest row's colour (positions.js)
         coordinate = NumberFormatter(format="0.0000", **mark)
         text = StringFormatter(**mark)
@@ -118,12 +131,10 @@ class DashboardPage(pn.viewable.Viewer):
             self.rows,
             "iss-table",
             [
-                TableColumn(
-                    field="time", title="Timestamp (UTC)", formatter=StringFormatter(**mark)
-                ),
-                TableColumn(field="lat", title="Latitude", formatter=coordinate),
-                TableColumn(field="lon", title="Longitude", formatter=coordinate),
-                TableColumn(field="source", title="Source", formatter=text),
+                column(field="time", title="Timestamp (UTC)", formatter=StringFormatter(**mark)),
+                column(field="lat", title="Latitude", formatter=coordinate),
+                column(field="lon", title="Longitude", formatter=coordinate),
+                column(field="source", title="Source", formatter=text),
             ],
             height=430,
         )
@@ -137,8 +148,10 @@ class DashboardPage(pn.viewable.Viewer):
             tools="pan,wheel_zoom,reset,hover",
             tooltips=[("km/h", "@kmh{0,0}")],
         )
-        self.speed_fig.line("t", "kmh", source=self.speeds, line_width=2, color="#1f77b4")
-        self.speed_fig.scatter("t", "kmh", source=self.speeds, size=4, color="#1f77b4")
+        plain(
+            self.speed_fig.line("t", "kmh", source=self.speeds, line_width=2, color="#1f77b4"),
+            self.speed_fig.scatter("t", "kmh", source=self.speeds, size=4, color="#1f77b4"),
+        )
         self.speed_fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", hours="%H:%M")
         number = NumberFormatter(format="0,0.0")
         self.stats = ColumnDataSource(snap.columns((), snap.STATS_COLUMNS), name="stats")
@@ -146,10 +159,10 @@ class DashboardPage(pn.viewable.Viewer):
             _newest_first(self.stats, "stats-rows", ready),
             "stats-table",
             [
-                TableColumn(field="window_start", title="Window (UTC)"),
-                TableColumn(field="count", title="Positions"),
-                TableColumn(field="mean_speed_kmh", title="Mean km/h", formatter=number),
-                TableColumn(field="distance_km", title="Distance km", formatter=number),
+                column(field="window_start", title="Window (UTC)"),
+                column(field="count", title="Positions"),
+                column(field="mean_speed_kmh", title="Mean km/h", formatter=number),
+                column(field="distance_km", title="Distance km", formatter=number),
             ],
             height=150,
         )
@@ -158,10 +171,10 @@ class DashboardPage(pn.viewable.Viewer):
             _newest_first(self.events, "events-rows", ready),
             "events-table",
             [
-                TableColumn(field="eventTime", title="Time (UTC)"),
-                TableColumn(field="event", title="Event"),
-                TableColumn(field="direction", title="Direction"),
-                TableColumn(field="longitude", title="Longitude", formatter=number),
+                column(field="eventTime", title="Time (UTC)"),
+                column(field="event", title="Event"),
+                column(field="direction", title="Direction"),
+                column(field="longitude", title="Longitude", formatter=number),
             ],
             height=150,
         )

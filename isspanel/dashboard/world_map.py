@@ -169,6 +169,11 @@ class WorldMap:
                 ],
             )
         )
+        for renderer in f.renderers:
+            # Nothing on the map is selected or muted: no copies of each glyph for that
+            # (every model in a document costs each of its messages something).
+            renderer.nonselection_glyph = None
+            renderer.muted_glyph = None
         f.legend.location = "bottom_left"
         f.legend.background_fill_alpha = 0.7
         f.legend.click_policy = "hide"
