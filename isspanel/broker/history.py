@@ -19,19 +19,16 @@ it has; never more than ``history_max_records`` messages of a topic, nor longer 
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import dataclasses
 import logging
 import time
-from collections.abc import Hashable
 from datetime import datetime
-from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from isspanel.broker.rows import History, HistoryError, Kind, kind_of, moment, row_times, utc
-from isspanel.record import InvalidRecord
+from isspanel.broker.rows import Collector, History, HistoryError, kind_of, moment, row_times, utc
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +46,8 @@ class HistoryReader:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.fetched = 0  # messages fetched, all reads
+        self._fetched: collections.Counter[str] = collections.Counter()  # messages, by topic
+        self._topics: dict[str, set[int]] | None = None  # partitions by topic, asked once
         try:
             self._consumer: KafkaConsumer | None = KafkaConsumer(
                 bootstrap_servers=settings.bootstrap,
@@ -62,12 +60,17 @@ class HistoryReader:
                 request_timeout_ms=5_000,
                 bootstrap_timeout_ms=5_000,
                 reconnect_backoff_max_ms=1_000,
-                fetch_max_wait_ms=100,
+                fetch_max_wait_ms=10,  # it reads only what is there: never wait for more
                 max_partition_fetch_bytes=FETCH_BYTES,
                 fetch_max_bytes=4 * FETCH_BYTES,
             )
         except (KafkaError, OSError) as exc:
             raise HistoryError(f"Kafka at {settings.bootstrap} is not reachable: {exc}") from None
+
+    @property
+    def fetched(self) -> int:
+        """Messages fetched from Kafka by this reader: its bound."""
+        return sum(self._fetched.values())
 
     @property
     def closed(self) -> bool:
@@ -94,7 +97,12 @@ class HistoryReader:
             ) from None
 
     def _partitions(self, topic: str) -> list[TopicPartition]:
-        partitions = self._consumer.partitions_for_topic(topic)
+        if self._topics is None:
+            # One metadata request for every topic: later assignments narrow the client's
+            # metadata to the assigned topics, and each topic asked then would cost another.
+            c = self._consumer
+            self._topics = {t: c.partitions_for_topic(t) for t in c.topics()}
+        partitions = self._topics.get(topic)
         if not partitions:
             raise HistoryError(f"topic {topic} does not exist on {self.settings.bootstrap}")
         return [TopicPartition(topic, p) for p in sorted(partitions)]
@@ -104,7 +112,9 @@ class HistoryReader:
         with self._kafka(topic):
             kind, tps = kind_of(self.settings, topic), self._partitions(topic)
             begins, ends = self._consumer.beginning_offsets(tps), self._consumer.end_offsets(tps)
-            firsts = [self._probe(kind, tp, begins[tp], ends[tp])[0] for tp in tps]
+            firsts = [
+                t for t, _ in self._probe({tp: (begins[tp], ends[tp]) for tp in tps}).values()
+            ]
             if all(t is None for t in firsts):
                 return None
             newest: list[float] = []
@@ -116,165 +126,180 @@ class HistoryReader:
 
     def read(self, topic: str, at: datetime, limit: int | None = None) -> History:
         """The newest ``limit`` (default: the buffer size) valid rows of ``topic`` up to ``at``."""
-        at, live = moment(at)
-        with self._kafka(topic):
-            try:
-                tps = self._partitions(topic)
-            except HistoryError as exc:
-                return History(topic, at, live=live, note=str(exc))
-            kind, c = kind_of(self.settings, topic), self._consumer
-            begins, ends = c.beginning_offsets(tps), c.end_offsets(tps)
-            start = self.fetched
-            firsts = [self._probe(kind, tp, begins[tp], ends[tp])[0] for tp in tps]
-            oldest = min((t for t in firsts if t is not None), default=None)
-            at_ms = at.timestamp() * 1000
-            if oldest is None:
-                history = History(topic, at, note=f"topic {topic} holds no valid row")
-            elif at_ms < oldest:
-                note = f"topic {topic} retains nothing before {utc(oldest):%Y-%m-%d %H:%M:%S} UTC"
-                history = History(topic, at, note=note)
-            else:
-                stops = self._stops(kind, tps, at_ms, begins, ends)
-                limit = limit or self.settings.buffer_size
-                history = self._back(topic, kind, at, begins, stops, limit)
-            return dataclasses.replace(
-                history,
-                live=live,
-                earliest=None if oldest is None else utc(oldest),
-                fetched=self.fetched - start,
-            )
+        return self.read_many({topic: limit}, at)[topic]
 
-    def _stops(self, kind: Kind, tps, at_ms: float, begins, ends) -> dict[TopicPartition, int]:
+    def read_many(self, limits: dict[str, int | None], at: datetime) -> dict[str, History]:
+        """Several topics at one moment (``limits``: rows wanted by topic); each step is one
+        request for all their partitions, not one per topic."""
+        at, live = moment(at)
+        at_ms, s = at.timestamp() * 1000, self.settings
+        with self._kafka(", ".join(limits)):
+            out: dict[str, History] = {}
+            tps: list[TopicPartition] = []
+            for topic in limits:
+                try:
+                    tps += self._partitions(topic)
+                except HistoryError as exc:
+                    out[topic] = History(topic, at, live=live, note=str(exc))
+            start = collections.Counter(self._fetched)
+            c = self._consumer
+            begins, ends = (c.beginning_offsets(tps), c.end_offsets(tps)) if tps else ({}, {})
+            oldest: dict[str, float] = {}
+            for tp, (t, _) in self._probe({tp: (begins[tp], ends[tp]) for tp in tps}).items():
+                if t is not None:
+                    oldest[tp.topic] = min(oldest.get(tp.topic, t), t)
+            collectors = {
+                topic: Collector(
+                    kind_of(s, topic), at_ms, limit or s.buffer_size, s.max_message_bytes
+                )
+                for topic, limit in limits.items()
+                if oldest.get(topic, float("inf")) <= at_ms
+            }
+            active = [tp for tp in tps if tp.topic in collectors]
+            notes = self._back(collectors, begins, self._stops(active, at_ms, begins, ends))
+            for topic in limits:
+                if topic in out:
+                    continue
+                first, col = oldest.get(topic), collectors.get(topic)
+                fetched = self._fetched[topic] - start[topic]
+                earliest = None if first is None else utc(first)
+                if col is None:
+                    why = "holds no valid row"
+                    if earliest is not None:
+                        why = f"retains nothing before {earliest:%Y-%m-%d %H:%M:%S} UTC"
+                    note = f"topic {topic} {why}"
+                    out[topic] = History(topic, at, (), live, fetched=fetched, note=note,
+                                         earliest=earliest)  # fmt: skip
+                    continue
+                note = notes.get(topic, "")
+                out[topic] = History(topic, at, col.rows(), live, col.skipped, col.duplicates,
+                                     fetched, note, earliest)  # fmt: skip
+                self._log(out[topic], col)
+            return out
+
+    def _log(self, history: History, col: Collector) -> None:
+        at, topic = history.at.isoformat(), history.topic
+        if col.skipped:
+            log.warning("time travel to %s on %s: %d bad message(s) skipped (%s)",
+                        at, topic, col.skipped, col.reasons[0][:200])  # fmt: skip
+        note = f"; {history.note}" if history.note else ""
+        log.info("time travel to %s on %s: %d row(s) from %d message(s)%s",
+                 at, topic, len(history.rows), history.fetched, note)  # fmt: skip
+
+    def _stops(self, tps, at_ms: float, begins, ends) -> dict[TopicPartition, int]:
         """Per partition, the first offset after the moment: rows at and after it are later."""
-        slack_ms = self.settings.history_slack_s * 1000 if kind.flink else 0
-        found = self._consumer.offsets_for_times(dict.fromkeys(tps, int(at_ms + slack_ms + 1)))
-        stops = {}
-        for tp in tps:
-            stop = min(ends[tp], found[tp].offset) if found[tp] else ends[tp]
-            t, _ = self._probe(kind, tp, stop, ends[tp])
+        if not tps:
+            return {}
+        slack_ms = self.settings.history_slack_s * 1000
+        targets = {
+            tp: int(at_ms + 1 + slack_ms * kind_of(self.settings, tp.topic).flink) for tp in tps
+        }
+        found = self._consumer.offsets_for_times(targets)
+        stops = {tp: min(ends[tp], found[tp].offset) if found[tp] else ends[tp] for tp in tps}
+        checks = self._probe({tp: (stops[tp], ends[tp]) for tp in tps if stops[tp] < ends[tp]})
+        for tp, (t, _) in checks.items():
             if t is not None and t <= at_ms:  # the hint is wrong: a row there is not later
                 log.debug("%s: a seek by time missed (write times); seeking by row time", tp)
-                stop = self._search(kind, tp, at_ms, begins[tp], ends[tp])
-            stops[tp] = stop
+                stops[tp] = self._search(tp, at_ms, begins[tp], ends[tp])
         return stops
 
-    def _search(self, kind: Kind, tp, at_ms: float, begin: int, end: int) -> int:
+    def _search(self, tp, at_ms: float, begin: int, end: int) -> int:
         """The first offset whose rows are all after ``at_ms``, by the rows' own times: gallop
         back from the end (the newest run of a replayed topic wins), then bisect."""
         lo, hi, step = begin, end, 1
         while hi > begin:
             x = max(begin, end - step)
-            t, offset = self._probe(kind, tp, x, hi)
+            t, offset = self._probe({tp: (x, hi)})[tp]
             if t is not None and t <= at_ms:
                 lo = offset + 1
                 break
             hi, step = x, step * 2
         while lo < hi:
             mid = (lo + hi) // 2
-            t, offset = self._probe(kind, tp, mid, hi)
+            t, offset = self._probe({tp: (mid, hi)})[tp]
             if t is None or t > at_ms:
                 hi = mid
             else:
                 lo = offset + 1
         return lo
 
-    def _probe(self, kind: Kind, tp, offset: int, end: int) -> tuple[float | None, int]:
-        """The time and offset of the first valid row in [offset, end); (None, end) if none
-        within PROBE_MESSAGES messages."""
-        found: list[tuple[float, int]] = []
-        stop = min(end, offset + PROBE_MESSAGES)
+    def _probe(self, ranges) -> dict[TopicPartition, tuple[float | None, int]]:
+        """Per partition, the time and offset of the first valid row in [lo, hi); (None, hi)
+        if there is none within PROBE_MESSAGES messages."""
+        found: dict[TopicPartition, tuple[float, int]] = {}
 
-        def on_message(_tp, message) -> bool:
-            found.extend((t, message.offset) for t in row_times(kind, self.settings, message))
-            return bool(found)
+        def on_message(tp, message) -> bool:
+            times = row_times(kind_of(self.settings, tp.topic), self.settings, message)
+            if times:
+                found[tp] = (times[0], message.offset)
+            return bool(times)
 
-        self._read({tp: (offset, stop)}, on_message, batch=1)  # one message at a time
-        return found[0] if found else (None, end)
+        short = {tp: (lo, min(hi, lo + PROBE_MESSAGES)) for tp, (lo, hi) in ranges.items()}
+        self._read(short, on_message, batch=1)  # one message at a time
+        return {tp: found.get(tp, (None, hi)) for tp, (_lo, hi) in ranges.items()}
 
-    def _back(self, topic: str, kind: Kind, at: datetime, begins, stops, limit: int) -> History:
-        """Read backwards from ``stops`` in growing chunks until the newest ``limit`` are known."""
-        at_ms, s = at.timestamp() * 1000, self.settings
-        seen: dict[Hashable, tuple[float, Any, TopicPartition, int]] = {}
-        oldest: dict[TopicPartition, float] = {}
-        counts = {"skipped": 0, "duplicates": 0}
-        reasons: list[str] = []
-
-        def on_message(tp, message) -> None:
-            try:
-                row = kind.parse(message.value, s.max_message_bytes)
-                t_ms, key = kind.time_ms(row), kind.key(row)
-            except InvalidRecord as exc:
-                counts["skipped"] += 1
-                reasons.append(str(exc))
-                return
-            oldest[tp] = min(oldest.get(tp, t_ms), t_ms)
-            if t_ms > at_ms:
-                return
-            if key in seen:
-                counts["duplicates"] += 1
-                _, _, first_tp, first_offset = seen[key]
-                if first_tp != tp or first_offset < message.offset:
-                    return  # like the live hub, the first written is the one shown
-            seen[key] = (t_ms, row, tp, message.offset)
-
-        start, note = self.fetched, ""
+    def _back(self, collectors: dict[str, Collector], begins, stops) -> dict[str, str]:
+        """Read backwards from ``stops`` in growing chunks until each topic's newest rows are
+        known; the notes of topics cut short, by topic."""
+        s, notes = self.settings, {}
+        start = collections.Counter(self._fetched)
         deadline = time.monotonic() + s.history_timeout_s
-        size = dict.fromkeys(stops, limit + limit // 4 + 16)
+        size = {tp: collectors[tp.topic].limit * 5 // 4 + 16 for tp in stops}
         pending = {tp: stop for tp, stop in stops.items() if stop > begins[tp]}
         while pending:
             ranges = {tp: (max(begins[tp], hi - size[tp]), hi) for tp, hi in pending.items()}
-            if not self._read(ranges, on_message, deadline):
-                note = f"stopped after {s.history_timeout_s:g} s: showing what was read"
+            if not self._read(ranges, lambda tp, m: collectors[tp.topic].add(tp, m), deadline):
+                for tp in pending:
+                    notes[tp.topic] = (
+                        f"stopped after {s.history_timeout_s:g} s: showing what was read"
+                    )
                 break
-            times = sorted((v[0] for v in seen.values()), reverse=True)
-            threshold = times[limit - 1] if len(times) >= limit else float("-inf")
+            thresholds = {topic: col.threshold() for topic, col in collectors.items()}
             for tp, (lo, _hi) in ranges.items():
-                # Offsets are in time order within a partition: older ones hold older rows.
-                if lo <= begins[tp] or oldest.get(tp, float("inf")) < threshold:
+                if lo <= begins[tp] or collectors[tp.topic].older_than(tp, thresholds[tp.topic]):
+                    del pending[tp]
+                elif self._fetched[tp.topic] - start[tp.topic] >= s.history_max_records:
+                    notes[tp.topic] = f"stopped after {s.history_max_records:,} messages"
                     del pending[tp]
                 else:
                     pending[tp], size[tp] = lo, size[tp] * 2
-            if pending and self.fetched - start >= s.history_max_records:
-                note = f"stopped after {s.history_max_records:,} messages (ISS_HISTORY_MAX_RECORDS)"
-                break
-        rows = tuple(v[1] for v in sorted(seen.values(), key=lambda v: v[0])[-limit:])
-        if counts["skipped"]:
-            log.warning("time travel to %s on %s: %d bad message(s) skipped (%s)",
-                        at.isoformat(), topic, counts["skipped"], reasons[0][:200])  # fmt: skip
-        log.info("time travel to %s on %s: %d row(s) from %d message(s)%s", at.isoformat(),
-                 topic, len(rows), self.fetched - start, f"; {note}" if note else "")  # fmt: skip
-        return History(topic, at, rows, skipped=counts["skipped"],
-                       duplicates=counts["duplicates"], note=note)  # fmt: skip
+        return notes
 
     def _read(self, ranges, on_message, deadline: float | None = None, batch=POLL_RECORDS) -> bool:
         """Hand ``on_message`` each message in [lo, hi) of every partition, until it returns
         True for one; False if the deadline passed first."""
         c = self._consumer
         deadline = deadline or time.monotonic() + self.settings.history_timeout_s
-        c.assign(list(ranges))
-        c.resume(*ranges)
-        for tp, (lo, _hi) in ranges.items():
-            c.seek(tp, lo)
-        left = {tp for tp, (lo, hi) in ranges.items() if lo < hi}
-        c.pause(*(set(ranges) - left))
+        left = {tp: lo for tp, (lo, hi) in ranges.items() if lo < hi}
+        self._assign(left)
         while left:
             if time.monotonic() > deadline:
                 return False
             # No more than the ranges still hold: what a poll hands over beyond them is waste.
             wanted = sum(ranges[tp][1] - c.position(tp) for tp in left)
             batches = c.poll(timeout_ms=200, max_records=max(1, min(batch, wanted)))
+            done = set()
             for tp, messages in batches.items():
-                self.fetched += len(messages)
-                hi = ranges[tp][1]
-                for message in messages:
-                    if message.offset < hi and on_message(tp, message):
-                        left.discard(tp)
+                self._fetched[tp.topic] += len(messages)
+                for message in messages if tp in left else ():
+                    if message.offset >= ranges[tp][1]:
                         break
-            for tp in list(left):
-                if c.position(tp) >= ranges[tp][1]:
-                    left.discard(tp)
-            c.pause(*(set(ranges) - left))  # fetch nothing more from those done
+                    if on_message(tp, message):
+                        done.add(tp)
+                        break
+            done.update(tp for tp in left if c.position(tp) >= ranges[tp][1])
+            if done:
+                left = {tp: lo for tp, lo in left.items() if tp not in done}
+                self._assign({tp: c.position(tp) for tp in left})
         return True
+
+    def _assign(self, offsets: dict[TopicPartition, int]) -> None:
+        # Only the partitions still read are assigned, so a finished one is fetched no more;
+        # never pause(): kafka-python 3.0.12 may never fetch a resumed partition again.
+        if offsets:
+            self._consumer.assign(list(offsets))
+            for tp, offset in offsets.items():
+                self._consumer.seek(tp, offset)
 
 
 def read_at(settings: Settings, topic: str, at: datetime, limit: int | None = None) -> History:

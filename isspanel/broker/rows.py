@@ -104,3 +104,45 @@ def moment(at: datetime) -> tuple[datetime, bool]:
         raise ValueError(f"{at.isoformat()} has no time zone: give one, e.g. Z for UTC")
     now = datetime.now(UTC)
     return (now, True) if at > now else (at.astimezone(UTC), False)
+
+
+class Collector:
+    """The rows of one topic read back to a moment: valid, one per key, none after it."""
+
+    def __init__(self, kind: Kind, at_ms: float, limit: int, max_bytes: int):
+        self.kind, self.at_ms, self.limit, self.max_bytes = kind, at_ms, limit, max_bytes
+        self.seen: dict[Hashable, tuple[float, Any, Any, int]] = {}  # key: time, row, tp, offset
+        self.oldest: dict[Any, float] = {}  # per partition, the oldest row time read
+        self.skipped = self.duplicates = 0
+        self.reasons: list[str] = []
+
+    def add(self, tp, message) -> None:
+        try:
+            row = self.kind.parse(message.value, self.max_bytes)
+            t_ms, key = self.kind.time_ms(row), self.kind.key(row)
+        except InvalidRecord as exc:
+            self.skipped += 1
+            self.reasons.append(str(exc))
+            return
+        self.oldest[tp] = min(self.oldest.get(tp, t_ms), t_ms)
+        if t_ms > self.at_ms:
+            return
+        if key in self.seen:
+            self.duplicates += 1
+            _, _, first_tp, first_offset = self.seen[key]
+            if first_tp != tp or first_offset < message.offset:
+                return  # like the live hub, the first written is the one shown
+        self.seen[key] = (t_ms, row, tp, message.offset)
+
+    def threshold(self) -> float:
+        """The time of the ``limit``-th newest row so far (-inf while there are fewer)."""
+        times = sorted((v[0] for v in self.seen.values()), reverse=True)
+        return times[self.limit - 1] if len(times) >= self.limit else float("-inf")
+
+    def older_than(self, tp, threshold: float) -> bool:
+        """Whether partition ``tp`` has been read back past ``threshold``: offsets are in time
+        order within a partition, so older offsets hold only older rows."""
+        return self.oldest.get(tp, float("inf")) < threshold
+
+    def rows(self) -> tuple:
+        return tuple(v[1] for v in sorted(self.seen.values(), key=lambda v: v[0])[-self.limit :])

@@ -81,20 +81,45 @@ def status_html(moment_text: str, health: Health, notes: tuple[str, ...], fetche
     )
 
 
-def moment_at(settings: Settings, at: datetime) -> Moment:
-    """Read the pipeline's topics back to ``at`` with one short-lived reader; build the
-    snapshot. Raises ValueError for a moment without a time zone, HistoryError without Kafka."""
-    started = time.monotonic()
-    at, live = moment(at)  # once: four topics, one moment
-    streams = (
+def streams(settings: Settings) -> tuple[tuple[str, str, int], ...]:
+    """(stream, topic, rows the live page keeps) of the four streams a page shows."""
+    return (
         ("positions", settings.topic, settings.buffer_size),
         ("speeds", settings.speed_topic, SPEED_BUFFER),
         ("stats", settings.stats_topic, STATS_BUFFER),
         ("events", settings.events_topic, EVENTS_BUFFER),
     )
+
+
+def moment_at(settings: Settings, at: datetime) -> Moment:
+    """Read the pipeline's topics back to ``at`` with one short-lived reader; build the
+    snapshot. Raises ValueError for a moment without a time zone, HistoryError without Kafka."""
+    started = time.monotonic()
+    at, live = moment(at)  # once: four topics, one moment
     with HistoryReader(settings) as reader:
-        reads = {name: reader.read(topic, at, limit) for name, topic, limit in streams}
+        read = reader.read_many({topic: limit for _, topic, limit in streams(settings)}, at)
+        reads = {name: read[topic] for name, topic, _ in streams(settings)}
         fetched = reader.fetched
+    result = build_moment(settings, at, live, reads, fetched, started)
+    log.info(
+        "time travel to %s: %d position(s), %d message(s) read in %.0f ms",
+        result.label,
+        len(result.snapshot.positions.rows),
+        fetched,
+        result.seconds * 1000,
+    )
+    return result
+
+
+def build_moment(
+    settings: Settings,
+    at: datetime,
+    live: bool,
+    reads: dict[str, History],
+    fetched: int,
+    started: float,
+) -> Moment:
+    """The snapshot of the rows read, made by the hub's own row functions."""
     positions = reads["positions"]
     records = positions.rows
     newest = records[-1] if records else None
@@ -128,15 +153,7 @@ def moment_at(settings: Settings, at: datetime) -> Moment:
         status=status_html(f"{at:%Y-%m-%d %H:%M:%S} UTC", health, notes, fetched),
         health_version=1,
     )
-    result = Moment(at, live, snapshot, reads, notes, fetched, time.monotonic() - started)
-    log.info(
-        "time travel to %s: %d position(s), %d message(s) read in %.0f ms",
-        result.label,
-        len(records),
-        fetched,
-        result.seconds * 1000,
-    )
-    return result
+    return Moment(at, live, snapshot, reads, notes, fetched, time.monotonic() - started)
 
 
 def snapshot_at(settings: Settings, at: datetime) -> snap.Snapshot:
