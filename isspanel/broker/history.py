@@ -12,9 +12,8 @@ the rows' own times instead (galloping back from the end, then bisecting; about 
 of one message).
 
 Reading: per partition, backwards from the moment in chunks of offsets (the newest ``limit``
-and a margin, then twice as many, ...), until older offsets cannot hold a row newer than those
-it has; never more than ``history_max_records`` messages of a topic, nor longer than
-``history_timeout_s``. Every message is validated as the live hub validates it (``rows``).
+and a margin, then twice as many, ...) until older offsets cannot hold a newer row; at most
+``history_max_records`` messages a topic, for ``history_timeout_s``. Validation: ``rows``.
 """
 
 from __future__ import annotations
@@ -171,20 +170,13 @@ class HistoryReader:
                     out[topic] = History(topic, at, (), live, fetched=fetched, note=note,
                                          earliest=earliest)  # fmt: skip
                     continue
-                note = notes.get(topic, "")
                 out[topic] = History(topic, at, col.rows(), live, col.skipped, col.duplicates,
-                                     fetched, note, earliest)  # fmt: skip
-                self._log(out[topic], col)
+                                     fetched, notes.get(topic, ""), earliest)  # fmt: skip
+                if col.skipped:
+                    why = col.reasons[0][:200]
+                    log.warning("time travel to %s on %s: %d bad message(s) skipped (%s)",
+                                at.isoformat(), topic, col.skipped, why)  # fmt: skip
             return out
-
-    def _log(self, history: History, col: Collector) -> None:
-        at, topic = history.at.isoformat(), history.topic
-        if col.skipped:
-            log.warning("time travel to %s on %s: %d bad message(s) skipped (%s)",
-                        at, topic, col.skipped, col.reasons[0][:200])  # fmt: skip
-        note = f"; {history.note}" if history.note else ""
-        log.info("time travel to %s on %s: %d row(s) from %d message(s)%s",
-                 at, topic, len(history.rows), history.fetched, note)  # fmt: skip
 
     def _stops(self, tps, at_ms: float, begins, ends) -> dict[TopicPartition, int]:
         """Per partition, the first offset after the moment: rows at and after it are later."""
