@@ -297,3 +297,11 @@ def test_rows_rolled_back_in_a_transaction_are_never_shown(iss_settings):
     history = read_at(settings, topic, utc(BASE + 15 * 600), limit=24)
     starts = [r["window_start"] for r in history.rows]
     assert starts == [iso_utc(BASE + w * 600) for w in range(15) if w not in (5, 12)]
+
+
+def test_no_broker_is_one_clear_error(iss_settings):
+    from tests.conftest import free_port
+
+    settings = iss_settings.replace(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    with pytest.raises(HistoryError, match="is not reachable"):
+        read_at(settings, settings.topic, utc(BASE))
