@@ -96,6 +96,7 @@ class DashboardPage(pn.viewable.Viewer):
         self._closed = False
         self._sent_at = time.monotonic()
         self._shown = snap.Snapshot(version=-1, status="")
+        self.pinned: snap.Snapshot | None = None  # a moment shown instead (time_travel.py)
 
         self.heartbeat = ColumnDataSource({"now": [time.time()]}, name="heartbeat")
         self.positions = ColumnDataSource(snap.columns((), snap.POSITION_COLUMNS), name="positions")
@@ -230,7 +231,7 @@ class DashboardPage(pn.viewable.Viewer):
     def _update(self) -> None:
         self._scheduled = False
         with pn.io.hold(self.doc):  # every change of this update in one message
-            self._sync(self.hub.snapshot())
+            self._sync(self.pinned or self.hub.snapshot())
 
     def _beat(self) -> None:
         """A quiet page still hears from the server, and learns of a stalled consumer."""
@@ -238,10 +239,16 @@ class DashboardPage(pn.viewable.Viewer):
         if now - self._sent_at < BEAT_S * 0.9 and self._shown.health.stalled_s is None:
             return
         with pn.io.hold(self.doc):
-            self._sync(self.hub.snapshot())
+            self._sync(self.pinned or self.hub.snapshot())
             if time.monotonic() - self._sent_at >= BEAT_S * 0.9:
                 self.heartbeat.data = {"now": [time.time()]}
                 self._sent_at = time.monotonic()
+
+    def show(self, pinned: snap.Snapshot | None) -> None:
+        """Show ``pinned`` (a moment) instead of the hub's snapshots, or live again (None)."""
+        self.pinned, self._shown = pinned, snap.Snapshot(version=-1, status="")  # redraw all
+        with pn.io.hold(self.doc):
+            self._sync(pinned or self.hub.snapshot())
 
     def _sync(self, new: snap.Snapshot) -> None:
         """Send what changed between the snapshot shown and ``new``: work ∝ the change."""
