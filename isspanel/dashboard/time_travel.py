@@ -14,6 +14,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 import panel as pn
 from bokeh.models import CustomJSTickFormatter
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="isspanel-time-travel")
 EXAMPLE = "2026-11-27T01:00:00Z"
 # The slider's value (minutes since t0, epoch ms) as the time it stands for.
-LABEL_JS = "return new Date(t0 + tick * 60000).toISOString().slice(0, 16).replace('T', ' ');"
+LABEL_JS = (Path(__file__).parent / "static" / "time_label.js").read_text()
 
 
 def parse_at(text: str) -> datetime:
