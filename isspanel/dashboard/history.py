@@ -137,7 +137,8 @@ def build_moment(
     if live:
         notes = ("the moment asked lies in the future: showing now", *notes)
     rows = {
-        "positions": tuple(snap.position_row(r, i + 1) for i, r in enumerate(records)),
+        # A moment has no arrival times: each row says when it happened instead.
+        "positions": tuple(snap.position_row(r, i + 1, r.timestamp) for i, r in enumerate(records)),
         "speeds": tuple(snap.speed_row(r) for r in reads["speeds"].rows),
         "stats": tuple(snap.stats_row(r) for r in reads["stats"].rows),
         "events": tuple(snap.event_row(r) for r in reads["events"].rows),
