@@ -13,7 +13,13 @@ import platform
 import time
 from pathlib import Path
 
-from bench import dashboard_fanout, dashboard_latency, flink_throughput, producer_throughput
+from bench import (
+    dashboard_fanout,
+    dashboard_latency,
+    flink_throughput,
+    producer_throughput,
+    time_travel,
+)
 from bench import passes as passes_bench
 from bench.common import print_table, private_broker
 
@@ -36,6 +42,10 @@ def main() -> None:
     latency, other = dashboard_latency.run()
     sections.append(print_table("Dashboard: producer send → row in the DOM", latency))
     sections.append(print_table("Dashboard: memory and burst", other))
+    log.info("time travel: ?at= answered at the data level (a few minutes)")
+    travel_rows, travel = time_travel.run()
+    sections.append(time_travel.wide_table(travel))
+    sections.append(print_table("Time travel beside reading from the start", travel_rows))
     if os.environ.get("ISS_BENCH_FANOUT_N", "50,100,200").strip():
         log.info("dashboard fan-out, protocol-level clients (about 15 minutes)")
         fanout = dashboard_fanout.run([])

@@ -4,10 +4,15 @@ import panel as pn
 
 from isspanel.dashboard import LINK_CSS, DashboardPage, get_hub
 from isspanel.dashboard.panel_assets import serve_panel_css_locally
+from isspanel.dashboard.time_travel import TimeTravel
 
 pn.extension(raw_css=[LINK_CSS])
 serve_panel_css_locally(pn.state.curdoc)  # before the page's models exist: see its docstring
 
 # Absolute imports on purpose: Bokeh runs this file under a throw-away module name, while
 # app_hooks started the one shared hub in the real `isspanel.dashboard` package.
-DashboardPage(hub=get_hub()).servable(title="isspanel — live ISS position")
+page = DashboardPage(hub=get_hub())
+travel = TimeTravel(page)  # ?at= and the slider: this session at a moment
+pn.Column(travel.panel, page, sizing_mode="stretch_width").servable(
+    title="isspanel — live ISS position"
+)

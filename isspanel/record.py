@@ -156,3 +156,11 @@ def from_flat(data: Any, **limits: Any) -> IssRecord:
     )
     model_km = optional_km(data.get("model_km"))  # optional: absent in most records
     return record if model_km is None else replace(record, model_km=model_km)
+
+
+def from_message(value: bytes | None, max_bytes: int) -> IssRecord:
+    """A position as read back from the topic (the live hub, time travel): size-checked, then
+    validated by ``from_flat``; of any age, since a retained record may be old."""
+    if value is not None and len(value) > max_bytes:
+        raise InvalidRecord(f"message of {len(value):,} bytes is over the limit")
+    return from_flat(value, max_age_s=10**10)

@@ -106,6 +106,22 @@ class Settings:
         64 * 1024,
         "Largest Kafka message the dashboard parses; bigger ones are skipped and counted.",
     )
+    history_timeout_s: float = env(
+        "ISS_HISTORY_TIMEOUT_S",
+        10.0,
+        "Longest a time-travel read (?at=) may take, s; what was read by then is shown, said so.",
+    )
+    history_max_records: int = env(
+        "ISS_HISTORY_MAX_RECORDS",
+        20_000,
+        "Most messages one time-travel read fetches from one topic: the bound of its reader.",
+    )
+    history_slack_s: int = env(
+        "ISS_HISTORY_SLACK_S",
+        300,
+        "Flink stamps its rows with their write time: time travel reads this far past a moment"
+        " for the Flink rows of that moment.",
+    )
 
     # Flink
     jobmanager: str = env(

@@ -154,3 +154,21 @@ def test_explore_uses_flink_topics_when_they_have_data(topic_factory, monkeypatc
     assert "Flink speed from columns 'eventTime', 'speed_kmh'" in all_text
     assert "ProducerStats" not in all_text  # nothing published
     assert len(read_topic(settings, settings.topic, expected=11, timeout_s=3)) == 10
+
+
+@pytest.mark.timeout(600)
+def test_passes_and_history_reads_the_last_day_back_by_time(topic_factory, monkeypatch):
+    """04: passes offline; the positions of the last 24 hours read back from Kafka by time."""
+    settings = topic_factory()
+    use_topics(settings, monkeypatch)
+    now = int(time.time())
+    old = IssRecord(now - 2 * 86_400, 1.0, 2.0, "sgp4")  # two days ago: not in the day
+    day = [IssRecord(now - 3600 + 60 * i, 10.0 + i, -170.0 + 7 * i, "sgp4") for i in range(30)]
+    produce_raw(settings, settings.topic, [old.to_dict()] + [r.to_dict() for r in day])
+
+    nb = run_notebook("04_passes_and_history.ipynb")
+
+    assert not errors_of(nb)
+    all_text = "".join(text_of(c) for c in nb.cells)
+    assert f"{settings.topic}: 30 records from" in all_text
+    assert "0 bad skipped" in all_text

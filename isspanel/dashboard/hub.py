@@ -23,7 +23,7 @@ from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.health import Health, status_html, status_key
 from isspanel.dashboard.world_map import night_data, predicted_data
 from isspanel.geo.orbit import ground_track, night_polygon
-from isspanel.record import InvalidRecord, from_flat
+from isspanel.record import InvalidRecord, from_message
 from isspanel.settings import Settings
 from isspanel.sources import tle
 
@@ -139,9 +139,7 @@ class StreamHub:
         s = self.settings
         try:
             if topic == s.topic:
-                if value is not None and len(value) > s.max_message_bytes:
-                    raise InvalidRecord(f"message of {len(value):,} bytes is over the limit")
-                record = from_flat(value, max_age_s=10**10)
+                record = from_message(value, s.max_message_bytes)
                 with self._lock:
                     if record.timestamp in self._position_keys:
                         # A repeat (a replayed spool, a second producer): the timestamp is

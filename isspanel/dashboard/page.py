@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from functools import partial
 from pathlib import Path
 
 import panel as pn
@@ -20,6 +21,7 @@ from bokeh.models import (
     DataTable,
     DatetimeTickFormatter,
     NumberFormatter,
+    StringEditor,
     StringFormatter,
     TableColumn,
 )
@@ -55,6 +57,15 @@ def _table(source: ColumnDataSource, name: str, columns: list[TableColumn], **kw
     )
 
 
+def plain(*renderers) -> None:
+    """Drop the glyph copies Bokeh makes for selection and muting: nothing here is selected
+    or muted, and each model in a document costs every message of that session (Bokeh
+    lists the document's models for each PATCH-DOC). BokehJS draws with the glyph itself."""
+    for renderer in renderers:
+        renderer.nonselection_glyph = None
+        renderer.muted_glyph = None
+
+
 def _on_any_change(source: ColumnDataSource, callback: CustomJS, ready: list) -> None:
     """Run ``callback`` when ``source`` is replaced or streamed to, and once the page is up."""
     source.js_on_change("data", callback)
@@ -85,6 +96,7 @@ class DashboardPage(pn.viewable.Viewer):
         self._closed = False
         self._sent_at = time.monotonic()
         self._shown = snap.Snapshot(version=-1, status="")
+        self.pinned: snap.Snapshot | None = None  # a moment shown instead (time_travel.py)
 
         self.heartbeat = ColumnDataSource({"now": [time.time()]}, name="heartbeat")
         self.positions = ColumnDataSource(snap.columns((), snap.POSITION_COLUMNS), name="positions")
@@ -111,6 +123,8 @@ class DashboardPage(pn.viewable.Viewer):
         link_args = {"stall_ms": BROWSER_STALL_S * 1000}
         alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
         self.heartbeat.js_on_change("data", alive)
+        # One editor for every column (read-only tables; each column would make its own).
+        column = partial(TableColumn, editor=StringEditor())
         mark = {"background_color": "mark"}  # the newest row's colour (positions.js)
         coordinate = NumberFormatter(format="0.0000", **mark)
         text = StringFormatter(**mark)
@@ -118,12 +132,10 @@ class DashboardPage(pn.viewable.Viewer):
             self.rows,
             "iss-table",
             [
-                TableColumn(
-                    field="time", title="Timestamp (UTC)", formatter=StringFormatter(**mark)
-                ),
-                TableColumn(field="lat", title="Latitude", formatter=coordinate),
-                TableColumn(field="lon", title="Longitude", formatter=coordinate),
-                TableColumn(field="source", title="Source", formatter=text),
+                column(field="time", title="Timestamp (UTC)", formatter=StringFormatter(**mark)),
+                column(field="lat", title="Latitude", formatter=coordinate),
+                column(field="lon", title="Longitude", formatter=coordinate),
+                column(field="source", title="Source", formatter=text),
             ],
             height=430,
         )
@@ -137,8 +149,10 @@ class DashboardPage(pn.viewable.Viewer):
             tools="pan,wheel_zoom,reset,hover",
             tooltips=[("km/h", "@kmh{0,0}")],
         )
-        self.speed_fig.line("t", "kmh", source=self.speeds, line_width=2, color="#1f77b4")
-        self.speed_fig.scatter("t", "kmh", source=self.speeds, size=4, color="#1f77b4")
+        plain(
+            self.speed_fig.line("t", "kmh", source=self.speeds, line_width=2, color="#1f77b4"),
+            self.speed_fig.scatter("t", "kmh", source=self.speeds, size=4, color="#1f77b4"),
+        )
         self.speed_fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", hours="%H:%M")
         number = NumberFormatter(format="0,0.0")
         self.stats = ColumnDataSource(snap.columns((), snap.STATS_COLUMNS), name="stats")
@@ -146,10 +160,10 @@ class DashboardPage(pn.viewable.Viewer):
             _newest_first(self.stats, "stats-rows", ready),
             "stats-table",
             [
-                TableColumn(field="window_start", title="Window (UTC)"),
-                TableColumn(field="count", title="Positions"),
-                TableColumn(field="mean_speed_kmh", title="Mean km/h", formatter=number),
-                TableColumn(field="distance_km", title="Distance km", formatter=number),
+                column(field="window_start", title="Window (UTC)"),
+                column(field="count", title="Positions"),
+                column(field="mean_speed_kmh", title="Mean km/h", formatter=number),
+                column(field="distance_km", title="Distance km", formatter=number),
             ],
             height=150,
         )
@@ -158,10 +172,10 @@ class DashboardPage(pn.viewable.Viewer):
             _newest_first(self.events, "events-rows", ready),
             "events-table",
             [
-                TableColumn(field="eventTime", title="Time (UTC)"),
-                TableColumn(field="event", title="Event"),
-                TableColumn(field="direction", title="Direction"),
-                TableColumn(field="longitude", title="Longitude", formatter=number),
+                column(field="eventTime", title="Time (UTC)"),
+                column(field="event", title="Event"),
+                column(field="direction", title="Direction"),
+                column(field="longitude", title="Longitude", formatter=number),
             ],
             height=150,
         )
@@ -217,7 +231,7 @@ class DashboardPage(pn.viewable.Viewer):
     def _update(self) -> None:
         self._scheduled = False
         with pn.io.hold(self.doc):  # every change of this update in one message
-            self._sync(self.hub.snapshot())
+            self._sync(self.pinned or self.hub.snapshot())
 
     def _beat(self) -> None:
         """A quiet page still hears from the server, and learns of a stalled consumer."""
@@ -225,10 +239,16 @@ class DashboardPage(pn.viewable.Viewer):
         if now - self._sent_at < BEAT_S * 0.9 and self._shown.health.stalled_s is None:
             return
         with pn.io.hold(self.doc):
-            self._sync(self.hub.snapshot())
+            self._sync(self.pinned or self.hub.snapshot())
             if time.monotonic() - self._sent_at >= BEAT_S * 0.9:
                 self.heartbeat.data = {"now": [time.time()]}
                 self._sent_at = time.monotonic()
+
+    def show(self, pinned: snap.Snapshot | None) -> None:
+        """Show ``pinned`` (a moment) instead of the hub's snapshots, or live again (None)."""
+        self.pinned, self._shown = pinned, snap.Snapshot(version=-1, status="")  # redraw all
+        with pn.io.hold(self.doc):
+            self._sync(pinned or self.hub.snapshot())
 
     def _sync(self, new: snap.Snapshot) -> None:
         """Send what changed between the snapshot shown and ``new``: work ∝ the change."""

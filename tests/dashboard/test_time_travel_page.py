@@ -1,0 +1,134 @@
+"""Time travel on the served dashboard (`panel serve isspanel`), driven in headless Chromium:
+``?at=`` puts one page at a moment; the other pages stay live; "Live" returns."""
+# ruff: noqa: F811 - the browser fixtures (browser, open_page) are test_dashboard's
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+
+import pytest
+from kafka import KafkaProducer
+
+from isspanel.record import IssRecord, iso_utc
+from tests.browser import DashboardServer, all_text, model_data, table_keys, wait_until
+from tests.conftest import free_port
+from tests.dashboard.test_dashboard import browser, open_page, publish  # noqa: F401 - fixtures
+
+pytestmark = pytest.mark.browser
+
+BASE = (int(time.time()) - 2 * 86_400) // 600 * 600  # two days back, on a window boundary
+
+
+def record(i: int) -> IssRecord:
+    return IssRecord(BASE + i * 60, round(-40 + (i % 80), 4), round(-170 + i % 340, 4), "sgp4")
+
+
+def windows(settings, count: int) -> None:
+    """10-minute windows as the stats job writes them, stamped when written (20 s after)."""
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    for w in range(count):
+        row = {
+            "window_start": iso_utc(BASE + w * 600),
+            "window_end": iso_utc(BASE + (w + 1) * 600),
+            "count": 10,
+            "mean_speed_kmh": 27_000.0 + w,
+            "distance_km": 4_500.0,
+        }
+        stamp = (BASE + (w + 1) * 600 + 20) * 1000
+        producer.send(settings.stats_topic, json.dumps(row).encode(), timestamp_ms=stamp)
+    producer.flush(30)
+    producer.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, kafka_settings):
+    from isspanel.broker.topics import fresh_topics
+
+    settings = fresh_topics(kafka_settings, prefix="travel")
+    publish(settings, [record(i) for i in range(300)])
+    windows(settings, 30)
+    server = DashboardServer(settings, free_port(), tmp_path_factory.mktemp("tt") / "panel.log")
+    yield settings, server
+    server.stop()
+    assert "Traceback" not in server.log(), server.log()
+
+
+def at_url(server, at: str) -> str:
+    return f"{server.url}?at={urllib.parse.quote(at)}"
+
+
+def test_a_page_at_a_middle_moment_shows_the_100_up_to_it_and_others_stay_live(served, open_page):
+    settings, server = served
+    live = open_page(server.url)
+    moment = open_page(at_url(server, iso_utc(BASE + 200 * 60 + 30)))
+    expected = [BASE + i * 60 for i in range(200, 100, -1)]  # newest first: the top row
+    wait_until(lambda: table_keys(moment) == expected, 30, "the 100 positions up to the moment")
+    text = all_text(moment)
+    assert f"Not live — showing {iso_utc(BASE + 200 * 60 + 30).replace('T', ' ')[:-1]}" in text
+    # The windows closed by that moment, and the track of the 100 positions.
+    starts = model_data(moment, "stats")["window_start"]
+    assert starts[-1] == iso_utc(BASE + 19 * 600) and len(starts) == 20
+    assert len(model_data(moment, "positions")["x"]) == 100
+    assert "?at=" in moment.url
+    # The other page is live, and stays live when a record arrives; the moment does not move.
+    wait_until(lambda: table_keys(live)[0] == BASE + 299 * 60, 20, "the live page")
+    publish(settings, [record(300)])
+    wait_until(lambda: table_keys(live)[0] == BASE + 300 * 60, 20, "the new record, live")
+    time.sleep(1)
+    assert table_keys(moment) == expected
+    assert "Not live" not in all_text(live)
+    # "Live" puts this page back on the stream, the address without ?at=.
+    moment.get_by_role("button", name="Live").click()
+    wait_until(lambda: table_keys(moment)[0] == BASE + 300 * 60, 20, "live again")
+    wait_until(lambda: "at=" not in moment.url, 10, "the address without ?at=")
+    assert "Not live" not in all_text(moment)
+    publish(settings, [record(301)])
+    wait_until(lambda: table_keys(moment)[0] == BASE + 301 * 60, 20, "streaming again")
+
+
+@pytest.mark.parametrize(
+    "value", ["yesterday", "2026-13-45T99:00:00Z", "x" * 500, "", "<img src=x onerror=xss=1>"]
+)
+def test_a_bad_moment_is_said_on_the_page_which_stays_live(served, open_page, value):
+    _settings, server = served
+    page = open_page(at_url(server, value))
+    wait_until(lambda: "is not a time" in all_text(page), 20, "the message")
+    assert "2026-11-27T01:00:00Z" in all_text(page) and "Showing live" in all_text(page)
+    wait_until(lambda: len(table_keys(page)) == 100, 20, "live rows")
+    assert page.evaluate("() => window.xss") is None  # shown as text, never run
+
+
+def test_a_moment_before_the_earliest_retained_says_so(served, open_page):
+    _settings, server = served
+    page = open_page(at_url(server, iso_utc(BASE - 86_400)))
+    wait_until(lambda: "retains nothing before" in all_text(page), 30, "the message")
+    assert "Not live" in all_text(page) and table_keys(page) == []
+
+
+def test_a_moment_in_the_future_is_live(served, open_page):
+    _settings, server = served
+    page = open_page(at_url(server, iso_utc(time.time() + 86_400)))
+    wait_until(lambda: "lies in the future" in all_text(page), 30, "the message")
+    wait_until(lambda: len(table_keys(page)) == 100, 20, "live rows")
+    assert "Not live" not in all_text(page)
+
+
+def test_the_slider_puts_the_page_at_a_moment_within_what_is_retained(served, open_page):
+    _settings, server = served
+    page = open_page(server.url)
+    wait_until(lambda: len(table_keys(page)) == 100, 20, "live rows")
+    newest = table_keys(page)[0]
+    page.get_by_role("button", name="Time travel…").click()
+    handle = page.locator(".noUi-handle").first
+    handle.wait_for(timeout=20_000)
+    handle.focus()
+    for _ in range(30):  # a minute a step: half an hour back from the newest retained
+        handle.press("ArrowLeft")
+    wait_until(lambda: "Not live — showing" in all_text(page), 30, "the moment")
+    wait_until(lambda: table_keys(page) and table_keys(page)[0] < newest, 30, "older rows")
+    keys = table_keys(page)
+    assert len(keys) == 100 and keys == sorted(keys, reverse=True)
+    assert newest - 31 * 60 <= keys[0] <= newest - 29 * 60
+    assert "?at=" in page.url
