@@ -1,5 +1,27 @@
-"""The Kafka side: local broker, topics, links, bounded readers.
+"""The Kafka side: the local KRaft broker, topics, the producer's link, and the short-lived,
+bounded readers of time travel (history.py reads, rows.py validates).
 
-Today it holds ``history`` (time travel's short-lived reader); the local broker, the topics
-and the producer's link move here with the layout change (issue 13).
+    from isspanel.broker import read_at, retained_range
 """
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from isspanel.broker.history import History, HistoryError, HistoryReader
+from isspanel.settings import Settings
+
+__all__ = ["History", "HistoryError", "HistoryReader", "read_at", "retained_range"]
+
+
+def read_at(settings: Settings, topic: str, at: datetime, limit: int | None = None) -> History:
+    """Open a reader, read ``topic`` at ``at``, close it."""
+    with HistoryReader(settings) as reader:
+        return reader.read(topic, at, limit)
+
+
+def retained_range(settings: Settings, topic: str) -> tuple[datetime, datetime] | None:
+    """The oldest and newest row time ``topic`` still retains (None if it holds none), for a
+    slider's bounds; HistoryError if the topic does not exist."""
+    with HistoryReader(settings) as reader:
+        return reader.retained(topic)
