@@ -1,9 +1,9 @@
-"""Run the Flink SQL jobs of flink/*.sql with PyFlink; list and cancel them over REST.
+"""Run the Flink SQL jobs of flink/*.sql with PyFlink (list and stop them: isspanel.flink_rest).
 
 Jobs (one function each, as in PyFlink's table examples):
     speed      ground speed per position          -> iss-speed
     stats      10-minute tumbling-window stats    -> iss-stats
-    crossings  equator and antimeridian crossings -> iss-events
+    crossings  equator and antimeridian crossings, and anomalies -> iss-events
 
 All chosen jobs share one source and one OVER operator in a single Flink job (StatementSet).
 Without a JobManager (ISS_FLINK_JOBMANAGER empty) the job runs on a mini-cluster inside this
@@ -21,20 +21,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from isspanel.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
 SQL_DIR = PROJECT_ROOT / "flink"
-# For the long-running `isspanel flink run`: checkpoints keep the source offsets, so a restart
-# after a failure (say a broker restart) resumes there instead of replaying the topic from the
-# earliest offset. Not for bounded queries: they would wait for a last checkpoint to finish.
-RUN_CONFIG = {
-    "execution.checkpointing.interval": "30 s",
-    "restart-strategy.type": "exponential-delay",
-}
+# For the long-running `isspanel flink run`; the checkpoint interval is set by the SQL of the
+# jobs (their exactly-once sinks commit with each checkpoint), the state folder by flink_state.
+RUN_CONFIG = {"restart-strategy.type": "exponential-delay"}
 SOURCE_FILES = ("00_source_iss_location.sql", "05_legs.sql")
 TERMINAL = {"FINISHED", "CANCELED", "FAILED", "SUSPENDED"}
 ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"}
@@ -88,8 +82,19 @@ def _option(sql: str, key: str, value: Callable[[str], str]) -> str:
     return pattern.sub(lambda m: m.group(1) + _quote(value(m.group(2).replace("''", "'"))), sql)
 
 
+def _prefix(value: str, settings: Settings, topics: dict[str, str]) -> str:
+    """'isspanel-flink-iss-speed' -> '<flink group>-<speed topic>': unique per group and sink."""
+    topic = value.removeprefix("isspanel-flink-")
+    return f"{settings.flink_group}-{topics.get(topic, topic)}"
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
 def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
-    """Point the SQL as written (local defaults) at ``settings``; ``bounded`` stops at the end."""
+    """Point the SQL as written (local defaults) at ``settings``; ``bounded`` reads what the
+    topic holds, from its earliest offset to the end."""
     topics = {
         "iss-location": settings.topic,
         "iss-speed": settings.speed_topic,
@@ -99,6 +104,17 @@ def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
     sql = _option(sql, "topic", lambda v: topics.get(v, v))
     sql = _option(sql, "properties.bootstrap.servers", lambda _v: settings.bootstrap)
     sql = _option(sql, "properties.group.id", lambda _v: settings.flink_group)
+    sql = _option(sql, "sink.transactional-id-prefix", lambda v: _prefix(v, settings, topics))
+    sql = _option(
+        sql, "execution.checkpointing.interval", lambda _v: f"{settings.flink_checkpoint_s} s"
+    )
+    for bound, value in (("min", settings.min_speed_kmh), ("max", settings.max_speed_kmh)):
+        sql = re.sub(
+            r"(CAST\(\s*)[-+0-9.eE]+(\s+AS\s+DOUBLE\s*\)\s+AS\s+" + bound + r"_speed_kmh\b)",
+            lambda m, v=value: f"{m.group(1)}{_number(v)}{m.group(2)}",
+            sql,
+            flags=re.IGNORECASE,
+        )
     sql = re.sub(
         r"(DESCRIPTOR\(\s*event_time\s*\)\s*,\s*INTERVAL\s*')\d+('\s*MINUTES?)",
         lambda m: f"{m.group(1)}{settings.window_minutes}{m.group(2)}",
@@ -106,6 +122,7 @@ def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
         flags=re.IGNORECASE,
     )
     if bounded:
+        sql = _option(sql, "scan.startup.mode", lambda _v: "earliest-offset")
         sql = re.sub(
             r"('scan\.startup\.mode'\s*=\s*'[^']*')",
             r"\1,\n  'scan.bounded.mode' = 'latest-offset'",
@@ -251,22 +268,31 @@ def check_sql(settings: Settings, t_env=None) -> dict[str, list[str]]:
 # -- jobs -------------------------------------------------------------------------------------
 
 
+JOB_FILES = {"speed": "10_speed.sql", "stats": "20_stats.sql", "crossings": "30_crossings.sql"}
+
+
 def speed_job(t_env, settings: Settings, statement_set) -> None:
     """Ground speed per position to the speed topic."""
-    apply(t_env, load_sql("10_speed.sql", settings), statement_set)
+    apply(t_env, load_sql(JOB_FILES["speed"], settings), statement_set)
 
 
 def stats_job(t_env, settings: Settings, statement_set) -> None:
     """Tumbling-window statistics to the stats topic."""
-    apply(t_env, load_sql("20_stats.sql", settings), statement_set)
+    apply(t_env, load_sql(JOB_FILES["stats"], settings), statement_set)
 
 
 def crossings_job(t_env, settings: Settings, statement_set) -> None:
-    """Equator and antimeridian crossings to the events topic."""
-    apply(t_env, load_sql("30_crossings.sql", settings), statement_set)
+    """Equator and antimeridian crossings, and anomalies, to the events topic."""
+    apply(t_env, load_sql(JOB_FILES["crossings"], settings), statement_set)
 
 
 JOBS: dict[str, Callable] = {"speed": speed_job, "stats": stats_job, "crossings": crossings_job}
+
+
+def job_statements(settings: Settings, jobs: Iterable[str]) -> list[str]:
+    """Every statement a submission of ``jobs`` runs, in order (names a plan: flink_state)."""
+    files = [*SOURCE_FILES, *(JOB_FILES[name] for name in jobs)]
+    return [s for name in files for s in load_sql(name, settings)]
 
 
 def submit(settings: Settings, jobs: Iterable[str] | None = None, t_env=None, bounded=False):
@@ -336,68 +362,6 @@ def collect(t_env, query: str, max_rows: int = 10, timeout_s: float = 60.0) -> l
     return list(rows)
 
 
-# -- REST: list and cancel --------------------------------------------------------------------
-
-
-def rest_jobs(settings: Settings, timeout_s: float = 5.0) -> list[dict]:
-    """Jobs known to the JobManager, newest first."""
-    response = requests.get(f"{web_url(settings)}jobs/overview", timeout=timeout_s)
-    response.raise_for_status()
-    return sorted(response.json()["jobs"], key=lambda j: j["start-time"], reverse=True)
-
-
-def rest_cancel(settings: Settings, job_id: str, timeout_s: float = 10.0) -> None:
-    response = requests.patch(
-        f"{web_url(settings)}jobs/{job_id}", params={"mode": "cancel"}, timeout=timeout_s
-    )
-    response.raise_for_status()
-
-
-def _unreachable(settings: Settings, exc: Exception) -> int:
-    if settings.jobmanager:
-        log.error("JobManager %s does not answer: %s", settings.jobmanager, exc)
-        return 1
-    log.info(
-        "no local Flink mini-cluster answers on port %d: jobs on the local mini-cluster live "
-        "inside the running `isspanel flink run` process (Ctrl-C there cancels them); "
-        "none is running",
-        settings.flink_rest_port,
-    )
-    return 0
-
-
-def list_jobs(settings: Settings) -> int:
-    try:
-        jobs = rest_jobs(settings)
-    except requests.RequestException as exc:
-        return _unreachable(settings, exc)
-    if not jobs:
-        log.info("no Flink jobs at %s", rest_address(settings))
-    for job in jobs:
-        log.info("%s %-12s %s", job["jid"], job["state"], job["name"])
-    return 0
-
-
-def cancel_jobs(settings: Settings, ids: list[str]) -> int:
-    try:
-        jobs = rest_jobs(settings)
-    except requests.RequestException as exc:
-        return _unreachable(settings, exc)
-    if not ids:
-        ids = [j["jid"] for j in jobs if j["state"] in ACTIVE and j["name"].startswith("isspanel")]
-        if not ids:
-            log.info("no running isspanel job at %s", rest_address(settings))
-    failed = 0
-    for job_id in ids:
-        try:
-            rest_cancel(settings, job_id)
-            log.info("cancelled %s", job_id)
-        except requests.RequestException as exc:
-            log.error("could not cancel %s: %s", job_id, exc)
-            failed += 1
-    return 1 if failed else 0
-
-
 # -- the `isspanel flink` command -------------------------------------------------------------
 
 
@@ -412,8 +376,10 @@ def main(args, settings: Settings) -> int:
         from isspanel.flink_run import run  # it uses this module
 
         return run(settings, jobs or None, bool(getattr(args, "detach", False)))
+    from isspanel import flink_rest  # it uses this module
+
     if args.action == "list":
-        return list_jobs(settings)
+        return flink_rest.list_jobs(settings)
     if args.action == "cancel":
-        return cancel_jobs(settings, jobs)
+        return flink_rest.cancel_jobs(settings, jobs)
     raise ValueError(f"unknown action {args.action!r}")
