@@ -2,13 +2,19 @@
 
 A stop takes a savepoint in the job's state folder (isspanel.flink_state), so the next
 `isspanel flink run` resumes exactly where the job stopped; jobs that cannot take one (still
-starting, or not ours) are cancelled instead.
+starting, or not ours) are cancelled instead. `isspanel flink cancel` first waits for the tasks of
+a job that is still starting; a stop whose local run exits (REST API and all) before the answer
+is heard is judged by the savepoint folder.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import requests
 
@@ -18,20 +24,62 @@ from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# A job is RUNNING before its tasks are; `flink cancel` waits this long for them (a loaded
+# machine has taken ~10 s) so that Flink can take the savepoint.
+READY_TIMEOUT_S = 120.0
 
-def rest_stop(base_url: str, job_id: str, target: str | None, timeout_s: float = 120.0) -> str:
-    """Stop ``job_id`` with a savepoint in ``target`` (a cluster of its own may know none);
-    return the savepoint's path. RuntimeError (why) when Flink cannot take it."""
+
+class ClusterGone(RuntimeError):
+    """The REST API stopped answering during a stop, and no savepoint of it is on disk."""
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """A stop with a savepoint that Flink has accepted."""
+
+    base_url: str
+    job_id: str
+    target: str | None
+    request_id: str
+    since: float  # wall clock before the request: older savepoints are not this stop's
+
+
+def request_stop(base_url: str, job_id: str, target: str | None) -> StopRequest:
+    """Ask Flink to stop ``job_id`` with a savepoint in ``target`` (a cluster of its own may
+    know none). RuntimeError (why) when it refuses."""
     body: dict = {"drain": False}
     if target:
         body["targetDirectory"] = target
+    since = time.time()
     response = requests.post(f"{base_url}jobs/{job_id}/stop", json=body, timeout=10)
     if response.status_code >= 400:
         raise RuntimeError(f"HTTP {response.status_code}: {_rest_error(response)}")
-    request_id = response.json()["request-id"]
+    return StopRequest(base_url, job_id, target, response.json()["request-id"], since)
+
+
+def stop_outcome(request: StopRequest, timeout_s: float = 120.0, poll_s: float = 0.5) -> str:
+    """The savepoint's path once Flink has taken it. RuntimeError (why) when it cannot;
+    ClusterGone when the REST API went away and left no savepoint of this stop.
+
+    A local `isspanel flink run` exits as soon as its job has FINISHED, and its REST API with
+    it: on a busy machine that happens before this poll hears COMPLETED. The savepoint folder
+    then tells, since the job finishes only after its savepoint is complete.
+    """
+    url = f"{request.base_url}jobs/{request.job_id}/savepoints/{request.request_id}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        answer = requests.get(f"{base_url}jobs/{job_id}/savepoints/{request_id}", timeout=10)
+        try:
+            answer = requests.get(url, timeout=10)
+        except requests.ConnectionError as exc:
+            found = savepoint_on_disk(request)
+            if found is not None:
+                log.debug("REST API gone after the stop (%s); savepoint on disk", exc)
+                return found
+            raise ClusterGone(
+                f"the Flink REST API at {request.base_url} stopped answering before it said "
+                f"whether the savepoint of {request.job_id} was taken, and none is in "
+                f"{request.target or 'a folder known here'}"
+            ) from exc
         answer.raise_for_status()
         state = answer.json()
         if state.get("status", {}).get("id") == "COMPLETED":
@@ -40,8 +88,62 @@ def rest_stop(base_url: str, job_id: str, target: str | None, timeout_s: float =
                 return operation["location"]
             cause = operation.get("failure-cause", {}).get("stack-trace", "no savepoint taken")
             raise RuntimeError(_first_cause(cause))
-        time.sleep(0.5)
+        time.sleep(poll_s)
     raise RuntimeError(f"no savepoint after {timeout_s:.0f} s")
+
+
+def savepoint_on_disk(request: StopRequest) -> str | None:
+    """The complete savepoint of ``request`` in its target folder (Flink names it
+    savepoint-<first 6 characters of the job id>-<random>; `_metadata` is written last)."""
+    if not request.target or urlparse(request.target).scheme not in ("file", ""):
+        return None
+    folder = Path(url2pathname(urlparse(request.target).path))
+    found = []
+    for meta in folder.glob(f"savepoint-{request.job_id[:6]}-*/_metadata"):
+        try:
+            mtime = meta.stat().st_mtime
+        except OSError:
+            continue
+        if mtime >= request.since - 1.0:  # 1 s: file times may be coarser than the clock
+            found.append((mtime, meta.parent))
+    return max(found)[1].as_uri() if found else None
+
+
+def rest_stop(base_url: str, job_id: str, target: str | None, timeout_s: float = 120.0) -> str:
+    """Stop ``job_id`` with a savepoint in ``target``; return the savepoint's path."""
+    return stop_outcome(request_stop(base_url, job_id, target), timeout_s)
+
+
+def wait_for_tasks(base_url: str, job_id: str, timeout_s: float = 120.0) -> bool:
+    """Wait until every task of ``job_id`` runs: a job is RUNNING while its tasks still deploy,
+    and Flink refuses a savepoint until they all run. False when the job ended, or on time-out.
+    """
+    deadline, said = time.monotonic() + timeout_s, False
+    while True:
+        response = requests.get(f"{base_url}jobs/overview", timeout=10)
+        response.raise_for_status()
+        job = next((j for j in response.json()["jobs"] if j["jid"] == job_id), None)
+        if job is None or job["state"] not in ACTIVE:
+            return False
+        tasks = job.get("tasks", {})
+        running = tasks.get("running", 0) + tasks.get("finished", 0)
+        if job["state"] == "RUNNING" and running >= tasks.get("total", 0):
+            return True
+        if time.monotonic() >= deadline:
+            log.warning("job %s still starts after %.0f s", job_id, timeout_s)
+            return False
+        if not said:
+            log.info(
+                "job %s is still starting (%s, %d of %d tasks running): waiting up to %.0f s "
+                "before its savepoint",
+                job_id,
+                job["state"],
+                running,
+                tasks.get("total", 0),
+                timeout_s,
+            )
+            said = True
+        time.sleep(0.5)
 
 
 def _rest_error(response: requests.Response) -> str:
@@ -115,16 +217,40 @@ def cancel_jobs(settings: Settings, ids: list[str]) -> int:
     failed = 0
     for job_id in ids:
         try:
-            try:
-                target = savepoint_target(settings, names.get(job_id, ""))
-                where = rest_stop(web_url(settings), job_id, target)
-                log.info("stopped %s with a savepoint: %s", job_id, where)
-                continue
-            except (RuntimeError, requests.HTTPError, KeyError, ValueError) as exc:
-                log.warning("no savepoint of %s (%s): cancelling it", job_id, exc)
-            rest_cancel(settings, job_id)
-            log.info("cancelled %s", job_id)
+            failed += _stop_or_cancel(settings, job_id, names.get(job_id, ""))
         except requests.RequestException as exc:
             log.error("could not cancel %s: %s", job_id, exc)
             failed += 1
     return 1 if failed else 0
+
+
+def _stop_or_cancel(settings: Settings, job_id: str, name: str) -> int:
+    """Stop ``job_id`` with a savepoint, else cancel it; 1 when it may still run."""
+    base_url = web_url(settings)
+    try:
+        if not wait_for_tasks(base_url, job_id, READY_TIMEOUT_S) and not _active(settings, job_id):
+            log.info("%s has already ended", job_id)
+            return 0
+        where = rest_stop(base_url, job_id, savepoint_target(settings, name))
+        log.info("stopped %s with a savepoint: %s", job_id, where)
+        return 0
+    except ClusterGone as exc:
+        if settings.jobmanager:
+            log.error("%s", exc)
+            return 1
+        # A local mini-cluster lives in its `isspanel flink run`: with it gone, so is the job.
+        log.warning(
+            "%s: the job ended with its mini-cluster; the next run resumes from its "
+            "last checkpoint",
+            exc,
+        )
+        return 0
+    except (RuntimeError, requests.HTTPError, KeyError, ValueError) as exc:
+        log.warning("no savepoint of %s (%s): cancelling it", job_id, exc)
+    rest_cancel(settings, job_id)
+    log.info("cancelled %s", job_id)
+    return 0
+
+
+def _active(settings: Settings, job_id: str) -> bool:
+    return any(j["jid"] == job_id and j["state"] in ACTIVE for j in rest_jobs(settings))

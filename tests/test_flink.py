@@ -21,11 +21,14 @@ import time
 import uuid
 from argparse import Namespace
 from dataclasses import fields
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import psutil
 import pytest
 
-from isspanel import flink_rest, flink_runner
+from isspanel import flink_rest, flink_runner, flink_state
 from isspanel.orbit import great_circle_km
 from isspanel.producer import IssProducer
 from isspanel.record import IssRecord, iso_utc
@@ -510,6 +513,32 @@ def test_sigterm_to_the_group_then_a_restart_shows_each_row_once(flink_job):
     text = log_path.read_text()
     assert "resuming from " in text and "/checkpoints/" in text, text[-2000:]
     assert_each_row_once(flink_job)
+
+
+def test_a_stop_of_a_starting_job_whose_run_exits_first_reports_its_savepoint(flink_job):
+    """The two races `isspanel flink cancel` lost on a loaded machine, made certain: the stop
+    comes as soon as the job is RUNNING (its tasks still deploy: Flink refuses a savepoint
+    then), and the outcome is asked only after the run has exited (it exits once its job has
+    FINISHED, and its REST API goes with it)."""
+    settings = flink_job.settings
+    for proc in [p for p, _log in flink_job.restarts if p.poll() is None]:
+        proc.terminate()  # the runner stops its job with a savepoint and exits
+        assert proc.wait(90) == 0
+    stop_first_run(flink_job)
+    proc, log_path = restart(flink_job, "stop-races")
+    job = running_jobs(settings)[0]
+    base_url = flink_runner.web_url(settings)
+    assert flink_rest.wait_for_tasks(base_url, job["jid"], timeout_s=START_TIMEOUT_S)
+    target = flink_state.savepoint_target(settings, job["name"])
+    request = flink_rest.request_stop(base_url, job["jid"], target)
+    assert proc.wait(90) == 0, tail(log_path)
+    assert "the Flink job ended: FINISHED" in log_path.read_text()
+    where = flink_rest.stop_outcome(request, timeout_s=30)
+    folder = Path(url2pathname(urlparse(where).path))
+    assert (
+        folder.name.startswith(f"savepoint-{job['jid'][:6]}-") and (folder / "_metadata").is_file()
+    )
+    assert folder.parent.as_uri() == target
 
 
 # -- the notebook -----------------------------------------------------------------------------
