@@ -18,6 +18,7 @@ from urllib.request import url2pathname
 
 import requests
 
+from isspanel import flink_local
 from isspanel.flink_runner import ACTIVE, rest_address, web_url
 from isspanel.flink_state import savepoint_target
 from isspanel.settings import Settings
@@ -205,12 +206,19 @@ def list_jobs(settings: Settings) -> int:
 
 def cancel_jobs(settings: Settings, ids: list[str]) -> int:
     """Stop each job with a savepoint (the next run resumes there); cancel it if Flink cannot."""
+    # A local run whose job is not listed yet (its REST API may not answer yet) is stopped
+    # as a whole: the job would start a moment later (isspanel.flink_local).
+    starting = None if settings.jobmanager else flink_local.local_run(settings)
     try:
         jobs = rest_jobs(settings)
     except requests.RequestException as exc:
+        if starting:
+            return flink_local.stop_local_run(settings, starting)
         return _unreachable(settings, exc)
     if not ids:
         ids = [j["jid"] for j in jobs if j["state"] in ACTIVE and j["name"].startswith("isspanel")]
+        if not ids and starting:
+            return flink_local.stop_local_run(settings, starting)
         if not ids:
             log.info("no running isspanel job at %s", rest_address(settings))
     names = {j["jid"]: j["name"] for j in jobs}

@@ -17,12 +17,13 @@ import signal
 import socket
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import requests
 from kafka.errors import KafkaError
 
-from isspanel import flink_rest, flink_runner, flink_state
+from isspanel import flink_local, flink_rest, flink_runner, flink_state
 from isspanel.settings import Settings
 from isspanel.topics import ensure_topics
 
@@ -276,7 +277,8 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
         )
         detach = False
     quiet_py4j()
-    with StopSignals() as stop:
+    marker = flink_local.run_marker(settings) if not settings.jobmanager else nullcontext()
+    with StopSignals() as stop, marker:  # marked: `flink cancel` can stop it while it starts
         try:
             prepare_topics(settings, names)
         except StartError as exc:

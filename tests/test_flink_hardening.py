@@ -25,6 +25,7 @@ import requests
 import yaml
 from kafka import KafkaAdminClient
 
+from isspanel import flink_local, flink_runner
 from isspanel.producer import IssProducer
 from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources.sgp4_model import Sgp4Source
@@ -173,6 +174,23 @@ def test_ctrl_c_during_start_up_stops_quietly(kafka_settings, tmp_path):
         time.sleep(1)
         os.killpg(proc.pid, signal.SIGINT)
         assert_quiet_stop(proc, log_path, "SIGINT")
+    finally:
+        end_group(proc)
+
+
+def test_flink_cancel_while_the_run_starts_stops_it(kafka_settings, tmp_path):
+    """Before the run's REST API answers and lists its job, `flink cancel` said that nothing
+    ran (exit 0), and the job started a moment later."""
+    settings = new_settings(kafka_settings, tmp_path)
+    log_path = tmp_path / "flink-run.log"
+    proc = start_run(settings, log_path)
+    try:
+        wait_until(lambda: flink_local.local_run(settings), 60, "the run's marker", proc, log_path)
+        assert running_jobs(settings) == []  # not listed yet: its JVM is still starting
+        assert flink_runner.main(Namespace(action="cancel", jobs=[]), settings) == 0
+        assert_quiet_stop(proc, log_path, "SIGTERM")
+        assert proc.returncode == 0 and running_jobs(settings) == []
+        assert not flink_local.marker_path(settings).exists()
     finally:
         end_group(proc)
 
