@@ -51,7 +51,12 @@ CREATE TABLE iss_location (
   'topic' = 'iss-location',
   'properties.bootstrap.servers' = 'localhost:9092',
   'properties.group.id' = 'isspanel-flink',
-  'scan.startup.mode' = 'earliest-offset',
+  -- Exactly once across restarts: a restart restores the offsets of the job's last checkpoint
+  -- or savepoint (isspanel flink run keeps them under ISS_HOME/flink/state). Without one, the
+  -- source resumes at the offsets the group committed at its last checkpoint, and only a group
+  -- that never committed reads from the earliest offset.
+  'scan.startup.mode' = 'group-offsets',
+  'properties.auto.offset.reset' = 'earliest',
   'format' = 'json',
   'json.ignore-parse-errors' = 'true',
   'json.fail-on-missing-field' = 'false'

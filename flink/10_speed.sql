@@ -1,6 +1,18 @@
 -- Job "speed": the ground speed at each position, to topic iss-speed.
 -- Run after 00_source_iss_location.sql and 05_legs.sql, in the same session.
--- Latency: a speed is written as soon as its position arrives (watermark = latest event time).
+-- Anomalous legs (05_legs.sql) are not speeds: they go to iss-events as `anomaly` events.
+--
+-- Exactly once: the sink writes in Kafka transactions, one per checkpoint, committed when the
+-- checkpoint completes; the checkpoint holds the source offsets and the state of every operator.
+-- A restart from the job's last checkpoint or savepoint aborts what was written after it and
+-- computes it again, so a `read_committed` reader sees each row once, even after a crash.
+-- Latency: a row becomes visible with the checkpoint after it (at most the interval below, plus
+-- the checkpoint's own time). The runner rewrites the interval to ISS_FLINK_CHECKPOINT_S.
+-- Each sink's transactional ids start with its own prefix, unique per consumer group and topic
+-- (the runner writes '<ISS_FLINK_GROUP>-<topic>'): two jobs with one prefix fence each other.
+-- The transaction timeout must not exceed the broker's transaction.max.timeout.ms (15 min by
+-- default); Flink's own default (1 h) would be refused.
+SET 'execution.checkpointing.interval' = '10 s';
 
 CREATE TABLE iss_speed (
   `timestamp` BIGINT,
@@ -17,7 +29,9 @@ CREATE TABLE iss_speed (
   'topic' = 'iss-speed',
   'properties.bootstrap.servers' = 'localhost:9092',
   'format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = 'isspanel-flink-iss-speed',
+  'properties.transaction.timeout.ms' = '900000'
 );
 
 INSERT INTO iss_speed
@@ -31,4 +45,5 @@ SELECT
   distance_km,
   speed_kmh,
   source
-FROM iss_speed_legs;
+FROM iss_speed_legs
+WHERE NOT anomalous;

@@ -16,7 +16,7 @@ from isspanel.record import InvalidRecord
 
 # The real rows are under 400 bytes; a string field longer than this is not ours.
 MAX_TEXT = 200
-EVENTS = ("equator", "antimeridian")
+EVENTS = ("equator", "antimeridian", "anomaly")  # written by flink/30_crossings.sql
 # Written by the producer, not by Flink: the live feed froze, or moves again.
 FEED_EVENTS = ("feed-frozen", "feed-moving")
 

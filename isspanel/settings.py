@@ -139,6 +139,29 @@ class Settings:
         " 0.0.0.0 opens them to the network.",
     )
     flink_parallelism: int = env("ISS_FLINK_PARALLELISM", 1, "Default parallelism of Flink jobs.")
+    flink_state_dir: str = env(
+        "ISS_FLINK_STATE_DIR",
+        "",
+        "Folder of the Flink jobs' checkpoints and savepoints, which a run resumes from; the"
+        " JobManager and TaskManagers must write there. Empty: ISS_HOME/flink/state on the local"
+        " mini-cluster, none with ISS_FLINK_JOBMANAGER.",
+    )
+    flink_checkpoint_s: int = env(
+        "ISS_FLINK_CHECKPOINT_S",
+        10,
+        "Checkpoint interval of the Flink jobs, s: their rows reach read_committed readers"
+        " (exactly once) with each checkpoint.",
+    )
+    min_speed_kmh: float = env(
+        "ISS_MIN_SPEED_KMH",
+        23_500.0,
+        "Slowest believable ground speed: a leg of 30 s to 10 min below it is an anomaly.",
+    )
+    max_speed_kmh: float = env(
+        "ISS_MAX_SPEED_KMH",
+        26_500.0,
+        "Fastest believable ground speed: a leg of 30 s to 10 min above it is an anomaly.",
+    )
 
     @property
     def bootstrap(self) -> str:

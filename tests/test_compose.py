@@ -429,6 +429,27 @@ def test_flink_cluster_configuration(services):
     assert services["jobmanager"]["hostname"] == "jobmanager"
 
 
+def test_flink_state_is_on_a_named_volume(compose, services):
+    """Checkpoints and savepoints outlive the containers: the JobManager, the TaskManager and
+    the submitter (which picks the snapshot to resume from) share one named volume."""
+    from isspanel.analytics import state as flink_state
+
+    assert "flink-state" in compose["volumes"]
+    for name in ("jobmanager", "taskmanager", "flink-submit"):
+        assert "flink-state:/flink-state" in services[name]["volumes"], name
+    submit = services["flink-submit"]
+    env = {k: v for k, v in submit["environment"].items() if k.startswith("ISS_")}
+    settings = Settings.from_env(environ=env)
+    assert settings.jobmanager == "jobmanager:8081"
+    # Without ISS_FLINK_STATE_DIR a remote cluster keeps checkpoints in its memory only.
+    assert flink_state.state_root(settings) == Path("/flink-state")
+    # The submitter runs as the Flink image's user (uid and gid 9999), who owns the mount
+    # point (a new volume takes its owner), and its ISS_HOME is one that user may write.
+    assert submit["user"] == "9999:9999"
+    assert re.search(r"chown flink:flink /flink-state\b", FLINK_DOCKERFILE.read_text())
+    assert settings.home.is_relative_to("/tmp") and submit["environment"]["HOME"] == "/tmp"
+
+
 # --------------------------------------------------------------------------- kafka
 
 
@@ -496,7 +517,11 @@ def test_project_services_env_vars_are_settings(services, name):
     """Every ISS_* variable compose sets is a real setting; topic names are the defaults."""
     defaults = settings_env_defaults()
     env = services[name]["environment"]
-    others = {"dashboard": {"BOKEH_ALLOW_WS_ORIGIN"}, "jupyter": {"JUPYTER_TOKEN"}}
+    others = {
+        "dashboard": {"BOKEH_ALLOW_WS_ORIGIN"},
+        "jupyter": {"JUPYTER_TOKEN"},
+        "flink-submit": {"HOME"},
+    }
     for var in set(env) - others.get(name, set()):
         assert var in defaults, f"{var} is not read by isspanel.settings"
     settings = Settings()

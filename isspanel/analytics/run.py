@@ -1,31 +1,40 @@
 """`isspanel flink run`: create the topics, submit the jobs, wait, and stop cleanly on a signal.
 
 Stopping: SIGINT and SIGTERM only set an event, so no KeyboardInterrupt lands inside a py4j call
-(py4j logs those with a traceback). The step under way finishes, then the job is cancelled
-through its JobClient while the gateway JVM is still there. A second signal quits at once.
+(py4j logs those with a traceback). The step under way finishes, then the job is stopped with a
+savepoint through its JobClient while the gateway JVM is still there (cancelled if Flink cannot
+take one); the next run resumes from it (isspanel.analytics.state). A second signal quits at once.
 When the JVM got the signal too (SIGTERM to the whole process group), the local job ended with
-it and no py4j call is made; py4j's own connection errors go to DEBUG (shown with -v).
+it and no py4j call is made; py4j's own connection errors go to DEBUG (shown with -v). The next
+run resumes from the job's last checkpoint then.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import socket
 import threading
-import time
-from pathlib import Path
+from contextlib import nullcontext
 
+import requests
 from kafka.errors import KafkaError
 
+from isspanel.analytics import local as flink_local
+from isspanel.analytics import rest as flink_rest
 from isspanel.analytics import runner as flink_runner
+from isspanel.analytics import state as flink_state
+from isspanel.analytics.jvm import (
+    StopSignals,
+    gateway_alive,
+    quiet_py4j,
+    root_cause,
+)
 from isspanel.broker.topics import ensure_topics
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_TIMEOUT_S = 60.0  # for the savepoint of a stop; then the job is cancelled
 # The topic each job writes (a Settings attribute); every job reads settings.topic.
 SINKS = {"speed": "speed_topic", "stats": "stats_topic", "crossings": "events_topic"}
 
@@ -74,97 +83,15 @@ def prepare_topics(settings: Settings, jobs: list[str]) -> None:
         ) from exc
 
 
-# -- signals and py4j -------------------------------------------------------------------------
-
-
-class StopSignals:
-    """SIGINT/SIGTERM set ``event`` (the first) or raise KeyboardInterrupt (the second)."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.previous: dict[int, object] = {}
-
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                self.previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, _frame) -> None:
-        name = signal.Signals(signum).name
-        if self.event.is_set():
-            log.warning("%s again: quitting without waiting for the Flink job", name)
-            raise KeyboardInterrupt
-        self.event.set()
-        log.info("%s: stopping the Flink job (a second signal quits at once)", name)
-
-
-class Py4JNoise(logging.Filter):
-    """py4j's own records (connection errors once the JVM is gone, a KeyboardInterrupt inside a
-    call) go to DEBUG: they repeat per Java object and say nothing the runner does not say."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not (record.name.startswith("py4j") or "py4j" in Path(record.pathname).parts):
-            return True
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return logging.getLogger().isEnabledFor(logging.DEBUG)
-
-
-_PY4J_FILTER = Py4JNoise()
-
-
-def quiet_py4j() -> None:
-    """Install the filter for the rest of the process: py4j logs at exit too (object GC).
-
-    Filters of a logger see only records made by that logger, so each py4j logger gets it,
-    and the root logger for py4j's `logging.exception(...)` calls.
-    """
-    for name in ("", "py4j", "py4j.java_gateway", "py4j.clientserver"):
-        logger = logging.getLogger(name)
-        if _PY4J_FILTER not in logger.filters:
-            logger.addFilter(_PY4J_FILTER)
-
-
-def java_children() -> list[int] | None:
-    """Live java processes started by this one (PyFlink's gateway JVM); None without /proc."""
-    me, found = os.getpid(), []
+def already_running(settings: Settings) -> list[dict]:
+    """isspanel jobs active on the cluster at ISS_FLINK_JOBMANAGER (none if it does not say)."""
     try:
-        entries = [e for e in Path("/proc").iterdir() if e.name.isdigit()]
-    except OSError:
-        return None
-    for entry in entries:
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
-        if int(ppid) == me and comm == "java" and state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
-def gateway_alive(settle_s: float = 0.0) -> bool:
-    """Whether the gateway JVM still runs; waits up to ``settle_s`` for one that is going."""
-    deadline = time.monotonic() + settle_s
-    while java_children() != []:  # None: no /proc to tell, so take it as alive
-        if time.monotonic() >= deadline:
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def root_cause(exc: Exception) -> str:
-    """The innermost `Caused by` of a Java exception's text, else its first line."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    causes = [ln.removeprefix("Caused by: ") for ln in lines if ln.startswith("Caused by")]
-    if causes:
-        return causes[-1][:300]
-    return lines[0][:300] if lines else type(exc).__name__
+        jobs = flink_rest.rest_jobs(settings)
+    except (requests.RequestException, KeyError, ValueError):
+        return []  # the submission says what is wrong
+    return [
+        j for j in jobs if j["state"] in flink_runner.ACTIVE and j["name"].startswith("isspanel")
+    ]
 
 
 # -- waiting and stopping ---------------------------------------------------------------------
@@ -183,14 +110,31 @@ def jvm_gone(settings: Settings) -> str:
     return "STOPPED"
 
 
-def cancel(result, settings: Settings) -> str:
-    """Cancel through the JobClient and wait for the end; return the final state."""
+def cancel(result, settings: Settings, savepoints: str | None = None) -> str:
+    """Stop with a savepoint in ``savepoints`` (else cancel), wait for the end; return the
+    final state."""
     if not gateway_alive():
         return jvm_gone(settings)
     try:
         client = result.get_job_client()
-        log.info("cancelling the Flink job %s", client.get_job_id())
-        client.cancel().result()
+        job_id = str(client.get_job_id())
+        # Through the REST API: PyFlink 2.2's JobClient.stop_with_savepoint calls a Java method
+        # that Flink 2 no longer has (it takes a SavepointFormatType now).
+        try:
+            log.info("stopping the Flink job %s with a savepoint", job_id)
+            where = flink_rest.rest_stop(
+                flink_runner.web_url(settings), job_id, savepoints, STOP_TIMEOUT_S
+            )
+            log.info("savepoint %s taken: the next run resumes from it", where)
+        except (RuntimeError, requests.RequestException, KeyError, ValueError) as exc:
+            if not gateway_alive(settle_s=5.0):
+                return jvm_gone(settings)
+            log.warning(
+                "no savepoint (%s): cancelling the job; the next run resumes from its last "
+                "checkpoint",
+                root_cause(exc),
+            )
+            client.cancel().result()
     except Exception as exc:
         if not gateway_alive(settle_s=5.0):  # the JVM was stopped by the same signal
             return jvm_gone(settings)
@@ -212,8 +156,14 @@ def final_state(result, settings: Settings) -> str:
         return "FAILED"
 
 
-def wait(result, stop: threading.Event, settings: Settings, poll_s: float = 1.0) -> str:
-    """Block until the job ends or ``stop`` is set (then cancel it); return its final state."""
+def wait(
+    result,
+    stop: threading.Event,
+    settings: Settings,
+    poll_s: float = 1.0,
+    savepoints: str | None = None,
+) -> str:
+    """Block until the job ends or ``stop`` is set (then stop it); return its final state."""
     outcome = result.get_job_client().get_job_execution_result()
     while not stop.wait(poll_s):
         state = flink_runner.job_status(result)
@@ -225,7 +175,7 @@ def wait(result, stop: threading.Event, settings: Settings, poll_s: float = 1.0)
             ended = True  # the JVM is going away: final_state says so
         if ended:
             return final_state(result, settings)
-    return cancel(result, settings)
+    return cancel(result, settings, savepoints)
 
 
 def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int:
@@ -238,16 +188,31 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
         )
         detach = False
     quiet_py4j()
-    with StopSignals() as stop:
+    marker = flink_local.run_marker(settings) if not settings.jobmanager else nullcontext()
+    with StopSignals() as stop, marker:  # marked: `flink cancel` can stop it while it starts
         try:
             prepare_topics(settings, names)
         except StartError as exc:
             log.error("%s", exc)
             return 1
+        # A second job would share the first one's consumer group and Kafka transactional ids
+        # (they would fence each other); a local mini-cluster refuses a second run by its port.
+        active = already_running(settings) if settings.jobmanager else []
+        if active:
+            log.info(
+                "%s (%s) already runs on %s: not submitting another (`isspanel flink cancel` "
+                "stops it)",
+                active[0]["jid"],
+                active[0]["name"],
+                settings.jobmanager,
+            )
+            return 0
         result = None
+        statements = flink_runner.job_statements(settings, names)
+        config = flink_runner.RUN_CONFIG | flink_state.prepare(settings, statements)
         try:  # each step is a long py4j call: a signal is seen between them
             if not stop.event.is_set():
-                t_env = flink_runner.create_table_env(settings, **flink_runner.RUN_CONFIG)
+                t_env = flink_runner.create_table_env(settings, **config)
             if not stop.event.is_set():
                 result = flink_runner.submit(settings, names, t_env)
         except Exception as exc:
@@ -262,7 +227,8 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
         if detach:
             return 0
         try:
-            state = wait(result, stop.event, settings)
+            savepoints = config.get("execution.checkpointing.savepoint-dir")
+            state = wait(result, stop.event, settings, savepoints=savepoints)
         except Exception:  # a py4j call failed: the JVM went away (with a signal?)
             if gateway_alive(settle_s=5.0):
                 raise

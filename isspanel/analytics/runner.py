@@ -1,9 +1,9 @@
-"""Run the Flink SQL jobs of flink/*.sql with PyFlink; list and cancel them over REST.
+"""Run the Flink SQL jobs of flink/*.sql with PyFlink (list and stop them: isspanel.analytics.rest).
 
 Jobs (one function each, as in PyFlink's table examples):
     speed      ground speed per position          -> iss-speed
     stats      10-minute tumbling-window stats    -> iss-stats
-    crossings  equator and antimeridian crossings -> iss-events
+    crossings  equator and antimeridian crossings, and anomalies -> iss-events
 
 All chosen jobs share one source and one OVER operator in a single Flink job (StatementSet).
 Without a JobManager (ISS_FLINK_JOBMANAGER empty) the job runs on a mini-cluster inside this
@@ -18,8 +18,6 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
-
-import requests
 
 # Moved to isspanel.analytics; imported here too, so that callers of flink_runner work unchanged.
 from isspanel.analytics.environment import (  # noqa: F401
@@ -42,13 +40,9 @@ from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# For the long-running `isspanel flink run`: checkpoints keep the source offsets, so a restart
-# after a failure (say a broker restart) resumes there instead of replaying the topic from the
-# earliest offset. Not for bounded queries: they would wait for a last checkpoint to finish.
-RUN_CONFIG = {
-    "execution.checkpointing.interval": "30 s",
-    "restart-strategy.type": "exponential-delay",
-}
+# For the long-running `isspanel flink run`; the checkpoint interval is set by the SQL of the
+# jobs (their exactly-once sinks commit with each checkpoint), the state folder by flink_state.
+RUN_CONFIG = {"restart-strategy.type": "exponential-delay"}
 SOURCE_FILES = ("00_source_iss_location.sql", "05_legs.sql")
 TERMINAL = {"FINISHED", "CANCELED", "FAILED", "SUSPENDED"}
 ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCELLING"}
@@ -103,22 +97,31 @@ def check_sql(settings: Settings, t_env=None) -> dict[str, list[str]]:
 # -- jobs -------------------------------------------------------------------------------------
 
 
+JOB_FILES = {"speed": "10_speed.sql", "stats": "20_stats.sql", "crossings": "30_crossings.sql"}
+
+
 def speed_job(t_env, settings: Settings, statement_set) -> None:
     """Ground speed per position to the speed topic."""
-    apply(t_env, load_sql("10_speed.sql", settings), statement_set)
+    apply(t_env, load_sql(JOB_FILES["speed"], settings), statement_set)
 
 
 def stats_job(t_env, settings: Settings, statement_set) -> None:
     """Tumbling-window statistics to the stats topic."""
-    apply(t_env, load_sql("20_stats.sql", settings), statement_set)
+    apply(t_env, load_sql(JOB_FILES["stats"], settings), statement_set)
 
 
 def crossings_job(t_env, settings: Settings, statement_set) -> None:
-    """Equator and antimeridian crossings to the events topic."""
-    apply(t_env, load_sql("30_crossings.sql", settings), statement_set)
+    """Equator and antimeridian crossings, and anomalies, to the events topic."""
+    apply(t_env, load_sql(JOB_FILES["crossings"], settings), statement_set)
 
 
 JOBS: dict[str, Callable] = {"speed": speed_job, "stats": stats_job, "crossings": crossings_job}
+
+
+def job_statements(settings: Settings, jobs: Iterable[str]) -> list[str]:
+    """Every statement a submission of ``jobs`` runs, in order (names a plan: flink_state)."""
+    files = [*SOURCE_FILES, *(JOB_FILES[name] for name in jobs)]
+    return [s for name in files for s in load_sql(name, settings)]
 
 
 def submit(settings: Settings, jobs: Iterable[str] | None = None, t_env=None, bounded=False):
@@ -188,84 +191,4 @@ def collect(t_env, query: str, max_rows: int = 10, timeout_s: float = 60.0) -> l
     return list(rows)
 
 
-# -- REST: list and cancel --------------------------------------------------------------------
-
-
-def rest_jobs(settings: Settings, timeout_s: float = 5.0) -> list[dict]:
-    """Jobs known to the JobManager, newest first."""
-    response = requests.get(f"{web_url(settings)}jobs/overview", timeout=timeout_s)
-    response.raise_for_status()
-    return sorted(response.json()["jobs"], key=lambda j: j["start-time"], reverse=True)
-
-
-def rest_cancel(settings: Settings, job_id: str, timeout_s: float = 10.0) -> None:
-    response = requests.patch(
-        f"{web_url(settings)}jobs/{job_id}", params={"mode": "cancel"}, timeout=timeout_s
-    )
-    response.raise_for_status()
-
-
-def _unreachable(settings: Settings, exc: Exception) -> int:
-    if settings.jobmanager:
-        log.error("JobManager %s does not answer: %s", settings.jobmanager, exc)
-        return 1
-    log.info(
-        "no local Flink mini-cluster answers on port %d: jobs on the local mini-cluster live "
-        "inside the running `isspanel flink run` process (Ctrl-C there cancels them); "
-        "none is running",
-        settings.flink_rest_port,
-    )
-    return 0
-
-
-def list_jobs(settings: Settings) -> int:
-    try:
-        jobs = rest_jobs(settings)
-    except requests.RequestException as exc:
-        return _unreachable(settings, exc)
-    if not jobs:
-        log.info("no Flink jobs at %s", rest_address(settings))
-    for job in jobs:
-        log.info("%s %-12s %s", job["jid"], job["state"], job["name"])
-    return 0
-
-
-def cancel_jobs(settings: Settings, ids: list[str]) -> int:
-    try:
-        jobs = rest_jobs(settings)
-    except requests.RequestException as exc:
-        return _unreachable(settings, exc)
-    if not ids:
-        ids = [j["jid"] for j in jobs if j["state"] in ACTIVE and j["name"].startswith("isspanel")]
-        if not ids:
-            log.info("no running isspanel job at %s", rest_address(settings))
-    failed = 0
-    for job_id in ids:
-        try:
-            rest_cancel(settings, job_id)
-            log.info("cancelled %s", job_id)
-        except requests.RequestException as exc:
-            log.error("could not cancel %s: %s", job_id, exc)
-            failed += 1
-    return 1 if failed else 0
-
-
 # -- the `isspanel flink` command -------------------------------------------------------------
-
-
-def main(args, settings: Settings) -> int:
-    """`isspanel flink run|list|cancel`: ``args`` has action, jobs and detach."""
-    jobs = list(getattr(args, "jobs", None) or [])
-    if args.action == "run":
-        unknown = [name for name in jobs if name not in JOBS]
-        if unknown:
-            log.error("unknown job(s) %s; choose from %s", ", ".join(unknown), ", ".join(JOBS))
-            return 2
-        from isspanel.analytics.run import run  # it uses this module
-
-        return run(settings, jobs or None, bool(getattr(args, "detach", False)))
-    if args.action == "list":
-        return list_jobs(settings)
-    if args.action == "cancel":
-        return cancel_jobs(settings, jobs)
-    raise ValueError(f"unknown action {args.action!r}")

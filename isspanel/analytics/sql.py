@@ -85,8 +85,19 @@ def _option(sql: str, key: str, value: Callable[[str], str]) -> str:
     return pattern.sub(lambda m: m.group(1) + _quote(value(m.group(2).replace("''", "'"))), sql)
 
 
+def _prefix(value: str, settings: Settings, topics: dict[str, str]) -> str:
+    """'isspanel-flink-iss-speed' -> '<flink group>-<speed topic>': unique per group and sink."""
+    topic = value.removeprefix("isspanel-flink-")
+    return f"{settings.flink_group}-{topics.get(topic, topic)}"
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
 def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
-    """Point the SQL as written (local defaults) at ``settings``; ``bounded`` stops at the end."""
+    """Point the SQL as written (local defaults) at ``settings``; ``bounded`` reads what the
+    topic holds, from its earliest offset to the end."""
     topics = {
         "iss-location": settings.topic,
         "iss-speed": settings.speed_topic,
@@ -96,6 +107,17 @@ def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
     sql = _option(sql, "topic", lambda v: topics.get(v, v))
     sql = _option(sql, "properties.bootstrap.servers", lambda _v: settings.bootstrap)
     sql = _option(sql, "properties.group.id", lambda _v: settings.flink_group)
+    sql = _option(sql, "sink.transactional-id-prefix", lambda v: _prefix(v, settings, topics))
+    sql = _option(
+        sql, "execution.checkpointing.interval", lambda _v: f"{settings.flink_checkpoint_s} s"
+    )
+    for bound, value in (("min", settings.min_speed_kmh), ("max", settings.max_speed_kmh)):
+        sql = re.sub(
+            r"(CAST\(\s*)[-+0-9.eE]+(\s+AS\s+DOUBLE\s*\)\s+AS\s+" + bound + r"_speed_kmh\b)",
+            lambda m, v=value: f"{m.group(1)}{_number(v)}{m.group(2)}",
+            sql,
+            flags=re.IGNORECASE,
+        )
     sql = re.sub(
         r"(DESCRIPTOR\(\s*event_time\s*\)\s*,\s*INTERVAL\s*')\d+('\s*MINUTES?)",
         lambda m: f"{m.group(1)}{settings.window_minutes}{m.group(2)}",
@@ -103,6 +125,7 @@ def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
         flags=re.IGNORECASE,
     )
     if bounded:
+        sql = _option(sql, "scan.startup.mode", lambda _v: "earliest-offset")
         sql = re.sub(
             r"('scan\.startup\.mode'\s*=\s*'[^']*')",
             r"\1,\n  'scan.bounded.mode' = 'latest-offset'",

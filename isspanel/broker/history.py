@@ -32,7 +32,7 @@ from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["History", "HistoryError", "HistoryReader", "moment", "read_at", "retained_range"]
+__all__ = ["History", "HistoryError", "HistoryReader", "moment"]
 
 POLL_RECORDS = 500  # messages a poll hands over at most
 # A fetch returns at least one whole producer batch; beyond that, this many bytes a partition.
@@ -292,16 +292,3 @@ class HistoryReader:
             self._consumer.assign(list(offsets))
             for tp, offset in offsets.items():
                 self._consumer.seek(tp, offset)
-
-
-def read_at(settings: Settings, topic: str, at: datetime, limit: int | None = None) -> History:
-    """Open a reader, read ``topic`` at ``at``, close it."""
-    with HistoryReader(settings) as reader:
-        return reader.read(topic, at, limit)
-
-
-def retained_range(settings: Settings, topic: str) -> tuple[datetime, datetime] | None:
-    """The oldest and newest row time ``topic`` still retains (None if it holds none), for a
-    slider's bounds; HistoryError if the topic does not exist."""
-    with HistoryReader(settings) as reader:
-        return reader.retained(topic)

@@ -117,11 +117,11 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_flink(args: argparse.Namespace, settings: Settings) -> int:
-    from isspanel.analytics import runner as flink_runner
+    from isspanel.cli.flink import flink_command  # PyFlink loads only for this command
 
     if args.jobmanager:
         settings = settings.replace(jobmanager=args.jobmanager)
-    return flink_runner.main(args, settings)
+    return flink_command(args, settings)
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:

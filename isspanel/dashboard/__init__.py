@@ -4,6 +4,7 @@
 - ``hub.py`` validates, buffers and publishes one immutable ``Snapshot`` per change;
 - ``page.py`` is a session's page: it sends each browser only what changed;
 - ``world_map.py`` draws land, track, next orbit and night; ``health.py`` the status;
+- ``track.py`` decides the map's track (no line across the antimeridian or an anomaly);
 - ``static/`` holds the page's JavaScript and CSS.
 
 ``isspanel/main.py`` and ``isspanel/app_hooks.py`` are the thin Bokeh directory-app shims.

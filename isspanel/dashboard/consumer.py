@@ -64,6 +64,8 @@ class HubConsumer:
             request_timeout_ms=5_000,
             reconnect_backoff_max_ms=2_000,
             fetch_max_wait_ms=50,  # latency over batching: a record a minute needs no batches
+            # Flink writes its topics in transactions (exactly once): only committed rows.
+            isolation_level="read_committed",
         )
 
     def _assign(self, consumer: KafkaConsumer, assigned: dict[str, int]) -> bool:
@@ -89,8 +91,12 @@ class HubConsumer:
         ends = consumer.end_offsets(fresh)
         begins = consumer.beginning_offsets(fresh)
         for tp in fresh:
-            # Backfill: the last `depth` records, so a new browser sees history at once.
-            consumer.seek(tp, max(begins[tp], ends[tp] - depth[tp.topic]))
+            # Backfill: the last `depth` records, so a new browser sees history at once. Flink
+            # writes its topics in transactions, and commit markers take offsets too: a record
+            # costs at most two there, plus the rows a crash rolled back (a few): read further
+            # back; the hub's buffers keep the last `depth`.
+            back = depth[tp.topic] if tp.topic == s.topic else 2 * depth[tp.topic] + 64
+            consumer.seek(tp, max(begins[tp], ends[tp] - back))
         self.hub.set_health(assigned=tuple(sorted(assigned)))
         log.info("dashboard consumer assigned %s", ", ".join(new))
         return True

@@ -21,6 +21,7 @@ from tornado.ioloop import IOLoop
 from isspanel import flink_rows
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.health import Health, status_html, status_key
+from isspanel.dashboard.track import Track, anomaly_leg
 from isspanel.dashboard.world_map import night_data, predicted_data
 from isspanel.geo.orbit import ground_track, night_polygon
 from isspanel.record import InvalidRecord, from_message
@@ -44,6 +45,7 @@ class StreamHub:
         self.settings = settings
         self._positions: deque[tuple] = deque(maxlen=settings.buffer_size)
         self._position_keys: set[int] = set()  # the timestamps in _positions: the key
+        self._track = Track(settings.buffer_size)  # a segment per position, into it
         self._feed_event_ts = float("-inf")  # the newest feed-frozen/-moving event seen
         self._speeds: deque[tuple] = deque(maxlen=SPEED_BUFFER)
         self._stats: deque[tuple] = deque(maxlen=STATS_BUFFER)
@@ -152,8 +154,9 @@ class StreamHub:
                     self._position_keys.add(record.timestamp)
                     self._totals["positions"] += 1
                     now = time.time()
-                    row = snap.position_row(record, self.health.records + 1, now)
-                    self._positions.append(row)
+                    prev = self._positions[-1] if self._positions else None
+                    self._positions.append(snap.position_row(record, self.health.records + 1, now))
+                    self._track.follow(prev, self._positions[-1])
                     frozen_at = self.health.feed_frozen_at
                     if record.source == "open-notify" and (frozen_at or 0) < record.timestamp:
                         frozen_at = None  # a live position newer than the freeze: it moves
@@ -178,10 +181,13 @@ class StreamHub:
             }.get(topic, ("events", flink_rows.event_row, snap.event_row, self._events))
             data = validate(flink_rows.parse_json_object(value, s.max_message_bytes))
             row = make_row(data)
+            leg = anomaly_leg(data)  # the track is not drawn through it
             with self._lock:
                 target.append(row)
                 self._totals[kind] += 1
                 self._dirty.add(kind)
+                if leg is not None and self._track.break_leg(leg):
+                    self._dirty.add("track")
             if data.get("event") in flink_rows.FEED_EVENTS:
                 self._feed_event(data)
             return True
@@ -261,6 +267,10 @@ class StreamHub:
             ):
                 if kind in dirty:
                     changes[kind] = snap.Stream(tuple(rows), self._totals[kind])
+            if dirty & {"positions", "track"}:
+                changes["track"] = snap.Stream(
+                    tuple(self._track.rows), self._totals["positions"], self._track.resets
+                )
             if "predicted" in dirty:
                 changes |= {"predicted": self._predicted, "predicted_version": old.version + 1}
             if "night" in dirty:

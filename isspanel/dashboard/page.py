@@ -1,14 +1,13 @@
 """One browser session's page: table, map, Flink analytics and link health.
 
-Per record a session sends one message: the new rows streamed into its positions
-source (``ColumnDataSource.stream``). The table, the ISS marker, the track and the title
-are derived from that source in the browser (``static/positions.js``).
+Per record a session sends one message: the new rows streamed into its positions and track
+sources (``ColumnDataSource.stream``; the hub decides the track: ``track.py``). The table, the
+ISS marker and the title are derived from the positions in the browser (``static/positions.js``).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from functools import partial
 from pathlib import Path
@@ -30,7 +29,8 @@ from tornado.ioloop import IOLoop
 
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
-from isspanel.dashboard.world_map import R_MERCATOR, WorldMap
+from isspanel.dashboard.track import TRACK_COLUMNS
+from isspanel.dashboard.world_map import WorldMap
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +111,7 @@ class DashboardPage(pn.viewable.Viewer):
                 "positions": self.positions,
                 "rows": self.rows,
                 "iss": self.map.iss,
-                "track": self.map.track,
                 "title": self.map.title,
-                "half": R_MERCATOR * math.pi,  # half the map's width
                 "beat": self.heartbeat,  # unused there: it puts the heartbeat in the document
             },
             code=JS["positions"],
@@ -174,7 +172,7 @@ class DashboardPage(pn.viewable.Viewer):
             [
                 column(field="eventTime", title="Time (UTC)"),
                 column(field="event", title="Event"),
-                column(field="direction", title="Direction"),
+                column(field="detail", title="Detail"),
                 column(field="longitude", title="Longitude", formatter=number),
             ],
             height=150,
@@ -255,6 +253,7 @@ class DashboardPage(pn.viewable.Viewer):
         old, sent = self._shown, False
         for source, kind, names, keep in (
             (self.positions, "positions", snap.POSITION_COLUMNS, self.keep),
+            (self.map.track, "track", TRACK_COLUMNS, self.keep),
             (self.speeds, "speeds", snap.SPEED_COLUMNS, SPEED_BUFFER),
             (self.stats, "stats", snap.STATS_COLUMNS, STATS_BUFFER),
             (self.events, "events", snap.EVENT_COLUMNS, EVENTS_BUFFER),
@@ -262,7 +261,7 @@ class DashboardPage(pn.viewable.Viewer):
             stream_new, stream_old = getattr(new, kind), getattr(old, kind)
             if stream_new is stream_old:
                 continue
-            rows = stream_new.since(stream_old.total) if old.version >= 0 else None
+            rows = stream_new.since(stream_old) if old.version >= 0 else None
             if rows is None:
                 source.data = snap.columns(stream_new.rows, names)
             elif rows:

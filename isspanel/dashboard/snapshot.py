@@ -27,7 +27,8 @@ STATS_COLUMNS = (
     "min_latitude",
     "max_latitude",
 )
-EVENT_COLUMNS = ("eventTime", "event", "direction", "latitude", "longitude", "source")
+# detail: a crossing's direction, or why a leg is an anomaly (its reason).
+EVENT_COLUMNS = ("eventTime", "event", "direction", "detail", "latitude", "longitude", "source")
 
 
 def position_row(record: IssRecord, n: int, at: float) -> tuple:
@@ -64,7 +65,10 @@ def stats_row(row: dict) -> tuple:
 
 
 def event_row(row: dict) -> tuple:
-    rename = {"eventTime": row.get("eventTime", row.get("event_time", row.get("timestamp")))}
+    rename = {
+        "eventTime": row.get("eventTime", row.get("event_time", row.get("timestamp"))),
+        "detail": row.get("direction", row.get("reason")),
+    }
     return tuple(_cell(rename.get(c, row.get(c))) for c in EVENT_COLUMNS)
 
 
@@ -81,11 +85,13 @@ class Stream:
 
     rows: tuple[tuple, ...] = ()
     total: int = 0
+    resets: int = 0  # rows were changed, not only added: a session takes them all again
 
-    def since(self, shown_total: int) -> tuple[tuple, ...] | None:
-        """The rows after ``shown_total``; None if they are no longer all here (resync)."""
-        new = self.total - shown_total
-        if new < 0 or new > len(self.rows):
+    def since(self, shown: Stream) -> tuple[tuple, ...] | None:
+        """The rows after those of ``shown``; None if they are no longer all here, or rows
+        changed (resync)."""
+        new = self.total - shown.total
+        if new < 0 or new > len(self.rows) or self.resets != shown.resets:
             return None
         return self.rows[len(self.rows) - new :] if new else ()
 
@@ -97,6 +103,7 @@ class Snapshot:
     speeds: Stream = field(default_factory=Stream)
     stats: Stream = field(default_factory=Stream)
     events: Stream = field(default_factory=Stream)
+    track: Stream = field(default_factory=Stream)  # isspanel.dashboard.track: a row per position
     # Made once per change and shared: sessions assign copies of the dicts, never stream.
     predicted: dict = field(default_factory=lambda: {"xs": [], "ys": []})
     predicted_version: int = 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import panel as pn
 from bokeh.models import CustomJSTickFormatter
 
-from isspanel.broker.history import HistoryError, retained_range
+from isspanel.broker import HistoryError, retained_range
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.history import Moment, moment_at
 from isspanel.dashboard.page import DashboardPage

@@ -118,9 +118,9 @@ class WorldMap:
         self.land = ColumnDataSource(land_data(), name="land")
         self.predicted = ColumnDataSource({"xs": [], "ys": []}, name="predicted")
         self.points = positions
-        # Derived in the browser from the positions (positions.js): never synced back.
+        # A segment per position, from the hub (isspanel.dashboard.track); NaN: not drawn.
         self.track = ColumnDataSource(
-            {"x0": [], "y0": [], "x1": [], "y1": []}, name="track", syncable=False
+            {k: [] for k in ("t0", "t1", "x0", "y0", "x1", "y1")}, name="track"
         )
         self.iss = ColumnDataSource(
             {k: [] for k in ("x", "y", "time", "lat", "lon", "source")}, name="iss", syncable=False

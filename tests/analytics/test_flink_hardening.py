@@ -25,12 +25,21 @@ import requests
 import yaml
 from kafka import KafkaAdminClient
 
+from isspanel.analytics import local as flink_local
 from isspanel.broker.topics import pipeline_topics
+from isspanel.cli.flink import flink_command
 from isspanel.cli.up import group_members
 from isspanel.produce.producer import IssProducer
 from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources.sgp4_model import Sgp4Source
-from tests.analytics.test_flink import running_jobs, settings_env, tail, wait_until
+from tests.analytics.test_flink import (
+    end_group,
+    running_jobs,
+    settings_env,
+    start_run,
+    tail,
+    wait_until,
+)
 from tests.conftest import free_port, read_topic
 
 pytestmark = pytest.mark.flink
@@ -61,27 +70,6 @@ def topics(settings: Settings) -> set[str]:
         return set(admin.list_topics())
     finally:
         admin.close()
-
-
-def start_run(settings: Settings, log_path: Path, *args: str) -> subprocess.Popen:
-    """`isspanel flink run` in a process group of its own (the group a terminal signals)."""
-    with open(log_path, "wb") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-m", "isspanel", "flink", "run", *args],
-            cwd=PROJECT_ROOT,
-            env=settings_env(settings),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def end_group(proc: subprocess.Popen) -> None:
-    """Kill whatever a failed test left of the run's process group."""
-    if group_members(proc.pid):
-        os.killpg(proc.pid, signal.SIGKILL)
-    if proc.poll() is None:
-        proc.wait(10)
 
 
 def listening(pid: int) -> list[tuple[str, str, int]]:
@@ -157,11 +145,16 @@ def test_the_local_cluster_listens_on_loopback_only(new_topics_run):
     assert running_jobs(new_topics_run.settings)  # the REST client finds it on 127.0.0.1
 
 
-def test_ctrl_c_cancels_the_running_job_quietly(new_topics_run):
+def test_ctrl_c_stops_the_running_job_with_a_savepoint_quietly(new_topics_run):
+    """PyFlink's JVM ignores SIGINT: the runner stops the job with a savepoint in the state
+    folder, and the next run resumes from it (tests/analytics/test_flink.py restarts)."""
     proc = new_topics_run.proc
     os.killpg(proc.pid, signal.SIGINT)
     text = assert_quiet_stop(proc, new_topics_run.log_path, "SIGINT")
-    assert "the Flink job ended: CANCELED" in text
+    state = new_topics_run.settings.home / "flink" / "state"
+    assert f"savepoint file:{state}" in text and "the next run resumes from it" in text
+    assert "the Flink job ended: FINISHED" in text
+    assert list(state.glob("*/*/savepoints/savepoint-*/_metadata")), "no savepoint on disk"
 
 
 # -- stops at other moments -------------------------------------------------------------------
@@ -189,6 +182,23 @@ def test_ctrl_c_during_start_up_stops_quietly(kafka_settings, tmp_path):
         time.sleep(1)
         os.killpg(proc.pid, signal.SIGINT)
         assert_quiet_stop(proc, log_path, "SIGINT")
+    finally:
+        end_group(proc)
+
+
+def test_flink_cancel_while_the_run_starts_stops_it(kafka_settings, tmp_path):
+    """Before the run's REST API answers and lists its job, `flink cancel` said that nothing
+    ran (exit 0), and the job started a moment later."""
+    settings = new_settings(kafka_settings, tmp_path)
+    log_path = tmp_path / "flink-run.log"
+    proc = start_run(settings, log_path)
+    try:
+        wait_until(lambda: flink_local.local_run(settings), 60, "the run's marker", proc, log_path)
+        assert running_jobs(settings) == []  # not listed yet: its JVM is still starting
+        assert flink_command(Namespace(action="cancel", jobs=[]), settings) == 0
+        assert_quiet_stop(proc, log_path, "SIGTERM")
+        assert proc.returncode == 0 and running_jobs(settings) == []
+        assert not flink_local.marker_path(settings).exists()
     finally:
         end_group(proc)
 
@@ -346,7 +356,8 @@ def test_flink_run_on_a_standalone_cluster(standalone_cluster, kafka_settings, t
     for pid in cluster.pids:
         wide = [s for s in listening(pid) if not s[1].startswith(LOOPBACK)]
         assert not wide, wide
-    settings = new_settings(kafka_settings, tmp_path)
+    # The cluster runs on this host, so it can write the state folder (a shared one elsewhere).
+    settings = new_settings(kafka_settings, tmp_path).replace(flink_state_dir=str(tmp_path / "st"))
     env = settings_env(settings)
     isspanel = [sys.executable, "-m", "isspanel", "flink"]
     where = ["--jobmanager", cluster.address]
@@ -354,6 +365,10 @@ def test_flink_run_on_a_standalone_cluster(standalone_cluster, kafka_settings, t
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"to {cluster.address}" in done.stderr
+    # Submitted again (say `docker compose up` once more): it would fence the first one.
+    again = subprocess.run([*isspanel, "run", "--detach", *where], cwd=PROJECT_ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert again.returncode == 0 and "already runs on" in again.stderr, again.stderr[-3000:]
     publish_positions(settings, 11)
     rows = read_topic(settings, settings.speed_topic, expected=10, timeout_s=90)
     assert len(rows) == 10
@@ -363,6 +378,7 @@ def test_flink_run_on_a_standalone_cluster(standalone_cluster, kafka_settings, t
     cancelled = subprocess.run([*isspanel, "cancel", *where], cwd=PROJECT_ROOT, env=env,
                                capture_output=True, text=True, timeout=60)  # fmt: skip
     assert cancelled.returncode == 0, cancelled.stderr
+    assert "with a savepoint: file:" in cancelled.stderr, cancelled.stderr  # for the next run
 
     def states() -> list[str]:
         return [
@@ -370,4 +386,4 @@ def test_flink_run_on_a_standalone_cluster(standalone_cluster, kafka_settings, t
             for j in requests.get(f"{cluster.url}/jobs/overview", timeout=5).json()["jobs"]
         ]
 
-    wait_until(lambda: states() == ["CANCELED"], 60, "the job CANCELED")
+    wait_until(lambda: states() == ["FINISHED"], 60, "the job FINISHED (stopped)")

@@ -12,7 +12,7 @@ import psutil
 import pytest
 from kafka import KafkaAdminClient, KafkaProducer
 
-from isspanel.broker.history import HistoryError, HistoryReader, read_at, retained_range
+from isspanel.broker import HistoryError, HistoryReader, read_at, retained_range
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.history import moment_at, snapshot_at
 from isspanel.dashboard.hub import StreamHub

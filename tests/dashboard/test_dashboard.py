@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import time
 
 import pytest
@@ -220,7 +222,8 @@ def test_the_track_splits_at_the_antimeridian(live, open_page):
     publish(settings, crossing)
     wait_until(lambda: table_keys(page)[0] == crossing[-1].timestamp, 10, "the crossing")
     data = model_data(page, "track")
-    segments = list(zip(data["x0"], data["x1"], strict=True))
+    # NaN ends: a segment not drawn (the first position's, or one across the antimeridian).
+    segments = [(x0, x1) for x0, x1 in zip(data["x0"], data["x1"], strict=True) if x0 == x0]
     east, west = mercator(179.6, 0)[0], mercator(-179.6, 0)[0]
     assert (pytest.approx(mercator(178.8, 0)[0]), pytest.approx(east)) in segments
     assert (pytest.approx(west), pytest.approx(mercator(-178.8, 0)[0])) in segments
@@ -506,3 +509,52 @@ def test_the_status_says_how_far_to_trust_the_positions(live, open_page):
     moving["eventTime"] = IssRecord(moving["timestamp"], 0, 0, "sgp4").event_time
     produce_raw(settings, settings.events_topic, [moving])
     wait_until(lambda: "frozen since" not in status.inner_text(), 10, "moving again")
+
+
+def test_the_track_breaks_at_an_anomaly_and_the_events_say_why(live, open_page):
+    """Flink's anomaly events (the legs into and out of an impossible position) arrive after
+    the positions: a page that already drew the track takes it again without those legs."""
+    settings, server = live
+    page = open_page(server.url)
+    start = BASE_TS + 820 * 60  # after the other tests' moments, before now
+    legs = [IssRecord(start + i * 60, 30.0 + i * 0.5, 40.0 + i, "sgp4") for i in range(5)]
+    legs[2] = IssRecord(legs[2].timestamp, 36.0, 47.0, "sgp4")  # ~700 km off its track
+    publish(settings, legs)
+    ts = [r.timestamp for r in legs]
+    wait_until(lambda: table_keys(page)[0] == ts[-1], 10, "the positions")
+
+    def drawn(page) -> list[tuple[int, int]]:
+        data = model_data(page, "track")
+        return [
+            (int(t0), int(t1))
+            for t0, t1, x0 in zip(data["t0"], data["t1"], data["x0"], strict=True)
+            if t0 >= ts[0] and not math.isnan(x0)
+        ]
+
+    wait_until(lambda: drawn(page) == list(itertools.pairwise(ts)), 10, "the whole track")
+    reason = "speed 41234 km/h over 60 s, outside 23500-26500 km/h"
+    produce_raw(
+        settings,
+        settings.events_topic,
+        [
+            {
+                "event": "anomaly",
+                "timestamp": end,
+                "eventTime": IssRecord(end, 0, 0, "sgp4").event_time,
+                "prev_timestamp": begin,
+                "next_timestamp": end,
+                "latitude": 36.0,
+                "longitude": 47.0,
+                "reason": reason,
+                "speed_kmh": 41234.0,
+                "dt_s": 60,
+            }
+            for begin, end in ((ts[1], ts[2]), (ts[2], ts[3]))
+        ],
+    )
+    broken = [(ts[0], ts[1]), (ts[3], ts[4])]
+    wait_until(lambda: drawn(page) == broken, 10, "the track broken around the bad position")
+    events = model_data(page, "events-rows")
+    assert events["event"][:2] == ["anomaly", "anomaly"] and events["detail"][:2] == [reason] * 2
+    assert reason in all_text(page)
+    assert drawn(open_page(server.url)) == broken  # a new page draws the same

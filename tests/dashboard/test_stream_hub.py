@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import threading
 import time
@@ -241,3 +243,60 @@ def test_live_vs_model_and_the_tle_age_show_in_the_status(
     hub.update_night()
     wait_until(lambda: "TLE 0.5 days old" in texts(hub), 10, "the new TLE's age")
     assert "tle warn" not in texts(hub)
+
+
+def anomaly(prev_ts: int, ts: int) -> dict:
+    """An anomaly event as flink/30_crossings.sql writes it: the leg prev_ts -> ts."""
+    return {
+        "event": "anomaly",
+        "timestamp": ts,
+        "eventTime": IssRecord(ts, 0, 0, "sgp4").event_time,
+        "latitude": 15.0,
+        "longitude": 25.0,
+        "prev_timestamp": prev_ts,
+        "next_timestamp": ts,
+        "source": "sgp4",
+        "reason": "speed 41234 km/h over 60 s, outside 23500-26500 km/h",
+        "speed_kmh": 41234.0,
+        "dt_s": 60,
+        "distance_km": 687.2,
+    }
+
+
+def drawn(hub) -> list[tuple[int, int]]:
+    """The legs the track draws, as (t0, t1): a segment with NaN ends is not drawn."""
+    return [(r[0], r[1]) for r in hub.snapshot().track.rows if not math.isnan(r[2])]
+
+
+def test_the_track_is_not_drawn_through_an_anomaly(iss_settings, hub_factory):
+    """The hub decides the track: a segment per position, none along an anomalous leg,
+    whether the anomaly comes after its positions (the usual order: Flink commits each
+    checkpoint) or before them; the anomaly shows in the events with its reason."""
+    settings = iss_settings
+    hub = hub_factory(settings)
+    wait_until(lambda: len(health(hub).assigned) == 4, 20, "all four topics assigned")
+    records = [good(i) for i in range(1, 7)]
+    records[2] = {**records[2], "latitude": 17.0, "longitude": 27.0}  # good(3), ~700 km off
+    produce_raw(settings, settings.topic, records)
+    t = [NOW + 60 * i for i in range(1, 7)]
+    wait_until(lambda: len(drawn(hub)) == 5, 10, "five segments")
+    assert drawn(hub) == list(itertools.pairwise(t))
+    before = hub.snapshot().track
+    produce_raw(settings, settings.events_topic, [anomaly(t[1], t[2]), anomaly(t[2], t[3])])
+    wait_until(lambda: len(drawn(hub)) == 3, 10, "the two legs through good(3) broken")
+    after = hub.snapshot().track
+    assert drawn(hub) == [(t[0], t[1]), (t[3], t[4]), (t[4], t[5])]
+    assert len(after.rows) == 6 and after.since(before) is None  # sessions take it all again
+    events = hub.snapshot().events.rows
+    assert [row[1] for row in events] == ["anomaly", "anomaly"]
+    assert events[0][3].startswith("speed 41234 km/h over 60 s")  # detail: the reason
+    # An anomaly before its positions (a new server backfills the topics in any order).
+    produce_raw(settings, settings.events_topic, [anomaly(NOW + 420, NOW + 480)])
+    wait_until(lambda: len(hub.snapshot().events.rows) == 3, 10, "the third anomaly")
+    produce_raw(settings, settings.topic, [good(7), good(8), good(9)])
+    wait_until(lambda: len(positions(hub)) == 9, 10, "three more positions")
+    assert drawn(hub)[-2:] == [(t[5], NOW + 420), (NOW + 480, NOW + 540)]  # not 420-480
+    # A new server, backfilling all of it, draws the same track.
+    fresh = hub_factory(settings)
+    wait_until(lambda: len(positions(fresh)) == 9 and len(fresh.snapshot().events.rows) == 3, 20)
+    assert drawn(fresh) == drawn(hub)

@@ -1,8 +1,8 @@
 // Runs in the browser whenever the positions source changes (a stream of new rows, or a
 // whole new data set): derives what the page shows from it, so the server sends each
 // position once. args: positions (synced), rows (the table's, newest first), iss (the
-// marker), track (segments), title (the map's), half (half the map's width, m), beat.
-// rows, iss, track and title are not syncable: nothing here goes back to the server.
+// marker), title (the map's), beat. rows, iss and title are not syncable: nothing here goes
+// back to the server. The track comes from the server (isspanel/dashboard/track.py).
 const data = positions.data;
 const n = data.ts.length;
 const order = [];
@@ -23,14 +23,6 @@ iss.data = last < 0 ? {x: [], y: [], time: [], lat: [], lon: [], source: []} : {
   x: [data.x[last]], y: [data.y[last]], time: [data.time[last]],
   lat: [data.lat[last]], lon: [data.lon[last]], source: [data.source[last]],
 };
-// The track between consecutive positions, with a gap where it crosses the antimeridian.
-const seg = {x0: [], y0: [], x1: [], y1: []};
-for (let i = 1; i < n; i++) {
-  if (Math.abs(data.x[i] - data.x[i - 1]) > half) continue;
-  seg.x0.push(data.x[i - 1]); seg.y0.push(data.y[i - 1]);
-  seg.x1.push(data.x[i]); seg.y1.push(data.y[i]);
-}
-track.data = seg;
 title.text = last < 0 ? 'waiting for the first position…' :
   `ISS at ${data.lat[last].toFixed(4)}°, ${data.lon[last].toFixed(4)}° — ` +
   `${data.time[last]} UTC (record ${data.n[last]})`;
