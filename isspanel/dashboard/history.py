@@ -20,6 +20,7 @@ from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER
 from isspanel.dashboard.world_map import night_data, predicted_data
 from isspanel.flink_rows import FEED_EVENTS, event_ms
 from isspanel.geo.orbit import ground_track, night_polygon
+from isspanel.geo.quick import quick_readout
 from isspanel.settings import Settings
 from isspanel.sources import tle
 
@@ -66,6 +67,25 @@ def _predicted(settings: Settings, ts: int | None) -> dict:
     except (tle.TleError, ValueError) as exc:
         log.warning("predicted orbit unavailable at the moment shown: %s", exc)
         return {"xs": [], "ys": []}
+
+
+def _position_rows(settings: Settings, records) -> tuple:
+    """A moment's rows as the hub makes them: their readouts from the TLE in use; their
+    ``at`` (arrival: a moment has none) is when each happened."""
+    try:
+        current = tle.current_tle(settings)
+        satellite, epoch = current.satellite, current.epoch.timestamp()
+    except tle.TleError:
+        satellite = epoch = None
+    return tuple(
+        snap.position_row(
+            r,
+            i + 1,
+            r.timestamp,
+            quick_readout(satellite, epoch, r.timestamp, r.latitude, r.longitude),
+        )
+        for i, r in enumerate(records)
+    )
 
 
 def status_html(moment_text: str, health: Health, notes: tuple[str, ...], fetched: int) -> str:
@@ -138,7 +158,7 @@ def build_moment(
         notes = ("the moment asked lies in the future: showing now", *notes)
     rows = {
         # A moment has no arrival times: each row says when it happened instead.
-        "positions": tuple(snap.position_row(r, i + 1, r.timestamp) for i, r in enumerate(records)),
+        "positions": _position_rows(settings, records),
         "speeds": tuple(snap.speed_row(r) for r in reads["speeds"].rows),
         "stats": tuple(snap.stats_row(r) for r in reads["stats"].rows),
         "events": tuple(snap.event_row(r) for r in reads["events"].rows),

@@ -21,12 +21,13 @@ from tornado.ioloop import IOLoop
 from isspanel import flink_rows
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.health import Health, status_html, status_key
+from isspanel.dashboard.sky_state import SkyState
 from isspanel.dashboard.track import Track, anomaly_leg
-from isspanel.dashboard.world_map import night_data, predicted_data
-from isspanel.geo.orbit import ground_track, night_polygon
+from isspanel.dashboard.world_map import night_data
+from isspanel.geo.orbit import night_polygon
+from isspanel.geo.quick import quick_readout
 from isspanel.record import InvalidRecord, from_message
 from isspanel.settings import Settings
-from isspanel.sources import tle
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,9 @@ STALL_S = 10.0
 SPEED_BUFFER = 600
 STATS_BUFFER = 24
 EVENTS_BUFFER = 24
-TLE_EVERY_S = 3600.0  # the TLE's age is shown in days: checked hourly, not per record
 
 
-class StreamHub:
+class StreamHub(SkyState):
     def __init__(self, settings: Settings):
         self.settings = settings
         self._positions: deque[tuple] = deque(maxlen=settings.buffer_size)
@@ -60,6 +60,8 @@ class StreamHub:
         self._thread_alive: Callable[[], bool] = lambda: True
         self._predicted_at = 0.0
         self._satellite = None
+        self.tle = None  # the Tle in use (places' passes read it), or None
+        self._tle_epoch: float | None = None
         self.update_tle()
         self._snapshot = snap.Snapshot(
             night=night_data(night_polygon(time.time())),
@@ -154,9 +156,19 @@ class StreamHub:
                     self._position_keys.add(record.timestamp)
                     self._totals["positions"] += 1
                     now = time.time()
+                    # Once per record, for every session: SGP4 and the own sun model
+                    # (geo/quick.py, ~55 µs), not skyfield (~1.7 ms).
+                    readout = quick_readout(
+                        self._satellite,
+                        self._tle_epoch,
+                        record.timestamp,
+                        record.latitude,
+                        record.longitude,
+                    )
                     prev = self._positions[-1] if self._positions else None
-                    self._positions.append(snap.position_row(record, self.health.records + 1, now))
-                    self._track.follow(prev, self._positions[-1])
+                    row = snap.position_row(record, self.health.records + 1, now, readout)
+                    self._positions.append(row)
+                    self._track.follow(prev, row)
                     frozen_at = self.health.feed_frozen_at
                     if record.source == "open-notify" and (frozen_at or 0) < record.timestamp:
                         frozen_at = None  # a live position newer than the freeze: it moves
@@ -211,45 +223,6 @@ class StreamHub:
             self._feed_event_ts = ts
         frozen = row["event"] == "feed-frozen"
         self.set_health(feed_frozen_at=ts if frozen else None)
-
-    def update_tle(self) -> None:
-        """The TLE in use (the newer of the bundled and the refreshed one) and its age."""
-        self._tle_at = time.monotonic()
-        try:
-            current = tle.current_tle(self.settings)
-        except tle.TleError as exc:
-            log.warning("no TLE for the predicted orbit (%s)", exc)
-            self._satellite = None
-            self.set_health(tle_age_days=None, tle_old=False)
-            return
-        if self._satellite is None or current.line1 != self._tle_line1:
-            self._satellite, self._tle_line1 = current.satellite, current.line1
-            self._predicted_at = 0.0  # the next record redraws the next orbit with it
-        age = round(tle.age_days(current), 1)
-        self.set_health(tle_age_days=age, tle_old=age > self.settings.tle_max_age_days)
-
-    def _update_predicted(self, ts: int) -> None:
-        # The next orbit, recomputed at most once a minute of record time.
-        if self._satellite is None or abs(ts - self._predicted_at) < 60:
-            return
-        try:
-            track = ground_track(self._satellite, ts, minutes=93, step_s=30)
-        except ValueError as exc:
-            log.warning("predicted orbit unavailable: %s", exc)
-            return
-        self._predicted_at = ts
-        with self._lock:
-            self._predicted = predicted_data(track)
-            self._dirty.add("predicted")
-
-    def update_night(self) -> None:
-        """The night side now (called every minute); and, hourly, the TLE's age."""
-        if time.monotonic() - self._tle_at >= TLE_EVERY_S:
-            self.update_tle()
-        night = night_data(night_polygon(time.time()))
-        with self._lock:
-            self._night = night
-            self._dirty.add("night")
 
     def publish(self) -> None:
         """Swap in a new snapshot if anything changed, and wake every session's loop."""

@@ -29,6 +29,8 @@ from tornado.ioloop import IOLoop
 
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
+from isspanel.dashboard.place import PlaceView
+from isspanel.dashboard.readouts_view import ReadoutsView
 from isspanel.dashboard.track import TRACK_COLUMNS
 from isspanel.dashboard.world_map import WorldMap
 
@@ -101,6 +103,9 @@ class DashboardPage(pn.viewable.Viewer):
         self.heartbeat = ColumnDataSource({"now": [time.time()]}, name="heartbeat")
         self.positions = ColumnDataSource(snap.columns((), snap.POSITION_COLUMNS), name="positions")
         self.map = WorldMap(self.positions)
+        location = pn.state.location if self.doc is not None else None
+        self.readouts = ReadoutsView(self.positions, self.map)
+        self.place = PlaceView(self.map, self.readouts.place, hub, self.doc, location)
         self.rows = ColumnDataSource(
             {"ts": [], "time": [], "lat": [], "lon": [], "source": [], "mark": []},
             name="iss-table-rows",
@@ -118,6 +123,7 @@ class DashboardPage(pn.viewable.Viewer):
         )
         ready: list[CustomJS] = []
         _on_any_change(self.positions, derive, ready)
+        self.readouts.hook(ready)
         link_args = {"stall_ms": BROWSER_STALL_S * 1000}
         alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
         self.heartbeat.js_on_change("data", alive)
@@ -185,8 +191,10 @@ class DashboardPage(pn.viewable.Viewer):
             self.status,
             pn.Row(
                 pn.Column(
+                    pn.pane.Bokeh(self.readouts.text, sizing_mode="stretch_width"),
                     pn.pane.Bokeh(self.map.layout, sizing_mode="stretch_width"),
                     self.tiles,
+                    self.place.layout,
                     sizing_mode="stretch_width",
                 ),
                 pn.pane.Bokeh(self.table, width=430),

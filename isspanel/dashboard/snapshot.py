@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from isspanel.dashboard.health import Health
+from isspanel.dashboard.readouts_view import READOUT_COLUMNS, readout_cells
 from isspanel.dashboard.world_map import mercator
+from isspanel.geo.quick import Quick
 from isspanel.record import IssRecord
 
 # n, at and model_km are the status's per-record figures (records so far, when it arrived,
 # live vs model): they travel with the row, so a record never re-renders the status.
-POSITION_COLUMNS = ("ts", "time", "lat", "lon", "x", "y", "source", "n", "at", "model_km")
+POSITION_COLUMNS = ("ts", "time", "lat", "lon", "x", "y", "source", "n", "at", "model_km",
+                    *READOUT_COLUMNS)  # fmt: skip
 SPEED_COLUMNS = ("t", "kmh")
 STATS_COLUMNS = (
     "window_start",
@@ -31,9 +34,9 @@ STATS_COLUMNS = (
 EVENT_COLUMNS = ("eventTime", "event", "direction", "detail", "latitude", "longitude", "source")
 
 
-def position_row(record: IssRecord, n: int, at: float) -> tuple:
+def position_row(record: IssRecord, n: int, at: float, readout: Quick | None = None) -> tuple:
     """One position as the page's columns (POSITION_COLUMNS); n counts records received,
-    ``at`` is the wall time it arrived."""
+    ``at`` is the wall time it arrived, ``readout`` its readouts (made once, by the hub)."""
     x, y = mercator(record.longitude, record.latitude)
     return (
         record.timestamp,
@@ -46,6 +49,7 @@ def position_row(record: IssRecord, n: int, at: float) -> tuple:
         n,
         round(at, 3),
         record.model_km,
+        *readout_cells(readout),
     )
 
 

@@ -17,6 +17,7 @@ from skyfield.timelib import Time
 
 from isspanel.geo import places, sky
 from isspanel.geo.orbit import EARTH_RADIUS_KM, Tle, great_circle_km, split_antimeridian
+from isspanel.geo.quick import footprint_radius_km  # one formula for both paths
 
 SPEED_DT_S = 1.0  # ground speed from the sub-points this far either side of the moment
 
@@ -68,19 +69,6 @@ def ground_speed_kmh(tle: Tle | EarthSatellite, when: Moment) -> float:
 def sunlit(tle: Tle | EarthSatellite, when: Moment) -> bool:
     """True in sunlight, False in the Earth's shadow (skyfield's ``is_sunlit`` with DE421)."""
     return bool(_sat(tle).at(sky.at(when)).is_sunlit(sky.ephemeris()))
-
-
-def footprint_radius_km(altitude_km: float, min_elevation_deg: float = 0.0) -> float:
-    """Ground distance from the sub-point to where the ISS is ``min_elevation_deg`` high.
-
-    That is the footprint (the ground that sees the ISS above the horizon) and, the same
-    circle seen the other way, how far from a place the ISS may be and still be seen.
-    """
-    if altitude_km <= 0:
-        return 0.0
-    e = math.radians(min_elevation_deg)
-    ratio = EARTH_RADIUS_KM * math.cos(e) / (EARTH_RADIUS_KM + altitude_km)
-    return EARTH_RADIUS_KM * max(0.0, math.acos(ratio) - e)
 
 
 def circle_xy(lat: float, lon: float, radius_km: float, points: int = 181) -> Lines:

@@ -216,7 +216,7 @@ def test_a_frozen_feed_shows_in_the_status_and_the_events_table(iss_settings, hu
 def test_live_vs_model_and_the_tle_age_show_in_the_status(
     iss_settings, hub_factory, tmp_path, monkeypatch
 ):
-    import isspanel.dashboard.hub as hub_module
+    import isspanel.dashboard.sky_state as sky_module
     from isspanel.sources import tle
     from tests.sources.test_tle import BUNDLED, tle_text
 
@@ -239,7 +239,7 @@ def test_live_vs_model_and_the_tle_age_show_in_the_status(
     tle.store(
         tle.validate(tle_text(datetime.now(UTC) - timedelta(hours=12))), tle.stored_path(settings)
     )
-    monkeypatch.setattr(hub_module, "TLE_EVERY_S", 0.0)
+    monkeypatch.setattr(sky_module, "TLE_EVERY_S", 0.0)
     hub.update_night()
     wait_until(lambda: "TLE 0.5 days old" in texts(hub), 10, "the new TLE's age")
     assert "tle warn" not in texts(hub)

@@ -1,0 +1,103 @@
+"""Readouts beside the position: altitude, ground speed, sunlight, what it is over, footprint.
+
+The hub computes them once per record (``isspanel.geo.quick``) into extra columns of the
+positions row, shared by every session; the browser shows the newest row's and draws the
+footprint circle, and the horizon circle around the session's place, from them
+(``static/readouts.js``). A record costs the server nothing more per session.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bokeh.models import ColumnDataSource, CustomJS, Div
+
+from isspanel.dashboard.world_map import MAX_LAT, R_MERCATOR, WorldMap
+from isspanel.geo.orbit import EARTH_RADIUS_KM
+from isspanel.geo.quick import Quick
+
+JS = (Path(__file__).parent / "static" / "readouts.js").read_text()
+# Extra columns of the positions row (snapshot.POSITION_COLUMNS): None where unknown.
+READOUT_COLUMNS = ("alt_km", "speed_kmh", "sunlit", "over", "footprint_km")
+FOOTPRINT_COLOR = "#e4760b"
+PLACE_COLOR = "#1a7f37"
+CIRCLE_POINTS = 181  # as readouts.circle_xy
+
+
+def readout_cells(readout: Quick | None) -> tuple:
+    """The READOUT_COLUMNS of one row; rounded, as shown."""
+    if readout is None:
+        return (None,) * len(READOUT_COLUMNS)
+
+    def rounded(value: float | None, digits: int) -> float | None:
+        return None if value is None else round(value, digits)
+
+    return (
+        rounded(readout.altitude_km, 2),
+        rounded(readout.ground_speed_kmh, 1),
+        readout.sunlit,
+        readout.over.name,
+        rounded(readout.footprint_radius_km, 1),
+    )
+
+
+class ReadoutsView:
+    """The readouts line and the map's circles of one session, all derived in the browser.
+
+    ``text`` is the line to put beside the map; ``place`` holds the session's place (set by
+    ``place.py``), whose horizon circle is drawn with the newest footprint radius.
+    """
+
+    def __init__(self, positions: ColumnDataSource, world: WorldMap):
+        self.place = ColumnDataSource({"x": [], "y": [], "lat": [], "lon": []}, name="place")
+        # Written by the browser only (readouts.js): never synced back.
+        self.text = Div(
+            text="Readouts: waiting for the first position…",
+            name="iss-readouts",
+            render_as_text=True,  # plain text: nothing in it is ever parsed as HTML
+            syncable=False,
+            height=22,  # one line, always: a new record never changes the page's layout
+            sizing_mode="stretch_width",
+            styles={
+                "font": "13px system-ui, sans-serif",
+                "white-space": "nowrap",
+                "overflow": "hidden",
+                "text-overflow": "ellipsis",
+            },
+        )
+        self.circles = ColumnDataSource(
+            {"xs": [], "ys": [], "color": []}, name="circles", syncable=False
+        )
+        renderer = world.figure.multi_line(
+            "xs",
+            "ys",
+            source=self.circles,
+            line_color="color",
+            line_width=1.5,
+            legend_label="footprint (ISS above the horizon)",
+            level="overlay",
+        )
+        renderer.nonselection_glyph = None
+        renderer.muted_glyph = None
+        self.callback = CustomJS(
+            args={
+                "positions": positions,
+                "place": self.place,
+                "circles": self.circles,
+                "text": self.text,
+                "earth_km": EARTH_RADIUS_KM,
+                "r_mercator": R_MERCATOR,
+                "max_lat": MAX_LAT,
+                "points": CIRCLE_POINTS,
+                "footprint_color": FOOTPRINT_COLOR,
+                "place_color": PLACE_COLOR,
+            },
+            code=JS,
+        )
+
+    def hook(self, ready: list) -> None:
+        """Run in the browser on every change of the positions or the place, and at load."""
+        for source in (self.callback.args["positions"], self.callback.args["place"]):
+            source.js_on_change("data", self.callback)
+        self.callback.args["positions"].js_on_change("streaming", self.callback)
+        ready.append(self.callback)
