@@ -39,7 +39,7 @@ from isspanel.produce.producer import IssProducer
 from isspanel.record import IssRecord, iso_utc
 from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources.sgp4_model import Sgp4Source
-from tests import flink_expect as expect
+from tests.analytics import flink_expect as expect
 from tests.analytics.flink_expect import read_committed
 from tests.conftest import free_port, kafka_env, produce_raw
 

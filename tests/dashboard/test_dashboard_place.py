@@ -18,9 +18,9 @@ from isspanel.dashboard.world_map import mercator
 from isspanel.geo import readouts
 from isspanel.record import IssRecord
 from isspanel.sources import tle
-from tests import test_dashboard
 from tests.browser import DashboardServer, all_text, model_data, table_keys, wait_until
 from tests.conftest import free_port
+from tests.dashboard import test_dashboard
 from tests.dashboard.test_dashboard import publish
 
 browser = test_dashboard.browser  # the same fixtures as the dashboard's own tests
