@@ -194,6 +194,8 @@ class TimeTravel:
         self._back(partial(self._arrived, request, moment, error))
 
     def _read_range(self) -> None:
+        if self._closed:
+            return  # the page went away while this waited for a reader: nobody to show it to
         bounds, error = None, ""
         try:
             bounds = retained_range(self.settings, self.settings.topic)
