@@ -57,6 +57,9 @@ class TimeTravel:
         self.page = page
         self.settings = page.hub.settings
         self.doc = page.doc
+        # This session's Location, kept: pn.state.location follows pn.state.curdoc, which a
+        # reader's answer (a next-tick callback) does not set, so it may be another page's.
+        self.location = pn.state.location if self.doc is not None else None
         self._request = 0  # the newest moment asked: older answers are dropped
         self._closed = False
         self.banner = pn.pane.Alert("", alert_type="warning", visible=False, margin=(0, 10))
@@ -112,7 +115,7 @@ class TimeTravel:
 
     def _set_query(self, at: str | None) -> None:
         """Keep ``?at=`` in the address bar (a reload or a shared link shows the same)."""
-        location = pn.state.location
+        location = self.location
         if location is None:
             return
         query = dict(urllib.parse.parse_qsl(location.search.lstrip("?")))
