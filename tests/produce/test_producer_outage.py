@@ -287,3 +287,34 @@ def test_noise_stays_hidden_on_every_handler_it_passes():
         for handler in handlers:
             logger.removeHandler(handler)
     assert first.getvalue() == second.getvalue() == ""
+
+
+def test_a_read_racing_a_close_on_another_thread_is_noise_if_the_transport_is_closed():
+    """kafka-python 3.0.12 logs an AttributeError traceback when a consumer closed on one thread
+    races its transport's read (time travel's short-lived readers): noise, once closed."""
+
+    class Transport:
+        def __init__(self, closed: bool):
+            self.closed = closed
+
+        def __str__(self) -> str:  # as kafka.net.transport.KafkaTCPTransport says itself
+            return f"<KafkaTCPTransport [none]{' (closed)' if self.closed else ''}>"
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logs.quiet_kafka(verbose=False, handlers=[handler])
+    logger = logging.getLogger("kafka.net.transport")
+    logger.addHandler(handler)
+    try:
+        for closed in (True, False):
+            try:
+                None.recv(4096)  # what the race does
+            except AttributeError:
+                logger.exception(
+                    "%s: Error receiving network data closing socket", Transport(closed)
+                )
+    finally:
+        logger.removeHandler(handler)
+    shown = out.getvalue()
+    assert "(closed)" not in shown
+    assert "<KafkaTCPTransport [none]>: Error receiving network data" in shown  # a real one stays
