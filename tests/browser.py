@@ -26,8 +26,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-def wait_until(condition: Callable[[], object], timeout_s: float = 20.0, what: str = "") -> object:
-    """Poll ``condition`` until it is truthy; fail with ``what`` after ``timeout_s``."""
+def wait_until(
+    condition: Callable[[], object],
+    timeout_s: float = 20.0,
+    what: str = "",
+    shown: Callable[[], object] | None = None,
+) -> object:
+    """Poll ``condition`` until it is truthy; fail with ``what`` after ``timeout_s``, and with
+    what ``shown`` returns then (what the page held instead), so a failure says why."""
     deadline = time.monotonic() + timeout_s
     last_error = None
     while time.monotonic() < deadline:
@@ -38,7 +44,13 @@ def wait_until(condition: Callable[[], object], timeout_s: float = 20.0, what: s
         except Exception as exc:
             last_error = exc
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what} ({last_error})")
+    seen = ""
+    if shown is not None:
+        try:
+            seen = f"; instead: {shown()!r:.2000}"
+        except Exception as exc:
+            seen = f"; instead: (could not read it: {exc})"
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what} ({last_error}){seen}")
 
 
 def server_env(settings: Settings) -> dict[str, str]:
@@ -101,6 +113,24 @@ def table_keys(page) -> list[int]:
     return [int(k) for k in model_data(page, "iss-table-rows")["ts"]]
 
 
+def address(page) -> str:
+    """The address bar as the page has it. Not ``page.url``: Playwright with Debian's Chromium
+    misses some same-document navigations (``history.pushState``, which Panel's Location
+    uses), so ``page.url`` can keep the address of the load for good."""
+    return page.evaluate("() => window.location.href")
+
+
+def page_state(page) -> str:
+    """What a page shows, for a failure message: its table's keys (first, count) and text."""
+    keys = table_keys(page)
+    text = " ".join(all_text(page).split())[:1500]
+    errors = getattr(page, "console_errors", [])
+    return (
+        f"table: {keys[:3]}… ({len(keys)} rows); url: {address(page)}; text: {text};"
+        f" console errors: {errors}"
+    )
+
+
 def visible_top_row(page) -> str:
     """The text of the table's top row as drawn (SlickGrid draws only the visible rows)."""
     return page.locator(".slick-row").first.inner_text().replace("\n", " ").replace("\t", " ")
@@ -122,12 +152,14 @@ def model_data(page, name: str) -> dict:
 
 
 def all_text(page) -> str:
-    """The page's text, including what Panel and Bokeh render inside shadow roots."""
+    """The page's text, including what Panel and Bokeh render inside shadow roots (not the
+    text of style sheets or scripts)."""
     return page.evaluate(
         """() => {
              const parts = [];
              const walk = (node) => {
                if (node.nodeType === Node.TEXT_NODE) parts.push(node.textContent);
+               if (node.nodeName === 'STYLE' || node.nodeName === 'SCRIPT') return;
                if (node.shadowRoot) walk(node.shadowRoot);
                for (const child of node.childNodes) walk(child);
              };

@@ -75,6 +75,7 @@ def open_page(browser):
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+        page.console_errors = errors  # for page_state's failure messages
         page.goto(url)
         wait_ready(page)
         opened.append((context, page, errors, expect_errors))

@@ -19,7 +19,14 @@ from isspanel.dashboard.world_map import mercator
 from isspanel.geo import readouts
 from isspanel.record import IssRecord
 from isspanel.sources import tle
-from tests.browser import DashboardServer, all_text, model_data, table_keys, wait_until
+from tests.browser import (
+    DashboardServer,
+    address,
+    all_text,
+    model_data,
+    table_keys,
+    wait_until,
+)
 from tests.conftest import free_port
 from tests.dashboard import test_dashboard
 from tests.dashboard.test_dashboard import publish
@@ -116,7 +123,7 @@ def place_of(page) -> tuple[float, float] | None:
 
 
 def query_of(page) -> dict[str, str]:
-    return {k: v[-1] for k, v in parse_qs(urlparse(page.url).query).items()}
+    return {k: v[-1] for k, v in parse_qs(urlparse(address(page)).query).items()}
 
 
 def passes_of(page) -> dict:
