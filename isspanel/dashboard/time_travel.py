@@ -18,6 +18,7 @@ from pathlib import Path
 
 import panel as pn
 from bokeh.models import CustomJSTickFormatter
+from tornado.ioloop import IOLoop
 
 from isspanel.broker import HistoryError, retained_range
 from isspanel.dashboard import snapshot as snap
@@ -60,6 +61,7 @@ class TimeTravel:
         # This session's Location, kept: pn.state.location follows pn.state.curdoc, which a
         # reader's answer (a next-tick callback) does not set, so it may be another page's.
         self.location = pn.state.location if self.doc is not None else None
+        self.loop = IOLoop.current() if self.doc is not None else None  # this session's
         self._request = 0  # the newest moment asked: older answers are dropped
         self._closed = False
         self.banner = pn.pane.Alert("", alert_type="warning", visible=False, margin=(0, 10))
@@ -207,9 +209,20 @@ class TimeTravel:
         self._back(partial(self._range_arrived, bounds, error))
 
     def _back(self, callback) -> None:
-        if self.doc is None or self._closed:
-            return
-        try:
-            self.doc.add_next_tick_callback(callback)  # thread-safe, as Bokeh documents
-        except Exception as exc:  # the session closed meanwhile: nobody to show it to
-            log.debug("time travel answer dropped: %s", exc)
+        """Hand a reader's answer to this session: onto its loop with tornado's thread-safe
+        ``add_callback``, and from there into a document callback, as the hub and the place
+        do. Not ``doc.add_next_tick_callback`` from this thread: while the loop holds the
+        document (``pn.io.hold``), that call's event joins the held events, which Panel
+        copies and resets on release; an answer added in between was lost, and its page
+        stayed "loading" for good."""
+        if self.loop is not None and not self._closed:
+            self.loop.add_callback(self._deliver, callback)
+
+    # -- on the session's event loop again ------------------------------------------
+    def _deliver(self, callback) -> None:
+        if not self._closed:
+            self.doc.add_next_tick_callback(partial(self._held, callback))
+
+    def _held(self, callback) -> None:
+        with pn.io.hold(self.doc):  # the answer's every change in one message
+            callback()
