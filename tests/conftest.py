@@ -109,6 +109,16 @@ def read_topic(
     return values
 
 
+def publish(settings: Settings, records) -> None:
+    """Publish records as the producer does (its Publisher: keyed, JSON, delivered)."""
+    from isspanel.produce.producer import Publisher
+
+    publisher = Publisher(settings)
+    for record in records:
+        publisher.accept(record)
+    publisher.close()
+
+
 def produce_raw(settings: Settings, topic: str, values: list[bytes | dict]) -> None:
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
     try:
@@ -203,3 +213,71 @@ def fake_api() -> Iterator[FakeApi]:
     api = FakeApi()
     yield api
     api.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium (never a downloaded one), one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """Open pages that record console errors; each must end with none and no traceback."""
+    from tests.browser import all_text, wait_ready
+
+    opened = []
+    closers = {}
+
+    def open_(url: str, expect_errors: bool = False):
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+        page.console_errors = errors  # for page_state's failure messages
+        page.goto(url)
+        wait_ready(page)
+        opened.append((context, page, errors, expect_errors))
+        closers[page] = lambda: (context.close(), errors)[1]
+        return page
+
+    def close_(page) -> list[str]:
+        """Close a page now (before its server stops); return its console errors so far."""
+        return closers.pop(page)()
+
+    open_.close = close_
+
+    yield open_
+    for context, page, errors, expect_errors in opened:
+        if not expect_errors and not page.is_closed():
+            assert "Traceback" not in all_text(page)
+            assert errors == [], errors
+        context.close()
+
+
+@pytest.fixture
+def hub_factory():
+    """Start a StreamHub with its consumer thread over ``settings``; all stopped after."""
+    from isspanel.dashboard.consumer import HubConsumer
+    from isspanel.dashboard.hub import StreamHub
+
+    consumers = []
+
+    def make(settings) -> StreamHub:
+        consumer = HubConsumer(StreamHub(settings))
+        consumer.start()
+        consumers.append(consumer)
+        return consumer.hub
+
+    yield make
+    for consumer in consumers:
+        consumer.stop()

@@ -8,14 +8,11 @@ import math
 import time
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from isspanel.dashboard.world_map import mercator
 from isspanel.produce.producer import Publisher
 from isspanel.record import IssRecord
 from tests.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     DashboardServer,
     all_text,
     model_data,
@@ -24,7 +21,7 @@ from tests.browser import (
     wait_ready,
     wait_until,
 )
-from tests.conftest import free_port, produce_raw
+from tests.conftest import free_port, produce_raw, publish
 
 pytestmark = pytest.mark.browser
 
@@ -33,13 +30,6 @@ BASE_TS = int(time.time()) - 50_000
 
 def model_data_title(page) -> str:
     return page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-title').text")
-
-
-def publish(settings, records) -> None:
-    publisher = Publisher(settings)
-    for record in records:
-        publisher.accept(record)
-    publisher.close()
 
 
 def track(start: int, count: int, lon0: float = 0.0, step: float = 1.0) -> list[IssRecord]:
@@ -52,48 +42,6 @@ def track(start: int, count: int, lon0: float = 0.0, step: float = 1.0) -> list[
         )
         for i in range(count)
     ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def open_page(browser):
-    """Open pages that record console errors; each must end with none and no traceback."""
-    opened = []
-    closers = {}
-
-    def open_(url: str, expect_errors: bool = False):
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-        page.console_errors = errors  # for page_state's failure messages
-        page.goto(url)
-        wait_ready(page)
-        opened.append((context, page, errors, expect_errors))
-        closers[page] = lambda: (context.close(), errors)[1]
-        return page
-
-    def close_(page) -> list[str]:
-        """Close a page now (before its server stops); return its console errors so far."""
-        return closers.pop(page)()
-
-    open_.close = close_
-
-    yield open_
-    for context, page, errors, expect_errors in opened:
-        if not expect_errors and not page.is_closed():
-            assert "Traceback" not in all_text(page)
-            assert errors == [], errors
-        context.close()
 
 
 @pytest.fixture(scope="module")

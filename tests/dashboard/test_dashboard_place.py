@@ -27,12 +27,7 @@ from tests.browser import (
     table_keys,
     wait_until,
 )
-from tests.conftest import free_port
-from tests.dashboard import test_dashboard
-from tests.dashboard.test_dashboard import publish
-
-browser = test_dashboard.browser  # the same fixtures as the dashboard's own tests
-open_page = test_dashboard.open_page
+from tests.conftest import free_port, publish
 
 pytestmark = pytest.mark.browser
 

@@ -17,8 +17,6 @@ from tornado.ioloop import IOLoop
 
 import isspanel.dashboard.hub as hub_module
 from isspanel.dashboard import snapshot as snap
-from isspanel.dashboard.consumer import HubConsumer
-from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.readouts_view import READOUT_COLUMNS
 from isspanel.geo import orbit, places, quick, readouts
 from isspanel.record import IssRecord
@@ -56,21 +54,6 @@ def session_loops():
         thread.join(5)
 
 
-@pytest.fixture
-def started():
-    consumers = []
-
-    def start(settings) -> StreamHub:
-        consumer = HubConsumer(StreamHub(settings))
-        consumer.start()
-        consumers.append(consumer)
-        return consumer.hub
-
-    yield start
-    for consumer in consumers:
-        consumer.stop()
-
-
 def shadow_edge_km(lat: float, lon: float, alt: float, ts: float) -> float:
     """How far the point is from the edge of a cylindrical shadow (own sun model)."""
     r = np.array(quick._ecef_km(lat, lon, alt))
@@ -81,7 +64,7 @@ def shadow_edge_km(lat: float, lon: float, alt: float, ts: float) -> float:
 
 
 def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfield(
-    iss_settings, started, session_loops, monkeypatch
+    iss_settings, hub_factory, session_loops, monkeypatch
 ):
     calls = []
     real = hub_module.quick_readout
@@ -92,7 +75,7 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
 
     monkeypatch.setattr(hub_module, "quick_readout", counted)
     settings = iss_settings
-    hub = started(settings)
+    hub = hub_factory(settings)
     seen: list[list[tuple]] = [[] for _ in range(SESSIONS)]
     for i in range(SESSIONS):  # sessions read the shared rows, as page.py does
         hub.subscribe(
@@ -124,10 +107,10 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
 
 
 def test_without_a_tle_the_readouts_are_none_but_what_it_is_over_is_known(
-    topic_factory, started, tmp_path
+    topic_factory, hub_factory, tmp_path
 ):
     settings = topic_factory().replace(tle_path=tmp_path / "none.tle", home=tmp_path)
-    hub = started(settings)
+    hub = hub_factory(settings)
     assert hub.tle is None
     produce_raw(
         settings, settings.topic, [IssRecord(int(time.time()), 52.52, 13.4, "sgp4").to_dict()]

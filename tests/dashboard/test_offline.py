@@ -22,9 +22,8 @@ import panel.models  # noqa: F401 - Bokeh's client must know Panel's model types
 import pytest
 from bokeh.client import pull_session
 from bokeh.models import ImportedStyleSheet
-from playwright.sync_api import sync_playwright
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, DashboardServer, wait_until
+from tests.browser import DashboardServer, wait_until
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.browser
@@ -32,14 +31,6 @@ pytestmark = pytest.mark.browser
 PANEL_CDN = "https://cdn.holoviz.org/"
 # Bokeh discards a session whose websocket has not come after this long (milliseconds).
 SHORT_LIFETIME = ["--unused-session-lifetime", "1000", "--check-unused-sessions", "1000"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -12,9 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from isspanel.dashboard import snapshot as snap
-from isspanel.dashboard.consumer import HubConsumer
 from isspanel.dashboard.health import describe, status_html
-from isspanel.dashboard.hub import StreamHub
 from isspanel.record import IssRecord
 from tests.browser import wait_until
 from tests.conftest import produce_raw
@@ -42,21 +40,6 @@ def poison_for(settings) -> dict[str, list]:
         settings.stats_topic: [NESTED, {"window_start": "2026-11-27T01:00:00Z", "x": {"a": 1}}],
         settings.events_topic: [NESTED, {"event": "<b>boom</b>", "timestamp": NOW}],
     }
-
-
-@pytest.fixture
-def hub_factory():
-    consumers = []
-
-    def make(settings) -> StreamHub:
-        consumer = HubConsumer(StreamHub(settings))
-        consumer.start()
-        consumers.append(consumer)
-        return consumer.hub
-
-    yield make
-    for consumer in consumers:
-        consumer.stop()
 
 
 def health(hub):

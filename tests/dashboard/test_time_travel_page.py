@@ -1,6 +1,5 @@
 """Time travel on the served dashboard (`panel serve isspanel`), driven in headless Chromium:
 ``?at=`` puts one page at a moment; the other pages stay live; "Live" returns."""
-# ruff: noqa: F811 - the browser fixtures (browser, open_page) are test_dashboard's
 
 from __future__ import annotations
 
@@ -21,8 +20,7 @@ from tests.browser import (
     table_keys,
     wait_until,
 )
-from tests.conftest import free_port
-from tests.dashboard.test_dashboard import browser, open_page, publish  # noqa: F401 - fixtures
+from tests.conftest import free_port, publish
 
 pytestmark = pytest.mark.browser
 
