@@ -53,6 +53,11 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what} ({last_error}){seen}")
 
 
+def wait_on(page, condition: Callable[[], object], timeout_s: float, what: str) -> object:
+    """``wait_until`` for a page: a timeout says what the page showed instead."""
+    return wait_until(condition, timeout_s, what, shown=lambda: page_state(page))
+
+
 def server_env(settings: Settings) -> dict[str, str]:
     return {**os.environ, **kafka_env(settings)}
 

@@ -16,9 +16,8 @@ from tests.browser import (
     address,
     all_text,
     model_data,
-    page_state,
     table_keys,
-    wait_until,
+    wait_on,
 )
 from tests.conftest import free_port, publish
 
@@ -70,11 +69,8 @@ def test_a_page_at_a_middle_moment_shows_the_100_up_to_it_and_others_stay_live(s
     live = open_page(server.url)
     moment = open_page(at_url(server, iso_utc(BASE + 200 * 60 + 30)))
     expected = [BASE + i * 60 for i in range(200, 100, -1)]  # newest first: the top row
-    wait_until(
-        lambda: table_keys(moment) == expected,
-        30,
-        "the 100 positions up to the moment",
-        shown=lambda: page_state(moment),
+    wait_on(
+        moment, lambda: table_keys(moment) == expected, 30, "the 100 positions up to the moment"
     )
     text = all_text(moment)
     assert f"Not live — showing {iso_utc(BASE + 200 * 60 + 30).replace('T', ' ')[:-1]}" in text
@@ -84,44 +80,19 @@ def test_a_page_at_a_middle_moment_shows_the_100_up_to_it_and_others_stay_live(s
     assert len(model_data(moment, "positions")["x"]) == 100
     assert "?at=" in address(moment)
     # The other page is live, and stays live when a record arrives; the moment does not move.
-    wait_until(
-        lambda: table_keys(live)[0] == BASE + 299 * 60,
-        20,
-        "the live page",
-        shown=lambda: page_state(live),
-    )
+    wait_on(live, lambda: table_keys(live)[0] == BASE + 299 * 60, 20, "the live page")
     publish(settings, [record(300)])
-    wait_until(
-        lambda: table_keys(live)[0] == BASE + 300 * 60,
-        20,
-        "the new record, live",
-        shown=lambda: page_state(live),
-    )
+    wait_on(live, lambda: table_keys(live)[0] == BASE + 300 * 60, 20, "the new record, live")
     time.sleep(1)
     assert table_keys(moment) == expected
     assert "Not live" not in all_text(live)
     # "Live" puts this page back on the stream, the address without ?at=.
     moment.get_by_role("button", name="Live").click()
-    wait_until(
-        lambda: table_keys(moment)[0] == BASE + 300 * 60,
-        20,
-        "live again",
-        shown=lambda: page_state(moment),
-    )
-    wait_until(
-        lambda: "at=" not in address(moment),
-        10,
-        "the address without ?at=",
-        shown=lambda: page_state(moment),
-    )
+    wait_on(moment, lambda: table_keys(moment)[0] == BASE + 300 * 60, 20, "live again")
+    wait_on(moment, lambda: "at=" not in address(moment), 10, "the address without ?at=")
     assert "Not live" not in all_text(moment)
     publish(settings, [record(301)])
-    wait_until(
-        lambda: table_keys(moment)[0] == BASE + 301 * 60,
-        20,
-        "streaming again",
-        shown=lambda: page_state(moment),
-    )
+    wait_on(moment, lambda: table_keys(moment)[0] == BASE + 301 * 60, 20, "streaming again")
 
 
 @pytest.mark.parametrize(
@@ -130,49 +101,31 @@ def test_a_page_at_a_middle_moment_shows_the_100_up_to_it_and_others_stay_live(s
 def test_a_bad_moment_is_said_on_the_page_which_stays_live(served, open_page, value):
     _settings, server = served
     page = open_page(at_url(server, value))
-    wait_until(
-        lambda: "is not a time" in all_text(page), 20, "the message", shown=lambda: page_state(page)
-    )
+    wait_on(page, lambda: "is not a time" in all_text(page), 20, "the message")
     assert "2026-11-27T01:00:00Z" in all_text(page) and "Showing live" in all_text(page)
-    wait_until(
-        lambda: len(table_keys(page)) == 100, 20, "live rows", shown=lambda: page_state(page)
-    )
+    wait_on(page, lambda: len(table_keys(page)) == 100, 20, "live rows")
     assert page.evaluate("() => window.xss") is None  # shown as text, never run
 
 
 def test_a_moment_before_the_earliest_retained_says_so(served, open_page):
     _settings, server = served
     page = open_page(at_url(server, iso_utc(BASE - 86_400)))
-    wait_until(
-        lambda: "retains nothing before" in all_text(page),
-        30,
-        "the message",
-        shown=lambda: page_state(page),
-    )
+    wait_on(page, lambda: "retains nothing before" in all_text(page), 30, "the message")
     assert "Not live" in all_text(page) and table_keys(page) == []
 
 
 def test_a_moment_in_the_future_is_live(served, open_page):
     _settings, server = served
     page = open_page(at_url(server, iso_utc(time.time() + 86_400)))
-    wait_until(
-        lambda: "lies in the future" in all_text(page),
-        30,
-        "the message",
-        shown=lambda: page_state(page),
-    )
-    wait_until(
-        lambda: len(table_keys(page)) == 100, 20, "live rows", shown=lambda: page_state(page)
-    )
+    wait_on(page, lambda: "lies in the future" in all_text(page), 30, "the message")
+    wait_on(page, lambda: len(table_keys(page)) == 100, 20, "live rows")
     assert "Not live" not in all_text(page)
 
 
 def test_the_slider_puts_the_page_at_a_moment_within_what_is_retained(served, open_page):
     _settings, server = served
     page = open_page(server.url)
-    wait_until(
-        lambda: len(table_keys(page)) == 100, 20, "live rows", shown=lambda: page_state(page)
-    )
+    wait_on(page, lambda: len(table_keys(page)) == 100, 20, "live rows")
     newest = table_keys(page)[0]
     page.get_by_role("button", name="Time travel…").click()
     handle = page.locator(".noUi-handle").first
@@ -180,18 +133,8 @@ def test_the_slider_puts_the_page_at_a_moment_within_what_is_retained(served, op
     handle.focus()
     for _ in range(30):  # a minute a step: half an hour back from the newest retained
         handle.press("ArrowLeft")
-    wait_until(
-        lambda: "Not live — showing" in all_text(page),
-        30,
-        "the moment",
-        shown=lambda: page_state(page),
-    )
-    wait_until(
-        lambda: table_keys(page) and table_keys(page)[0] < newest,
-        30,
-        "older rows",
-        shown=lambda: page_state(page),
-    )
+    wait_on(page, lambda: "Not live — showing" in all_text(page), 30, "the moment")
+    wait_on(page, lambda: table_keys(page) and table_keys(page)[0] < newest, 30, "older rows")
     keys = table_keys(page)
     assert len(keys) == 100 and keys == sorted(keys, reverse=True)
     assert newest - 31 * 60 <= keys[0] <= newest - 29 * 60
