@@ -2,7 +2,8 @@
 
 Per record a session sends one message: the new rows streamed into its positions and track
 sources (``ColumnDataSource.stream``; the hub decides the track: ``track.py``). The table, the
-ISS marker and the title are derived from the positions in the browser (``static/positions.js``).
+ISS marker and the position's line are derived from the positions in the browser
+(``static/positions.js``, ``static/readouts.js``).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ BROWSER_STALL_S = 9.0
 
 
 def _table(source: ColumnDataSource, name: str, columns: list[TableColumn], **kw) -> DataTable:
+    # Fixed column widths (autosize_mode="none"): SlickGrid's autosize reads computed styles
+    # on every update, a forced style recalculation of the whole page per record
+    # (bench/page_profile.py: updateGrid 17 → 12 ms a record).
     return DataTable(
         source=source,
         name=name,
@@ -54,6 +58,7 @@ def _table(source: ColumnDataSource, name: str, columns: list[TableColumn], **kw
         index_position=None,
         sortable=False,
         reorderable=False,
+        autosize_mode="none",
         sizing_mode="stretch_width",
         **kw,
     )
@@ -116,7 +121,6 @@ class DashboardPage(pn.viewable.Viewer):
                 "positions": self.positions,
                 "rows": self.rows,
                 "iss": self.map.iss,
-                "title": self.map.title,
                 "beat": self.heartbeat,  # unused there: it puts the heartbeat in the document
             },
             code=JS["positions"],
@@ -136,10 +140,10 @@ class DashboardPage(pn.viewable.Viewer):
             self.rows,
             "iss-table",
             [
-                column(field="time", title="Timestamp (UTC)", formatter=StringFormatter(**mark)),
-                column(field="lat", title="Latitude", formatter=coordinate),
-                column(field="lon", title="Longitude", formatter=coordinate),
-                column(field="source", title="Source", formatter=text),
+                column(field="time", width=150, title="Timestamp (UTC)", formatter=text),
+                column(field="lat", width=85, title="Latitude", formatter=coordinate),
+                column(field="lon", width=85, title="Longitude", formatter=coordinate),
+                column(field="source", width=95, title="Source", formatter=text),
             ],
             height=430,
         )
@@ -164,10 +168,10 @@ class DashboardPage(pn.viewable.Viewer):
             _newest_first(self.stats, "stats-rows", ready),
             "stats-table",
             [
-                column(field="window_start", title="Window (UTC)"),
-                column(field="count", title="Positions"),
-                column(field="mean_speed_kmh", title="Mean km/h", formatter=number),
-                column(field="distance_km", title="Distance km", formatter=number),
+                column(field="window_start", width=150, title="Window (UTC)"),
+                column(field="count", width=70, title="Positions"),
+                column(field="mean_speed_kmh", width=95, title="Mean km/h", formatter=number),
+                column(field="distance_km", width=95, title="Distance km", formatter=number),
             ],
             height=150,
         )
@@ -176,10 +180,10 @@ class DashboardPage(pn.viewable.Viewer):
             _newest_first(self.events, "events-rows", ready),
             "events-table",
             [
-                column(field="eventTime", title="Time (UTC)"),
-                column(field="event", title="Event"),
-                column(field="detail", title="Detail"),
-                column(field="longitude", title="Longitude", formatter=number),
+                column(field="eventTime", width=140, title="Time (UTC)"),
+                column(field="event", width=95, title="Event"),
+                column(field="detail", width=110, title="Detail"),
+                column(field="longitude", width=80, title="Longitude", formatter=number),
             ],
             height=150,
         )

@@ -42,25 +42,26 @@ def readout_cells(readout: Quick | None) -> tuple:
 
 
 class ReadoutsView:
-    """The readouts line and the map's circles of one session, all derived in the browser.
+    """The readouts lines and the map's circles of one session, all derived in the browser.
 
-    ``text`` is the line to put beside the map; ``place`` holds the session's place (set by
-    ``place.py``), whose horizon circle is drawn with the newest footprint radius.
+    ``text`` is the two lines to put above the map (the position, then its readouts);
+    ``place`` holds the session's place (set by ``place.py``), whose horizon circle is drawn
+    with the newest footprint radius.
     """
 
     def __init__(self, positions: ColumnDataSource, world: WorldMap):
         self.place = ColumnDataSource({"x": [], "y": [], "lat": [], "lon": []}, name="place")
         # Written by the browser only (readouts.js): never synced back.
         self.text = Div(
-            text="Readouts: waiting for the first position…",
+            text="Waiting for the first position…",
             name="iss-readouts",
             render_as_text=True,  # plain text: nothing in it is ever parsed as HTML
             syncable=False,
-            height=22,  # one line, always: a new record never changes the page's layout
+            height=40,  # two lines, always: a new record never changes the page's layout
             sizing_mode="stretch_width",
             styles={
                 "font": "13px system-ui, sans-serif",
-                "white-space": "nowrap",
+                "white-space": "pre",  # the position's line, then the readouts' line
                 "overflow": "hidden",
                 "text-overflow": "ellipsis",
             },

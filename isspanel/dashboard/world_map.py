@@ -87,8 +87,9 @@ class WorldMap:
     def __init__(self, positions: ColumnDataSource):
         x0, y0 = mercator(-180, -70)
         x1, y1 = mercator(180, 75)
-        # Written by the browser on each new position (positions.js), so never synced back.
-        self.title = Title(text="waiting for the first position…", name="iss-title", syncable=False)
+        # Fixed: the position's line is in the readouts text (readouts.js), since a new title
+        # lays the whole figure out again in every page, on every record.
+        self.title = Title(text="Ground track, next orbit, night side", name="iss-title")
         self.figure = figure(
             name="iss-map",
             title=self.title,

@@ -28,8 +28,10 @@ pytestmark = pytest.mark.browser
 BASE_TS = int(time.time()) - 50_000
 
 
-def model_data_title(page) -> str:
-    return page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-title').text")
+def position_line(page) -> str:
+    """The first line of the readouts text: the newest position's own."""
+    text = page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-readouts').text")
+    return text.split("\n")[0]
 
 
 def track(start: int, count: int, lon0: float = 0.0, step: float = 1.0) -> list[IssRecord]:
@@ -87,7 +89,7 @@ def test_a_produced_record_tops_the_table_and_moves_the_marker(live, open_page):
     # What a person sees: the top row as drawn, newest first.
     wait_until(lambda: "151.2093" in visible_top_row(page), 5, "the new row drawn on top")
     assert visible_top_row(page).split()[-3:] == ["-33.8688", "151.2093", "open-notify"]
-    assert "ISS at -33.8688°, 151.2093°" in model_data_title(page)
+    wait_until(lambda: "ISS at -33.8688°, 151.2093°" in position_line(page), 5, "its line")
     x, y = mercator(151.2093, -33.8688)
     marker = wait_until(lambda: model_data(page, "iss"), 5, "marker data")
     assert marker["x"] == [pytest.approx(x)] and marker["y"] == [pytest.approx(y)]

@@ -1,8 +1,9 @@
 // Runs in the browser whenever the positions source changes (a stream of new rows, or a
 // whole new data set): derives what the page shows from it, so the server sends each
 // position once. args: positions (synced), rows (the table's, newest first), iss (the
-// marker), title (the map's), beat. rows, iss and title are not syncable: nothing here goes
-// back to the server. The track comes from the server (isspanel/dashboard/track.py).
+// marker), beat. rows and iss are not syncable: nothing here goes back to the server. The
+// track comes from the server (isspanel/dashboard/track.py); the line "ISS at …" is
+// readouts.js's.
 const data = positions.data;
 const n = data.ts.length;
 const order = [];
@@ -23,9 +24,6 @@ iss.data = last < 0 ? {x: [], y: [], time: [], lat: [], lon: [], source: []} : {
   x: [data.x[last]], y: [data.y[last]], time: [data.time[last]],
   lat: [data.lat[last]], lon: [data.lon[last]], source: [data.source[last]],
 };
-title.text = last < 0 ? 'waiting for the first position…' :
-  `ISS at ${data.lat[last].toFixed(4)}°, ${data.lon[last].toFixed(4)}° — ` +
-  `${data.time[last]} UTC (record ${data.n[last]})`;
 // For the latency benchmark: when each newest position arrived, as [key, epoch ms].
 if (last >= 0) (window.isspanelArrivals = window.isspanelArrivals || []).push([data.ts[last], Date.now()]);
 if (last >= 0) window.isspanelNewest = {n: data.n[last], at: data.at[last], km: data.model_km[last]};
