@@ -49,7 +49,9 @@ def served(tmp_path_factory, kafka_settings):
 
 
 def readout_text(page) -> str:
-    return page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-readouts').text")
+    """The readouts' line: the last of the readouts text (the first is the position's)."""
+    text = page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-readouts').text")
+    return text.split("\n")[-1]
 
 
 def number_after(label: str, text: str) -> float:
