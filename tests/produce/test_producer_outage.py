@@ -254,12 +254,11 @@ def test_the_spool_holds_a_record_until_its_ack_and_is_removed_at_a_clean_stop(i
 def test_a_spool_mostly_acked_is_rewritten_with_what_is_pending(iss_settings, monkeypatch):
     import isspanel.produce.publisher
 
-    monkeypatch.setattr(isspanel.produce.publisher, "REWRITE_LINES", 500)  # 100,000 outside tests
     records = list(Sgp4Source(iss_settings).history(650, step_s=1))
     publisher = Publisher(iss_settings)
     publisher.drain()
-    # Connected, and the connecting thread's own drain done: a drain of its between the acks
-    # below would tidy the spool early (it did in one fresh clone: 111 lines, not 600).
+    # Connected, and the connecting thread's own drain done (a drain between the acks below
+    # may tidy the spool).
     wait_for(
         lambda: (
             publisher.kafka.producer
@@ -268,9 +267,13 @@ def test_a_spool_mostly_acked_is_rewritten_with_what_is_pending(iss_settings, mo
         30,
         "a connection",
     )
+    # 600 lines and no rewrite yet (the threshold is 100,000): acks that come while the 600
+    # are still being sent would otherwise let the sending drain rewrite them already (two
+    # fresh clones under load: 111 and 114 lines, not 600).
     publisher.accept_many(records[:600])
     wait_for(lambda: publisher.stats.delivered == 600, 30, "600 acks")
-    assert publisher.spool.lines == 600  # no drain since: not tidied yet
+    assert publisher.spool.lines == 600
+    monkeypatch.setattr(isspanel.produce.publisher, "REWRITE_LINES", 500)  # 100,000 outside tests
     publisher.accept_many(records[600:])  # 650 lines, at most 50 pending: rewritten
     lines = publisher.spool.path.read_bytes().splitlines()
     assert publisher.spool.lines == len(lines) <= 50
