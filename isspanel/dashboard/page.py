@@ -32,6 +32,7 @@ from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
 from isspanel.dashboard.place import PlaceView
 from isspanel.dashboard.readouts_view import ReadoutsView
+from isspanel.dashboard.to_session import next_tick
 from isspanel.dashboard.track import TRACK_COLUMNS
 from isspanel.dashboard.world_map import WorldMap
 
@@ -235,12 +236,11 @@ class DashboardPage(pn.viewable.Viewer):
         if self._scheduled or self._closed or self.doc is None:
             return
         self._scheduled = True
-        self.doc.add_next_tick_callback(self._update)
+        next_tick(self.doc, self._update)  # every change of this update in one message
 
     def _update(self) -> None:
         self._scheduled = False
-        with pn.io.hold(self.doc):  # every change of this update in one message
-            self._sync(self.pinned or self.hub.snapshot())
+        self._sync(self.pinned or self.hub.snapshot())
 
     def _beat(self) -> None:
         """A quiet page still hears from the server, and learns of a stalled consumer."""

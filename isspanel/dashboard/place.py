@@ -25,6 +25,7 @@ from tornado.ioloop import IOLoop
 
 from isspanel.dashboard import passes
 from isspanel.dashboard.readouts_view import PLACE_COLOR
+from isspanel.dashboard.to_session import to_session
 from isspanel.dashboard.world_map import R_MERCATOR, WorldMap, mercator
 
 log = logging.getLogger(__name__)
@@ -216,17 +217,14 @@ class PlaceView:
             self._show(token, future)
             return
         self._say(f"Computing the passes over {self._where()}…")
-        # The worker's thread may not touch the document: back to this session's loop,
-        # then into a document callback (as the hub does).
-        future.add_done_callback(lambda f: self.loop.add_callback(self._ready, token, f))
+        future.add_done_callback(
+            lambda f: to_session(
+                self.loop, self.doc, partial(self._show, token, f), partial(self._wanted, token)
+            )
+        )
 
-    def _ready(self, token: int, future: Future) -> None:
-        if not self._closed and self.doc is not None and token == self._token:
-            self.doc.add_next_tick_callback(partial(self._held_show, token, future))
-
-    def _held_show(self, token: int, future: Future) -> None:
-        with pn.io.hold(self.doc):
-            self._show(token, future)
+    def _wanted(self, token: int) -> bool:
+        return not self._closed and token == self._token
 
     def _show(self, token: int, future: Future) -> None:
         if token != self._token or self.place is None:

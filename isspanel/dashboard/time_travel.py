@@ -24,6 +24,7 @@ from isspanel.broker import HistoryError, retained_range
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.history import Moment, moment_at
 from isspanel.dashboard.page import DashboardPage
+from isspanel.dashboard.to_session import to_session
 
 log = logging.getLogger(__name__)
 
@@ -209,20 +210,6 @@ class TimeTravel:
         self._back(partial(self._range_arrived, bounds, error))
 
     def _back(self, callback) -> None:
-        """Hand a reader's answer to this session: onto its loop with tornado's thread-safe
-        ``add_callback``, and from there into a document callback, as the hub and the place
-        do. Not ``doc.add_next_tick_callback`` from this thread: while the loop holds the
-        document (``pn.io.hold``), that call's event joins the held events, which Panel
-        copies and resets on release; an answer added in between was lost, and its page
-        stayed "loading" for good."""
+        """Hand a reader's answer to this session (never the document from this thread)."""
         if self.loop is not None and not self._closed:
-            self.loop.add_callback(self._deliver, callback)
-
-    # -- on the session's event loop again ------------------------------------------
-    def _deliver(self, callback) -> None:
-        if not self._closed:
-            self.doc.add_next_tick_callback(partial(self._held, callback))
-
-    def _held(self, callback) -> None:
-        with pn.io.hold(self.doc):  # the answer's every change in one message
-            callback()
+            to_session(self.loop, self.doc, callback, lambda: not self._closed)

@@ -1,0 +1,45 @@
+"""The one way work done on another thread reaches a session's document.
+
+A worker thread (the hub's consumer, a passes computation, a time-travel reader) never touches
+a Bokeh document. It calls Tornado's thread-safe ``IOLoop.add_callback`` for the session's
+loop; there the work becomes a document callback, run inside ``pn.io.hold`` so that all its
+changes leave in one message.
+
+Why not ``doc.add_next_tick_callback`` straight from the worker: while the loop holds the
+document (``pn.io.hold``), that call's ``SessionCallbackAdded`` event joins the held events,
+which Panel copies and resets on release; an event added in between is lost, and so was the
+update (a page's table stopped, a time-travel page stayed "loading").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+import panel as pn
+from bokeh.document import Document
+from tornado.ioloop import IOLoop
+
+
+def to_session(
+    loop: IOLoop, doc: Document, callback: Callable[[], None], alive: Callable[[], bool]
+) -> None:
+    """From any thread: run ``callback`` in ``doc``'s session, held, unless ``alive()`` is
+    False by the time it reaches the session's loop."""
+    loop.add_callback(_on_loop, doc, callback, alive)
+
+
+def _on_loop(doc: Document, callback: Callable[[], None], alive: Callable[[], bool]) -> None:
+    if alive():
+        next_tick(doc, callback)
+
+
+def next_tick(doc: Document, callback: Callable[[], None]) -> None:
+    """On the session's loop: run ``callback`` as a document callback, its changes in one
+    message."""
+    doc.add_next_tick_callback(partial(_held, doc, callback))
+
+
+def _held(doc: Document, callback: Callable[[], None]) -> None:
+    with pn.io.hold(doc):
+        callback()
