@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from bokeh.layouts import gridplot
-from bokeh.models import ColumnDataSource, HoverTool, Title, WMTSTileSource
+from bokeh.models import ColumnDataSource, HoverTool, WMTSTileSource
 from bokeh.plotting import figure
 
 from isspanel.geo.orbit import split_antimeridian
@@ -89,10 +89,9 @@ class WorldMap:
         x1, y1 = mercator(180, 75)
         # Fixed: the position's line is in the readouts text (readouts.js), since a new title
         # lays the whole figure out again in every page, on every record.
-        self.title = Title(text="Ground track, next orbit, night side", name="iss-title")
         self.figure = figure(
             name="iss-map",
-            title=self.title,
+            title="Ground track, next orbit, night side",
             x_range=(x0, x1),
             y_range=(y0, y1),
             sizing_mode="stretch_width",
