@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -20,6 +21,17 @@ from isspanel.broker.topics import fresh_topics
 from isspanel.settings import Settings
 
 logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def pytest_sessionstart(session) -> None:
+    """A SIGTERM (a CI timeout, a plain `kill`) ends the run as Ctrl-C does, fixtures torn
+    down: the session's broker and servers stop with it instead of outliving it."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def free_port() -> int:
