@@ -3,6 +3,7 @@
 import logging
 
 from isspanel.dashboard import get_hub, stop_hub
+from isspanel.dashboard.gc_freeze import page_closed
 from isspanel.logs import quiet_kafka
 from isspanel.settings import Settings
 
@@ -28,8 +29,8 @@ def on_server_unloaded(server_context):
 
 
 def on_session_destroyed(session_context):
-    # Each page unsubscribes itself (DashboardPage._destroyed); nothing shared to free here.
-    pass
+    # Each page unsubscribes itself (DashboardPage._destroyed); what it leaves is collected.
+    page_closed(get_hub().settings.gc_freeze)
 
 
 def _log_to_console() -> None:

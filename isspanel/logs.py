@@ -1,11 +1,13 @@
 """Logging for the commands and the dashboard: one format, and kafka-python's outage noise
-demoted to DEBUG, because we log each outage ourselves (what happened, what we do about it)."""
+demoted to DEBUG, because we log each outage ourselves (what happened, what we do about it);
+so are the tracebacks of writes to a browser's WebSocket that closed first."""
 
 from __future__ import annotations
 
 import logging
 
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+from tornado.websocket import WebSocketClosedError
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -56,6 +58,11 @@ class KafkaConnectionNoise(logging.Filter):
 
 
 def _about_connections(record: logging.LogRecord) -> bool:
+    if record.name == "asyncio" and record.exc_info:
+        # "Task exception was never retrieved": Panel writes a session's messages as futures
+        # it awaits on a later tick; a page that closed first leaves them unawaited, and
+        # asyncio logs each with a traceback when it is collected. The page is gone.
+        return isinstance(record.exc_info[1], WebSocketClosedError)
     if not (record.name == "kafka" or record.name.startswith("kafka.")):
         return False
     if isinstance(record.msg, CONNECTION_ERRORS):  # log.warning(exception)

@@ -3,6 +3,7 @@
 import panel as pn
 
 from isspanel.dashboard import LINK_CSS, DashboardPage, get_hub
+from isspanel.dashboard.gc_freeze import page_built
 from isspanel.dashboard.panel_assets import serve_panel_css_locally
 from isspanel.dashboard.time_travel import TimeTravel
 
@@ -16,3 +17,4 @@ travel = TimeTravel(page)  # ?at= and the slider: this session at a moment
 pn.Column(travel.panel, page, sizing_mode="stretch_width").servable(
     title="isspanel — live ISS position"
 )
+page_built(page.hub.settings.gc_freeze)  # out of full collections (gc_freeze.py)

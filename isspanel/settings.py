@@ -106,6 +106,12 @@ class Settings:
         64 * 1024,
         "Largest Kafka message the dashboard parses; bigger ones are skipped and counted.",
     )
+    gc_freeze: bool = env(
+        "ISS_DASHBOARD_GC_FREEZE",
+        True,
+        "Freeze each built page out of Python's full garbage collections (a pause for every"
+        " page at once); a closed page's leftovers are collected a few seconds after it closes.",
+    )
     history_timeout_s: float = env(
         "ISS_HISTORY_TIMEOUT_S",
         10.0,
@@ -190,13 +196,26 @@ class Settings:
 def _coerce(f: dataclasses.Field, raw: str) -> Any:
     kind = type(f.default) if f.default is not None else Path
     try:
+        if kind is bool:
+            return _boolean(raw)
         if kind in (int, float):
             return kind(raw)
         if issubclass(kind, Path):
             return Path(raw) if raw else None
         return raw
     except ValueError as exc:
-        raise ValueError(f"{f.metadata['env']}={raw!r} is not a valid {kind.__name__}") from exc
+        why = f" ({exc})" if kind is bool else ""
+        name = f.metadata["env"]
+        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}{why}") from exc
+
+
+def _boolean(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
 
 
 def settings_table() -> list[tuple[str, str, str]]:

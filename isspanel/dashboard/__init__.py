@@ -5,6 +5,8 @@
 - ``page.py`` is a session's page: it sends each browser only what changed;
 - ``world_map.py`` draws land, track, next orbit and night; ``health.py`` the status;
 - ``track.py`` decides the map's track (no line across the antimeridian or an anomaly);
+- ``to_session.py`` is the one way a worker thread's result reaches a session's document;
+- ``gc_freeze.py`` keeps Python's full garbage collections off the per-record path;
 - ``static/`` holds the page's JavaScript and CSS.
 
 ``isspanel/main.py`` and ``isspanel/app_hooks.py`` are the thin Bokeh directory-app shims.

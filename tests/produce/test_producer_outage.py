@@ -331,3 +331,36 @@ def test_a_read_racing_a_close_on_another_thread_is_noise_if_the_transport_is_cl
     shown = out.getvalue()
     assert "(closed)" not in shown
     assert "<KafkaTCPTransport [none]>: Error receiving network data" in shown  # a real one stays
+
+
+def test_an_unawaited_write_to_a_closed_websocket_is_noise():
+    """Panel leaves a closed page's write futures unawaited; asyncio logs each one's
+    WebSocketClosedError with a traceback once it is collected: DEBUG. Other lost task
+    exceptions still show."""
+    import asyncio
+    import gc
+
+    from tornado.websocket import WebSocketClosedError
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    logs.quiet_kafka(verbose=False, handlers=[handler])
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+
+    async def fail(exc: Exception) -> None:
+        raise exc
+
+    async def never_awaited() -> None:
+        for exc in (WebSocketClosedError(), ValueError("a real bug")):
+            asyncio.ensure_future(fail(exc))  # noqa: RUF006 - unawaited, as Panel leaves them
+        await asyncio.sleep(0.05)
+
+    try:
+        asyncio.run(never_awaited())
+        gc.collect()
+    finally:
+        logger.removeHandler(handler)
+    assert out.getvalue().count("Task exception was never retrieved") == 1
+    assert "ValueError: a real bug" in out.getvalue()
+    assert "WebSocketClosedError" not in out.getvalue()

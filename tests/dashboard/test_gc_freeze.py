@@ -1,0 +1,74 @@
+"""Open pages are frozen out of full garbage collections; a closed page's cycles are still
+freed, by one collection shortly after it closes (isspanel/dashboard/gc_freeze.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+
+import pytest
+
+from isspanel.dashboard import gc_freeze
+from isspanel.settings import Settings
+
+
+class Node:
+    other: Node
+
+
+@pytest.fixture
+def unfrozen():
+    """The test process is never left frozen, whatever a test does."""
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def a_cycle() -> weakref.ref:
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+def test_a_built_page_is_out_of_full_collections(unfrozen):
+    gone = a_cycle()
+    gc_freeze.page_built(True)
+    assert gc.get_freeze_count() > 0
+    gc.collect()
+    assert gone() is not None  # frozen: no collection walks it, not even a full one
+
+
+def test_a_closed_page_is_collected_once_soon_after(unfrozen, monkeypatch):
+    monkeypatch.setattr(gc_freeze, "COLLECT_AFTER_S", 0.05)
+    runs: list[int] = []
+    real = gc_freeze.collect
+    monkeypatch.setattr(gc_freeze, "collect", lambda: runs.append(real()))
+    gone = a_cycle()
+    gc_freeze.page_built(True)
+
+    async def pages_close_together():
+        for _ in range(3):
+            gc_freeze.page_closed(True)
+        await asyncio.sleep(0.5)
+
+    asyncio.run(pages_close_together())
+    assert gone() is None  # the cycle a closed page left is freed
+    assert len(runs) == 1  # one collection for the pages that closed together
+    assert gc.get_freeze_count() > 0  # and what is still open is frozen again
+
+
+def test_switched_off_nothing_is_frozen(unfrozen):
+    gc_freeze.page_built(False)
+    gc_freeze.page_closed(False)
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize(("raw", "value"), [("1", True), ("off", False), (" Yes ", True)])
+def test_the_setting_reads_the_usual_words(raw, value):
+    assert Settings.from_env({"ISS_DASHBOARD_GC_FREEZE": raw}).gc_freeze is value
+
+
+def test_the_setting_refuses_other_words():
+    with pytest.raises(ValueError, match="ISS_DASHBOARD_GC_FREEZE='maybe' is not a valid bool"):
+        Settings.from_env({"ISS_DASHBOARD_GC_FREEZE": "maybe"})
