@@ -30,7 +30,7 @@ def on_server_unloaded(server_context):
 
 def on_session_destroyed(session_context):
     # Each page unsubscribes itself (DashboardPage._destroyed); what it leaves is collected.
-    page_closed(get_hub().settings.gc_freeze)
+    page_closed()
 
 
 def _log_to_console() -> None:

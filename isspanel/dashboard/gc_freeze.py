@@ -34,9 +34,10 @@ def page_built(enabled: bool) -> None:
         gc.freeze()
 
 
-def page_closed(enabled: bool) -> None:
-    """A session ended (on the server's loop): collect what it left, soon, once."""
-    if enabled and not _scheduled[0]:
+def page_closed() -> None:
+    """A session ended (on the server's loop): collect what it left, soon, once; nothing to
+    do if nothing is frozen (switched off)."""
+    if gc.get_freeze_count() and not _scheduled[0]:
         _scheduled[0] = True
         IOLoop.current().call_later(COLLECT_AFTER_S, collect)
 

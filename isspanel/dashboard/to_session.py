@@ -1,9 +1,9 @@
 """The one way work done on another thread reaches a session's document.
 
-A worker thread (the hub's consumer, a passes computation, a time-travel reader) never touches
-a Bokeh document. It calls Tornado's thread-safe ``IOLoop.add_callback`` for the session's
-loop; there the work becomes a document callback, run inside ``pn.io.hold`` so that all its
-changes leave in one message.
+A worker thread (a passes computation, a time-travel reader; the hub's consumer wakes the
+pages the same way, per loop) never touches a Bokeh document. It calls Tornado's
+thread-safe ``IOLoop.add_callback`` for the session's loop; there the work becomes a document
+callback, run inside ``pn.io.hold`` so that all its changes leave in one message.
 
 Why not ``doc.add_next_tick_callback`` straight from the worker: while the loop holds the
 document (``pn.io.hold``), that call's ``SessionCallbackAdded`` event joins the held events,

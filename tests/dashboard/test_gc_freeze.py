@@ -49,7 +49,7 @@ def test_a_closed_page_is_collected_once_soon_after(unfrozen, monkeypatch):
 
     async def pages_close_together():
         for _ in range(3):
-            gc_freeze.page_closed(True)
+            gc_freeze.page_closed()
         await asyncio.sleep(0.5)
 
     asyncio.run(pages_close_together())
@@ -60,7 +60,7 @@ def test_a_closed_page_is_collected_once_soon_after(unfrozen, monkeypatch):
 
 def test_switched_off_nothing_is_frozen(unfrozen):
     gc_freeze.page_built(False)
-    gc_freeze.page_closed(False)
+    gc_freeze.page_closed()
     assert gc.get_freeze_count() == 0
 
 
