@@ -12,6 +12,7 @@ from kafka.errors import KafkaError
 
 from isspanel.dashboard.health import describe
 from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
+from isspanel.geo import places
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class HubConsumer:
         return True
 
     def _run(self) -> None:
+        places.preload()  # the first record's readout would wait for it, and every page too
         backoff = 0.5
         while not self._stop.is_set():
             self.hub.beat()

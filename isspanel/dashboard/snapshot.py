@@ -109,9 +109,9 @@ class Snapshot:
     events: Stream = field(default_factory=Stream)
     track: Stream = field(default_factory=Stream)  # isspanel.dashboard.track: a row per position
     # Made once per change and shared: sessions assign copies of the dicts, never stream.
-    predicted: dict = field(default_factory=lambda: {"xs": [], "ys": []})
+    predicted: dict = field(default_factory=lambda: {"x": [], "y": []})
     predicted_version: int = 0
-    night: dict = field(default_factory=lambda: {"xs": [], "ys": []})
+    night: dict = field(default_factory=lambda: {"x": [], "y": []})
     night_version: int = 0
     health: Health = field(default_factory=Health)
     status: str = ""

@@ -33,11 +33,31 @@ def _project(xs: Sequence[list[float]], ys: Sequence[list[float]]):
     return out_x, out_y
 
 
+def _shared(values: list[float]) -> np.ndarray:
+    """A read-only float array: every session shows the same one."""
+    array = np.array(values, dtype=float)
+    array.flags.writeable = False
+    return array
+
+
+def _line(parts_x: list[list[float]], parts_y: list[list[float]]) -> dict:
+    """Parts as one line with a NaN between them (Bokeh breaks a line there). Two arrays:
+    Bokeh sends each as one binary buffer, where lists of lists go as a JSON number per
+    float (~3.5x the encoding, per session, for the next orbit and the night side)."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for part_x, part_y in zip(parts_x, parts_y, strict=True):
+        if xs:
+            xs.append(math.nan)
+            ys.append(math.nan)
+        xs.extend(part_x)
+        ys.extend(part_y)
+    return {"x": _shared(xs), "y": _shared(ys)}
+
+
 def track_data(lons: list[float], lats: list[float]) -> dict:
-    """A multi_line source, split wherever the track crosses the antimeridian."""
-    xs, ys = split_antimeridian(lons, lats)
-    mx, my = _project(xs, ys)
-    return {"xs": mx, "ys": my}
+    """A line source, broken wherever the track crosses the antimeridian."""
+    return _line(*_project(*split_antimeridian(lons, lats)))
 
 
 def predicted_data(track: Sequence[tuple[float, float, float]]) -> dict:
@@ -45,8 +65,8 @@ def predicted_data(track: Sequence[tuple[float, float, float]]) -> dict:
 
 
 def night_data(night: tuple[list[float], list[float]]) -> dict:
-    xs, ys = _project([night[0]], [night[1]])
-    return {"xs": xs, "ys": ys}
+    """A patch source: the night side is one polygon."""
+    return _line(*_project([night[0]], [night[1]]))
 
 
 @functools.cache
@@ -61,10 +81,7 @@ def _land_arrays() -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
     except (OSError, ValueError):
         return (), ()
     mx, my = _project(lons, lats)
-    rings = tuple(np.array(ring) for ring in mx), tuple(np.array(ring) for ring in my)
-    for ring in (*rings[0], *rings[1]):
-        ring.flags.writeable = False  # shared by every session's source
-    return rings
+    return tuple(map(_shared, mx)), tuple(map(_shared, my))  # shared by every session
 
 
 def land_data() -> dict:
@@ -114,9 +131,9 @@ class WorldMap:
         # the document never became idle, and Bokeh's DocumentReady (and with it Panel's
         # onload) never fired.
         self.tiles = None
-        self.night = ColumnDataSource({"xs": [], "ys": []}, name="night")
+        self.night = ColumnDataSource({"x": [], "y": []}, name="night")
         self.land = ColumnDataSource(land_data(), name="land")
-        self.predicted = ColumnDataSource({"xs": [], "ys": []}, name="predicted")
+        self.predicted = ColumnDataSource({"x": [], "y": []}, name="predicted")
         self.points = positions
         # A segment per position, from the hub (isspanel.dashboard.track); NaN: not drawn.
         self.track = ColumnDataSource(
@@ -134,12 +151,10 @@ class WorldMap:
             line_color="#9a9a8a",
             line_width=0.6,
         )
-        f.patches(
-            "xs", "ys", source=self.night, fill_color="#0b1d3a", fill_alpha=0.18, line_alpha=0
-        )
-        f.multi_line(
-            "xs",
-            "ys",
+        f.patch("x", "y", source=self.night, fill_color="#0b1d3a", fill_alpha=0.18, line_alpha=0)
+        f.line(
+            "x",
+            "y",
             source=self.predicted,
             line_color="#7b3fa0",
             line_width=1.5,

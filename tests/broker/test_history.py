@@ -253,7 +253,7 @@ def test_the_flink_rows_of_the_moment_even_those_written_after_it(iss_settings, 
     assert shot.speeds.rows[-1] == (at * 1000.0, 27_120.0)
     assert shot.stats.rows[-1][0] == iso_utc(at - 600)
     assert shot.positions.rows[-1][0] == at and len(shot.positions.rows) == 100
-    assert "Not live — showing" in shot.status and shot.predicted["xs"]
+    assert "Not live — showing" in shot.status and len(shot.predicted["x"])
 
 
 def test_the_snapshot_has_the_rows_the_live_hub_makes(iss_settings):
