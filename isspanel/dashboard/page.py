@@ -3,35 +3,29 @@
 Per record a session sends one message: the new rows streamed into its positions and track
 sources (``ColumnDataSource.stream``; the hub decides the track: ``track.py``). The table, the
 ISS marker and the position's line are derived from the positions in the browser
-(``static/positions.js``, ``static/readouts.js``).
+(``static/positions.js``, ``static/readouts.js``). What changes with a record at most once a
+minute (the status line, the next orbit, the night side) follows in a second message, once
+every page has the record's rows (``_sync``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from functools import partial
+from dataclasses import replace
 from pathlib import Path
 
 import panel as pn
 import param
-from bokeh.models import (
-    ColumnDataSource,
-    CustomJS,
-    DataTable,
-    DatetimeTickFormatter,
-    NumberFormatter,
-    StringEditor,
-    StringFormatter,
-    TableColumn,
-)
-from bokeh.plotting import figure
+from bokeh.models import ColumnDataSource, CustomJS, NumberFormatter, StringFormatter
 from tornado.ioloop import IOLoop
 
 from isspanel.dashboard import snapshot as snap
+from isspanel.dashboard.flink_view import FlinkView
 from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
 from isspanel.dashboard.place import PlaceView
 from isspanel.dashboard.readouts_view import ReadoutsView
+from isspanel.dashboard.tables import column_maker, on_any_change, table
 from isspanel.dashboard.to_session import next_tick
 from isspanel.dashboard.track import TRACK_COLUMNS
 from isspanel.dashboard.world_map import WorldMap
@@ -39,54 +33,13 @@ from isspanel.dashboard.world_map import WorldMap
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-JS = {name: (STATIC / f"{name}.js").read_text() for name in ("positions", "newest_first", "link")}
+JS = {name: (STATIC / f"{name}.js").read_text() for name in ("positions", "link")}
 PAGE_CSS = (STATIC / "page.css").read_text()
 LINK_CSS = (STATIC / "link.css").read_text()
 # A quiet page hears from the server this often (a ~100-byte message), so that it can tell
 # a dead link from a quiet one: silence for BROWSER_STALL_S shows as "stalled".
 BEAT_S = 4.0
 BROWSER_STALL_S = 9.0
-
-
-def _table(source: ColumnDataSource, name: str, columns: list[TableColumn], **kw) -> DataTable:
-    # Fixed column widths: SlickGrid's autosize reads computed styles on every update, a
-    # forced style recalculation per record (bench/page_profile.py: updateGrid 17 → 12 ms).
-    return DataTable(
-        source=source,
-        name=name,
-        columns=columns,
-        index_position=None,
-        sortable=False,
-        reorderable=False,
-        autosize_mode="none",
-        sizing_mode="stretch_width",
-        **kw,
-    )
-
-
-def plain(*renderers) -> None:
-    """Drop the glyph copies Bokeh makes for selection and muting: nothing here is selected
-    or muted, and each model in a document costs every message of that session (Bokeh
-    lists the document's models for each PATCH-DOC). BokehJS draws with the glyph itself."""
-    for renderer in renderers:
-        renderer.nonselection_glyph = None
-        renderer.muted_glyph = None
-
-
-def _on_any_change(source: ColumnDataSource, callback: CustomJS, ready: list) -> None:
-    """Run ``callback`` when ``source`` is replaced or streamed to, and once the page is up."""
-    source.js_on_change("data", callback)
-    source.js_on_change("streaming", callback)
-    ready.append(callback)  # the first data comes with the document: no change event
-
-
-def _newest_first(src: ColumnDataSource, name: str, ready: list) -> ColumnDataSource:
-    """A browser-only copy of ``src`` in reverse order, kept by newest_first.js."""
-    # tags=[src]: nothing else refers to src, and a model nothing refers to is not in the
-    # document, so the rows streamed to it would never reach the browser.
-    dst = ColumnDataSource({k: [] for k in src.data}, name=name, syncable=False, tags=[src])
-    _on_any_change(src, CustomJS(args={"src": src, "dst": dst}, code=JS["newest_first"]), ready)
-    return dst
 
 
 class DashboardPage(pn.viewable.Viewer):
@@ -99,7 +52,7 @@ class DashboardPage(pn.viewable.Viewer):
         hub: StreamHub = self.hub
         self.keep = hub.settings.buffer_size
         self.doc = pn.state.curdoc
-        self._scheduled = False
+        self._scheduled = self._deferred = False
         self._closed = False
         self._sent_at = time.monotonic()
         self._shown = snap.Snapshot(version=-1, status="")
@@ -126,17 +79,16 @@ class DashboardPage(pn.viewable.Viewer):
             code=JS["positions"],
         )
         ready: list[CustomJS] = []
-        _on_any_change(self.positions, derive, ready)
+        on_any_change(self.positions, derive, ready)
         self.readouts.hook(ready)
         link_args = {"stall_ms": BROWSER_STALL_S * 1000}
         alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
         self.heartbeat.js_on_change("data", alive)
-        # One editor for every column (read-only tables; each column would make its own).
-        column = partial(TableColumn, editor=StringEditor())
+        column = column_maker()
         mark = {"background_color": "mark"}  # the newest row's colour (positions.js)
         coordinate = NumberFormatter(format="0.0000", **mark)
         text = StringFormatter(**mark)
-        self.table = _table(
+        self.table = table(
             self.rows,
             "iss-table",
             [
@@ -147,46 +99,7 @@ class DashboardPage(pn.viewable.Viewer):
             ],
             height=430,
         )
-        self.speeds = ColumnDataSource(snap.columns((), snap.SPEED_COLUMNS), name="speed")
-        self.speed_fig = figure(
-            name="speed-figure",
-            height=240,
-            sizing_mode="stretch_width",
-            x_axis_type="datetime",
-            title="Ground speed (Flink, km/h)",
-            tools="pan,wheel_zoom,reset,hover",
-            tooltips=[("km/h", "@kmh{0,0}")],
-        )
-        plain(
-            self.speed_fig.line("t", "kmh", source=self.speeds, line_width=2, color="#1f77b4"),
-            self.speed_fig.scatter("t", "kmh", source=self.speeds, size=4, color="#1f77b4"),
-        )
-        self.speed_fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", hours="%H:%M")
-        number = NumberFormatter(format="0,0.0")
-        self.stats = ColumnDataSource(snap.columns((), snap.STATS_COLUMNS), name="stats")
-        self.stats_table = _table(
-            _newest_first(self.stats, "stats-rows", ready),
-            "stats-table",
-            [
-                column(field="window_start", width=150, title="Window (UTC)"),
-                column(field="count", width=70, title="Positions"),
-                column(field="mean_speed_kmh", width=95, title="Mean km/h", formatter=number),
-                column(field="distance_km", width=95, title="Distance km", formatter=number),
-            ],
-            height=150,
-        )
-        self.events = ColumnDataSource(snap.columns((), snap.EVENT_COLUMNS), name="events")
-        self.events_table = _table(
-            _newest_first(self.events, "events-rows", ready),
-            "events-table",
-            [
-                column(field="eventTime", width=140, title="Time (UTC)"),
-                column(field="event", width=95, title="Event"),
-                column(field="detail", width=110, title="Detail"),
-                column(field="longitude", width=80, title="Longitude", formatter=number),
-            ],
-            height=150,
-        )
+        self.flink = FlinkView(column, ready)
         # A widget, not an HTML pane: it sends what changed; a pane all (0.15 vs 0.5 ms).
         self.status = pn.widgets.StaticText(stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
         self.tiles = pn.widgets.Checkbox(name="Online basemap (OpenStreetMap; needs internet)")
@@ -205,17 +118,7 @@ class DashboardPage(pn.viewable.Viewer):
                 pn.pane.Bokeh(self.table, width=430),
                 sizing_mode="stretch_width",
             ),
-            pn.Row(
-                pn.pane.Bokeh(self.speed_fig, sizing_mode="stretch_width"),
-                pn.Column(
-                    pn.pane.Markdown("**Windows (Flink)**", margin=(0, 10)),
-                    pn.pane.Bokeh(self.stats_table, sizing_mode="stretch_width"),
-                    pn.pane.Markdown("**Events (Flink crossings, live feed)**", margin=(0, 10)),
-                    pn.pane.Bokeh(self.events_table, sizing_mode="stretch_width"),
-                    width=430,
-                ),
-                sizing_mode="stretch_width",
-            ),
+            self.flink.layout,
             sizing_mode="stretch_width",
         )
         self._sync(hub.snapshot())  # the first rendering: everything, before any message
@@ -241,7 +144,7 @@ class DashboardPage(pn.viewable.Viewer):
 
     def _update(self) -> None:
         self._scheduled = False
-        self._sync(self.pinned or self.hub.snapshot())
+        self._sync(self.pinned or self.hub.snapshot(), rows_first=True)
 
     def _beat(self) -> None:
         """A quiet page still hears from the server, and learns of a stalled consumer."""
@@ -260,15 +163,48 @@ class DashboardPage(pn.viewable.Viewer):
         with pn.io.hold(self.doc):
             self._sync(pinned or self.hub.snapshot())
 
-    def _sync(self, new: snap.Snapshot) -> None:
-        """Send what changed between the snapshot shown and ``new``: work ∝ the change."""
-        old, sent = self._shown, False
+    def _sync(self, new: snap.Snapshot, rows_first: bool = False) -> None:
+        """Send what changed between the snapshot shown and ``new``: work ∝ the change.
+
+        ``rows_first`` (a record's update): if the rest (status, next orbit, night) changed
+        as well, it follows on the next tick, queued behind every other page's update, so
+        a record's rows reach all pages first. Only once in a row: a burst of records
+        must not hold the rest back.
+        """
+        old = self._shown
+        sent = self._send_rows(old, new)
+        later = (old.status, old.predicted_version, old.night_version)
+        rest = later != (new.status, new.predicted_version, new.night_version)
+        if rows_first and sent and rest and not self._deferred and old.version >= 0:
+            self._deferred, self._sent_at = True, time.monotonic()
+            self._shown = replace(
+                new, status=later[0], predicted_version=later[1], night_version=later[2]
+            )
+            self._on_snapshot()
+            return
+        self._deferred = False
+        if new.predicted_version != old.predicted_version or old.version < 0:
+            self.map.show_predicted(new.predicted)
+            sent = True
+        if new.night_version != old.night_version or old.version < 0:
+            self.map.show_night(new.night)
+            sent = True
+        if new.status != old.status:
+            self.status.value = new.status
+            sent = True
+        self._shown = new
+        if sent:
+            self._sent_at = time.monotonic()
+
+    def _send_rows(self, old: snap.Snapshot, new: snap.Snapshot) -> bool:
+        """Stream each source's new rows (all of them again after a reset)."""
+        sent = False
         for source, kind, names, keep in (
             (self.positions, "positions", snap.POSITION_COLUMNS, self.keep),
             (self.map.track, "track", TRACK_COLUMNS, self.keep),
-            (self.speeds, "speeds", snap.SPEED_COLUMNS, SPEED_BUFFER),
-            (self.stats, "stats", snap.STATS_COLUMNS, STATS_BUFFER),
-            (self.events, "events", snap.EVENT_COLUMNS, EVENTS_BUFFER),
+            (self.flink.speeds, "speeds", snap.SPEED_COLUMNS, SPEED_BUFFER),
+            (self.flink.stats, "stats", snap.STATS_COLUMNS, STATS_BUFFER),
+            (self.flink.events, "events", snap.EVENT_COLUMNS, EVENTS_BUFFER),
         ):
             stream_new, stream_old = getattr(new, kind), getattr(old, kind)
             if stream_new is stream_old:
@@ -279,18 +215,7 @@ class DashboardPage(pn.viewable.Viewer):
             elif rows:
                 source.stream(snap.columns(rows, names), rollover=max(keep, len(rows)))
             sent = True
-        if new.predicted_version != old.predicted_version or old.version < 0:
-            self.map.show_predicted(new.predicted)
-            sent = True
-        if new.night_version != old.night_version or old.version < 0:
-            self.map.show_night(new.night)
-            sent = True
-        if new.status is not old.status:
-            self.status.value = new.status
-            sent = True
-        self._shown = new
-        if sent:
-            self._sent_at = time.monotonic()
+        return sent
 
     def _destroyed(self, _context) -> None:
         self._closed = True
