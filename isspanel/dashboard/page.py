@@ -102,7 +102,7 @@ class DashboardPage(pn.viewable.Viewer):
         self.flink = FlinkView(column, ready)
         # A widget, not an HTML pane: it sends what changed; a pane all (0.15 vs 0.5 ms).
         self.status = pn.widgets.StaticText(stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
-        self.tiles = pn.widgets.Checkbox(name="Online basemap (OpenStreetMap; needs internet)")
+        self.tiles = pn.widgets.Checkbox(label="Online basemap (OpenStreetMap; needs internet)")
         self.tiles.param.watch(lambda event: self.map.show_tiles(bool(event.new)), "value")
         self._layout = pn.Column(
             pn.pane.Markdown("## isspanel — where is the ISS now?", margin=(0, 10)),

@@ -66,8 +66,8 @@ class TimeTravel:
         self._request = 0  # the newest moment asked: older answers are dropped
         self._closed = False
         self.banner = pn.pane.Alert("", alert_type="warning", visible=False, margin=(0, 10))
-        self.live = pn.widgets.Button(name="Live", button_type="primary", visible=False)
-        self.travel = pn.widgets.Button(name="Time travel…", button_type="light")
+        self.live = pn.widgets.Button(label="Live", button_type="primary", visible=False)
+        self.travel = pn.widgets.Button(label="Time travel…", button_type="light")
         self.slider: pn.widgets.IntSlider | None = None  # minutes since _t0
         self._t0 = datetime.now(UTC)  # the oldest position retained, once the slider opens
         self._at: datetime | None = None  # the moment shown; None: live
@@ -168,7 +168,7 @@ class TimeTravel:
         label = CustomJSTickFormatter(args={"t0": self._t0.timestamp() * 1000}, code=LABEL_JS)
         if self.slider is None:
             self.slider = pn.widgets.IntSlider(
-                name="Moment (UTC)", start=0, end=max(1, minutes), format=label,
+                label="Moment (UTC)", start=0, end=max(1, minutes), format=label,
                 value=int(min(max(at, 0), minutes)),
                 sizing_mode="stretch_width",
             )  # fmt: skip

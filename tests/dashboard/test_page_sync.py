@@ -1,0 +1,63 @@
+"""A page's update, tick by tick, without a server: what ``_sync`` sends first and what follows.
+
+The hub is real (records go in through ``ingest``, as the consumer feeds it); the session's
+next-tick queue is a list here, run one callback at a time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from bokeh.document import Document
+from panel.io.state import set_curdoc
+
+import isspanel.dashboard.page as page_module
+from isspanel.dashboard.hub import StreamHub
+from isspanel.dashboard.page import DashboardPage
+from isspanel.record import IssRecord
+from isspanel.settings import Settings
+
+
+@pytest.fixture
+def ticks(monkeypatch) -> list:
+    queue: list = []
+    monkeypatch.setattr(page_module, "next_tick", lambda doc, callback: queue.append(callback))
+    return queue
+
+
+def record(hub: StreamHub, ts: int) -> None:
+    """One position into the hub, a minute apart from the last: each brings a new next orbit."""
+    assert hub.ingest(hub.settings.topic, IssRecord(ts, 10.0, 20.0, "sgp4").to_json())
+    hub.publish()
+
+
+def test_rows_go_first_and_the_rest_on_the_next_tick_once_in_a_row(ticks):
+    hub = StreamHub(Settings.from_env())
+    doc = Document()
+    with set_curdoc(doc):
+        page = DashboardPage(hub=hub)
+    assert "No record yet" in page.status.value
+    orbit = page.map.predicted.data["x"]
+    ts = int(time.time()) - 3600
+
+    record(hub, ts)
+    page._on_snapshot()
+    ticks.pop(0)()  # the record's update: its rows, nothing else
+    assert page.positions.data["ts"] == [ts]
+    assert "No record yet" in page.status.value and page.map.predicted.data["x"] is orbit
+    assert len(ticks) == 1  # the rest, queued behind the other pages' updates
+    ticks.pop(0)()
+    assert "Last record" in page.status.value and page.map.predicted.data["x"] is not orbit
+
+    # A burst: the next record arrives before the deferred rest has gone. The update that
+    # follows sends everything, the newest orbit included: the rest waits one tick at most.
+    record(hub, ts + 60)
+    page._on_snapshot()
+    ticks.pop(0)()
+    orbit = page.map.predicted.data["x"]
+    record(hub, ts + 120)
+    ticks.pop(0)()  # the deferred update, which now also finds the third record
+    assert page.positions.data["ts"] == [ts, ts + 60, ts + 120]
+    assert page.map.predicted.data["x"] is hub.snapshot().predicted["x"] is not orbit
+    assert ticks == []
