@@ -103,7 +103,10 @@ class HubConsumer:
         return True
 
     def _run(self) -> None:
-        places.preload()  # the first record's readout would wait for it, and every page too
+        try:  # now, or the first record's readout (and every page) would wait for it
+            places.preload()
+        except (OSError, ValueError) as exc:  # a broken install: said once here, and the
+            log.warning("country outlines unreadable: %s", exc)  # consumer runs on
         backoff = 0.5
         while not self._stop.is_set():
             self.hub.beat()

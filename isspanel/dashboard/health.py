@@ -51,6 +51,12 @@ def describe(exc: BaseException) -> str:
     return text if text.startswith(name) else f"{name}: {text}" if text else name
 
 
+def text(value: str) -> str:
+    """Outside text as HTML: escaped, and without the TeX delimiters ($, backslash) that a
+    Bokeh Div (the status is Panel's StaticText) would typeset once MathJax is loaded."""
+    return html.escape(value).replace("$", "&#36;").replace("\\", "&#92;")
+
+
 def _dot(state: str) -> str:
     return f'<span class="dot {state}"></span>'
 
@@ -62,18 +68,16 @@ def status_html(health: Health, bootstrap: str, now: float | None = None) -> str
         kafka = (
             f"{_dot('bad')}Server ↔ Kafka: not connected: the dashboard's consumer has stalled "
             f"(no poll for {health.stalled_s} s"
-            + (f"; {html.escape(health.kafka_error)}" if health.kafka_error else "")
+            + (f"; {text(health.kafka_error)}" if health.kafka_error else "")
             + "); see the server log"
         )
     elif health.kafka_connected:
         lag = "?" if health.lag is None else f"{health.lag}"
-        kafka = (
-            f"{_dot('ok')}Server ↔ Kafka: connected to {html.escape(bootstrap)}, consumer lag {lag}"
-        )
+        kafka = f"{_dot('ok')}Server ↔ Kafka: connected to {text(bootstrap)}, consumer lag {lag}"
     else:
         kafka = (
-            f"{_dot('bad')}Server ↔ Kafka: not connected to {html.escape(bootstrap)} "
-            f"({html.escape(health.kafka_error or 'unknown')}); retrying — check "
+            f"{_dot('bad')}Server ↔ Kafka: not connected to {text(bootstrap)} "
+            f"({text(health.kafka_error or 'unknown')}); retrying — check "
             "<code>isspanel kafka status</code>"
         )
     if health.last_record_at is None:

@@ -7,7 +7,6 @@ so a page shows a moment with the same code that shows the live stream.
 
 from __future__ import annotations
 
-import html
 import logging
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from datetime import datetime
 
 from isspanel.broker.history import History, HistoryReader, moment
 from isspanel.dashboard import snapshot as snap
-from isspanel.dashboard.health import Health
+from isspanel.dashboard.health import Health, text
 from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER
 from isspanel.dashboard.world_map import night_data, predicted_data
 from isspanel.flink_rows import FEED_EVENTS, event_ms
@@ -60,13 +59,13 @@ def _feed_frozen_at(events: tuple[dict, ...], positions: tuple) -> float | None:
 def _predicted(settings: Settings, ts: int | None) -> dict:
     """The next orbit from the newest position shown, with the TLE in use."""
     if ts is None:
-        return {"xs": [], "ys": []}
+        return {"x": [], "y": []}
     try:
         satellite = tle.current_tle(settings).satellite
         return predicted_data(ground_track(satellite, ts, minutes=93, step_s=30))
     except (tle.TleError, ValueError) as exc:
         log.warning("predicted orbit unavailable at the moment shown: %s", exc)
-        return {"xs": [], "ys": []}
+        return {"x": [], "y": []}
 
 
 def _position_rows(settings: Settings, records) -> tuple:
@@ -91,10 +90,10 @@ def _position_rows(settings: Settings, records) -> tuple:
 def status_html(moment_text: str, health: Health, notes: tuple[str, ...], fetched: int) -> str:
     """The status line of a page at a moment: what it shows, never the live link."""
     repeats = f", {health.duplicates} repeat(s) ignored" if health.duplicates else ""
-    note = "".join(f'<span class="history-note">{html.escape(n)}</span>' for n in notes)
+    note = "".join(f'<span class="history-note">{text(n)}</span>' for n in notes)
     return (
         '<div class="status"><span class="time-travel">'
-        f'<span class="dot wait"></span>Not live — showing {html.escape(moment_text)}</span>'
+        f'<span class="dot wait"></span>Not live — showing {text(moment_text)}</span>'
         f'<span class="record-count">{health.records} records</span>'
         f'<span class="skipped">{health.skipped} bad message(s) skipped{repeats}</span>'
         f'<span class="fetched">{fetched:,} message(s) read from Kafka</span>{note}</div>'

@@ -1,11 +1,11 @@
 """One browser session's page: table, map, Flink analytics and link health.
 
-Per record a session sends one message: the new rows streamed into its positions and track
+A record's rows reach a session in one message: streamed into its positions and track
 sources (``ColumnDataSource.stream``; the hub decides the track: ``track.py``). The table, the
 ISS marker and the position's line are derived from the positions in the browser
-(``static/positions.js``, ``static/readouts.js``). What changes with a record at most once a
-minute (the status line, the next orbit, the night side) follows in a second message, once
-every page has the record's rows (``_sync``).
+(``static/positions.js``, ``static/readouts.js``). When the status line, the next orbit or
+the night side changed too, that follows in a second message, once every page has the
+record's rows (``_sync``).
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ class DashboardPage(pn.viewable.Viewer):
         if now - self._sent_at < BEAT_S * 0.9 and self._shown.health.stalled_s is None:
             return
         with pn.io.hold(self.doc):
-            self._sync(self.pinned or self.hub.snapshot())
+            self._sync(self.pinned or self.hub.snapshot(), rows_first=True)
             if time.monotonic() - self._sent_at >= BEAT_S * 0.9:
                 self.heartbeat.data = {"now": [time.time()]}
                 self._sent_at = time.monotonic()
@@ -166,10 +166,10 @@ class DashboardPage(pn.viewable.Viewer):
     def _sync(self, new: snap.Snapshot, rows_first: bool = False) -> None:
         """Send what changed between the snapshot shown and ``new``: work ∝ the change.
 
-        ``rows_first`` (a record's update): if the rest (status, next orbit, night) changed
-        as well, it follows on the next tick, queued behind every other page's update, so
-        a record's rows reach all pages first. Only once in a row: a burst of records
-        must not hold the rest back.
+        ``rows_first`` (a record's update, or a beat that finds one): if the rest (status,
+        next orbit, night) changed as well, it follows on the next tick, queued behind every
+        other page's update, so a record's rows reach all pages first. Only once in a row:
+        a burst of records must not hold the rest back.
         """
         old = self._shown
         sent = self._send_rows(old, new)

@@ -61,3 +61,4 @@ def test_rows_go_first_and_the_rest_on_the_next_tick_once_in_a_row(ticks):
     assert page.positions.data["ts"] == [ts, ts + 60, ts + 120]
     assert page.map.predicted.data["x"] is hub.snapshot().predicted["x"] is not orbit
     assert ticks == []
+    hub.unsubscribe(page._token)

@@ -21,12 +21,13 @@ SESSIONS = 3
 
 
 def _changes(message, ids: dict[str, str]) -> set[str]:
-    """What a PATCH-DOC changes: "positions" (streamed rows), "predicted", "night", "status"."""
+    """What a PATCH-DOC changes: "positions" (streamed rows), "predicted", "status". Not the
+    night side: the consumer redraws it every minute, whenever that falls."""
     found = set()
     for event in message.content.get("events", []):
         model = (event.get("model") or {}).get("id")
         name = ids.get(model, "")
-        if name in ("positions", "predicted", "night"):
+        if name in ("positions", "predicted"):
             found.add(name)
         if event.get("attr") == "text" and "Last record" in str(event.get("new")):
             found.add("status")
@@ -40,7 +41,7 @@ async def _read(url: str, ts: int, settings) -> list[list[set[str]]]:
         await session.open()
     ids = {}
     for session in sessions:
-        for name in ("positions", "predicted", "night"):
+        for name in ("positions", "predicted"):
             ids[session.document.get_model_by_name(name).id] = name
     readers = [asyncio.ensure_future(s.read(queue)) for s in sessions]
     await asyncio.sleep(1.0)  # the sessions' status refresh (a session count) may come first

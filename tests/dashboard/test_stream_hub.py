@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from isspanel.dashboard import history
 from isspanel.dashboard import snapshot as snap
-from isspanel.dashboard.health import describe, status_html
+from isspanel.dashboard.health import Health, describe, status_html
 from isspanel.record import IssRecord
 from tests.browser import wait_until
 from tests.conftest import produce_raw
@@ -285,3 +286,15 @@ def test_the_track_is_not_drawn_through_an_anomaly(iss_settings, hub_factory):
     fresh = hub_factory(settings)
     wait_until(lambda: len(positions(fresh)) == 9 and len(fresh.snapshot().events.rows) == 3, 20)
     assert drawn(fresh) == drawn(hub)
+
+
+def test_outside_text_in_the_status_shows_as_text():
+    """Escaped, and without TeX delimiters: the status is a Bokeh Div (StaticText), which
+    would typeset $$…$$ or \\(…\\) once MathJax is loaded (the page's Markdown panes load it)."""
+    error = "<b>boom</b> $$E=mc^2$$ \\(x\\)"
+    for out in (
+        status_html(Health(kafka_connected=False, kafka_error=error), "host:9092"),
+        history.status_html(error, Health(), (error,), 0),
+    ):
+        assert "<b>boom" not in out and "&lt;b&gt;boom" in out
+        assert "$" not in out and "\\" not in out and "&#36;&#36;E=mc^2" in out

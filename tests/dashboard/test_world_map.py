@@ -7,9 +7,19 @@ import math
 import numpy as np
 import pytest
 from bokeh.core.serialization import Serializer
+from bokeh.models import ColumnDataSource
 
-from isspanel.dashboard.world_map import R_MERCATOR, mercator, night_data, predicted_data
+from isspanel.dashboard import history
+from isspanel.dashboard.snapshot import Snapshot
+from isspanel.dashboard.world_map import (
+    R_MERCATOR,
+    WorldMap,
+    mercator,
+    night_data,
+    predicted_data,
+)
 from isspanel.geo.orbit import night_polygon
+from isspanel.settings import Settings
 
 # A next orbit that crosses the antimeridian once: east to 179°, then on from -179°.
 ORBIT = [(0.0, 10.0, 170.0), (30.0, 11.0, 175.0), (60.0, 12.0, 179.0), (90.0, 13.0, -179.0),
@@ -43,3 +53,12 @@ def test_shared_shapes_are_read_only_arrays_that_bokeh_sends_as_buffers(data):
     serializer = Serializer(deferred=True)
     serializer.encode(data)
     assert len(serializer.buffers) == 2
+
+
+def test_every_empty_orbit_and_night_has_the_columns_the_map_draws():
+    """A moment with no positions (time travel) shows an empty orbit, not a missing column."""
+    world = WorldMap(ColumnDataSource({"x": [], "y": []}))
+    drawn = set(world.predicted.data)
+    assert drawn == set(world.night.data) == {"x", "y"}
+    assert set(history._predicted(Settings.from_env(), None)) == drawn
+    assert set(Snapshot().predicted) == set(Snapshot().night) == drawn

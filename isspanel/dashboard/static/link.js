@@ -29,7 +29,7 @@ if (window.isspanelLink == null) {
       }).catch(() => {});
     }, 2000);
   };
-  // The status line lives in a pane's shadow DOM; found again whenever it was re-rendered.
+  // The status line lives in a widget's shadow DOM; found again whenever it was re-rendered.
   const find = (root, out) => {
     for (const el of root.querySelectorAll('.status')) out.push(el);
     for (const host of root.querySelectorAll('*')) if (host.shadowRoot) find(host.shadowRoot, out);
