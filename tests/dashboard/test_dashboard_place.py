@@ -185,14 +185,29 @@ def test_a_bad_place_in_the_url_says_so_and_the_page_still_works(served, open_pa
     # query's length differed, and the row never came).
     ts = next(BAD_PLACE_TS)
     publish(settings, [IssRecord(ts, 1.0, 2.0, "sgp4")])
-    # Seen twice in ~35 loaded runs: the row not there after 10 s. What the page then holds
-    # (its state, the positions source's newest) tells the server's side from the browser's.
+    # Intermittent under load (the row not there after 10 s; cause not found yet). What the
+    # page holds then, and whether a page opened afterwards has the row (the hub got it, this
+    # session did not) or not (the hub never got it), say where it was lost.
     wait_until(
         lambda: table_keys(page)[0] == ts,
         10,
         "the next record, as ever",
-        shown=lambda: (page_state(page), model_data(page, "positions")["ts"][-3:], ts),
+        shown=lambda: (
+            page_state(page),
+            model_data(page, "positions")["ts"][-3:],
+            ts,
+            _newest_in_a_new_page(open_page, server.url),
+        ),
     )
+
+
+def _newest_in_a_new_page(open_page, url: str) -> object:
+    other = open_page(url)
+    try:
+        wait_until(lambda: table_keys(other), 10, "rows")
+        return ("a new page's newest", table_keys(other)[:2])
+    except AssertionError as exc:
+        return ("a new page", str(exc))
 
 
 def test_typing_a_place_sets_it_and_the_url_remembers_it(served, open_page):
