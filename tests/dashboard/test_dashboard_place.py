@@ -197,6 +197,7 @@ def test_a_bad_place_in_the_url_says_so_and_the_page_still_works(served, open_pa
             model_data(page, "positions")["ts"][-3:],
             ts,
             _newest_in_a_new_page(open_page, server.url),
+            [line for line in server.log().splitlines() if "WebSocket" not in line][-15:],
         ),
     )
 
