@@ -117,8 +117,6 @@ class BokehSession:
         from bokeh.client.util import websocket_url_for_server_url
         from bokeh.client.websocket import WebSocketClientConnectionWrapper
         from bokeh.document import Document
-        from bokeh.document.events import MessageSentEvent
-        from bokeh.events import DocumentReady
         from bokeh.util.token import generate_jwt_token, generate_session_id
         from tornado.websocket import websocket_connect
 
@@ -144,8 +142,17 @@ class BokehSession:
             reply.push_to_document(self.document)
             self.document.on_change(self._on_change)
         if self.document_ready:
-            event = MessageSentEvent(self.document, "bokeh_event", DocumentReady())
-            await self.protocol.create("PATCH-DOC", [event]).send(wrapper)
+            await self.ready()
+
+    async def ready(self) -> None:
+        """Say what a page says once it has rendered the document (Bokeh's DocumentReady)."""
+        from bokeh.client.websocket import WebSocketClientConnectionWrapper
+        from bokeh.document.events import MessageSentEvent
+        from bokeh.events import DocumentReady
+
+        event = MessageSentEvent(self.document, "bokeh_event", DocumentReady())
+        wrapper = WebSocketClientConnectionWrapper(self.socket)
+        await self.protocol.create("PATCH-DOC", [event]).send(wrapper)
 
     def _on_change(self, event) -> None:
         self.scanner.find(event_payload(event), self._found)

@@ -26,7 +26,7 @@ from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, St
 from isspanel.dashboard.place import PlaceView
 from isspanel.dashboard.readouts_view import ReadoutsView
 from isspanel.dashboard.tables import column_maker, on_any_change, table
-from isspanel.dashboard.to_session import next_tick
+from isspanel.dashboard.to_session import next_tick, when_loaded
 from isspanel.dashboard.track import TRACK_COLUMNS
 from isspanel.dashboard.world_map import WorldMap
 
@@ -53,7 +53,7 @@ class DashboardPage(pn.viewable.Viewer):
         self.keep = hub.settings.buffer_size
         self.doc = pn.state.curdoc
         self._scheduled = self._deferred = False
-        self._closed = False
+        self._closed = self._loaded = False
         self._sent_at = time.monotonic()
         self._shown = snap.Snapshot(version=-1, status="")
         self.pinned: snap.Snapshot | None = None  # a moment shown instead (time_travel.py)
@@ -129,15 +129,23 @@ class DashboardPage(pn.viewable.Viewer):
             )
             self._beat_cb = self.doc.add_periodic_callback(self._beat, int(BEAT_S * 1000))
             self.doc.on_session_destroyed(self._destroyed)
+            when_loaded(self.doc, self._on_loaded)  # till then a held update is dropped
         self._token = hub.subscribe(self._on_snapshot, IOLoop.current())
 
     def __panel__(self):
         return self._layout
 
     # -- on the session's event loop --------------------------------------------------
+    def _on_loaded(self) -> None:
+        """The browser has rendered the document: from now on, send what changes (and what
+        changed since it was made)."""
+        self._loaded = True
+        if self.hub.snapshot().version != self._shown.version:
+            self._on_snapshot()
+
     def _on_snapshot(self) -> None:
         """The hub has a new snapshot: update on the next tick, once however many came."""
-        if self._scheduled or self._closed or self.doc is None:
+        if self._scheduled or self._closed or not self._loaded:
             return
         self._scheduled = True
         next_tick(self.doc, self._update)  # every change of this update in one message
@@ -149,6 +157,8 @@ class DashboardPage(pn.viewable.Viewer):
     def _beat(self) -> None:
         """A quiet page still hears from the server, and learns of a stalled consumer."""
         now = time.monotonic()
+        if not self._loaded:
+            return
         if now - self._sent_at < BEAT_S * 0.9 and self._shown.health.stalled_s is None:
             return
         with pn.io.hold(self.doc):

@@ -9,6 +9,11 @@ Why not ``doc.add_next_tick_callback`` straight from the worker: while the loop 
 document (``pn.io.hold``), that call's ``SessionCallbackAdded`` event joins the held events,
 which Panel copies and resets on release; an event added in between is lost, and so was the
 update (a page's table stopped, a time-travel page stayed "loading").
+
+Nor before the page has loaded: the browser has its document from the server before it says
+it is ready (Bokeh's DocumentReady), and in between Panel drops what a held update changes,
+counting on the full document to carry it (it did not: a page opened just before a record
+never showed that record's row). So the work waits for ``pn.state.onload``.
 """
 
 from __future__ import annotations
@@ -18,20 +23,33 @@ from functools import partial
 
 import panel as pn
 from bokeh.document import Document
+from panel.io.state import set_curdoc
 from tornado.ioloop import IOLoop
 
 
 def to_session(
     loop: IOLoop, doc: Document, callback: Callable[[], None], alive: Callable[[], bool]
 ) -> None:
-    """From any thread: run ``callback`` in ``doc``'s session, held, unless ``alive()`` is
-    False by the time it reaches the session's loop."""
+    """From any thread: run ``callback`` in ``doc``'s session, held, once its page has loaded,
+    unless ``alive()`` is False by the time it reaches the session's loop."""
     loop.add_callback(_on_loop, doc, callback, alive)
 
 
 def _on_loop(doc: Document, callback: Callable[[], None], alive: Callable[[], bool]) -> None:
     if alive():
-        next_tick(doc, callback)
+        when_loaded(doc, partial(next_tick, doc, callback))
+
+
+def when_loaded(doc: Document, callback: Callable[[], None]) -> None:
+    """On the session's loop: run ``callback`` once ``doc``'s page has loaded (now if it has).
+
+    Until then a held change would be dropped, not sent (see above)."""
+    with set_curdoc(doc):
+        if pn.state.loaded:
+            callback()
+            return
+        # Via the loop: with a thread pool (--num-threads) Panel runs it on a worker thread.
+        pn.state.onload(partial(IOLoop.current().add_callback, callback))
 
 
 def next_tick(doc: Document, callback: Callable[[], None]) -> None:

@@ -185,9 +185,10 @@ def test_a_bad_place_in_the_url_says_so_and_the_page_still_works(served, open_pa
     # query's length differed, and the row never came).
     ts = next(BAD_PLACE_TS)
     publish(settings, [IssRecord(ts, 1.0, 2.0, "sgp4")])
-    # Intermittent under load (the row not there after 10 s; cause not found yet). What the
-    # page holds then, and whether a page opened afterwards has the row (the hub got it, this
-    # session did not) or not (the hub never got it), say where it was lost.
+    # The record comes just after the page rendered: under load, before the server had its
+    # DocumentReady, when Panel dropped a held update's changes and the row never came
+    # (test_session_load.py). On a timeout: what the page holds, and whether a page opened
+    # afterwards has the row (the hub got it, this session did not) or not.
     wait_until(
         lambda: table_keys(page)[0] == ts,
         10,
