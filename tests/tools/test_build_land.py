@@ -89,3 +89,26 @@ def test_the_builder_simplifies_a_tiny_shapefile(tmp_path):
     assert shapely.LinearRing(exterior).is_ccw  # RFC 7946: CCW exterior
     xs, ys = load_land_xy(out)
     assert len(xs) == len(ys) == 1
+
+
+def test_the_attributes_are_read_in_the_code_page_their_cpg_names(tmp_path):
+    """Natural Earth's .cpg says ISO-8859-1: read as UTF-8, "Côte d'Ivoire" lost its ô."""
+    import shapefile  # pyshp, a build-time tool
+
+    with shapefile.Writer(
+        str(tmp_path / "place"), shapeType=shapefile.POLYGON, encoding="latin-1"
+    ) as w:
+        w.field("name", "C", 40)
+        w.poly([[(0.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.0), (0.0, 0.0)]])
+        w.record("Côte d'Ivoire")
+    (tmp_path / "place.cpg").write_text("ISO-8859-1")
+    out = tmp_path / "place.geojson"
+    build("--shp", str(tmp_path / "place.shp"), "--out", str(out))
+    (feature,) = json.loads(out.read_text(encoding="utf-8"))["features"]
+    assert feature["properties"]["name"] == "Côte d'Ivoire"
+
+
+def test_the_committed_outlines_name_every_country_in_full():
+    names = [f["properties"]["name"] for f in json.loads(DATA_PATH.read_text("utf-8"))["features"]]
+    assert "Côte d'Ivoire" in names
+    assert not [n for n in names if "\ufffd" in n]
