@@ -83,7 +83,10 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
             session_loops[i % len(session_loops)],
         )
     source = Sgp4Source(settings)
-    records = list(source.history(24, step_s=397, end_ts=int(time.time()) - 60))
+    # A day after the TLE's epoch, not now: for days at a time (early December 2026, early July
+    # 2027) the ISS's orbit is in sunlight throughout, and no moment would be in shadow.
+    end = int(tle.current_tle(settings).epoch.timestamp()) + 86_400
+    records = list(source.history(24, step_s=397, end_ts=end))
     produce_raw(settings, settings.topic, [r.to_dict() for r in records])
     wait_until(lambda: len(hub.snapshot().positions.rows) == len(records), 20, "every record")
     wait_until(lambda: all(seen), 10, "every session woken")

@@ -211,13 +211,13 @@ def test_live_vs_model_and_the_tle_age_show_in_the_status(
 ):
     import isspanel.dashboard.sky_state as sky_module
     from isspanel.sources import tle
-    from tests.sources.test_tle import BUNDLED, tle_text
+    from tests.sources.test_tle import tle_text
 
     settings = iss_settings.replace(home=tmp_path)  # a TLE is stored there below
     hub = hub_factory(settings)
-    # As the status says it: days to a tenth, then whole (71.46 -> 71.5 -> "72"), so that the
-    # test agrees at every hour of the day.
-    old = f"{round(tle.age_days(BUNDLED), 1):.0f}"
+    # As the status says it: the hub's age (taken once, at its start) to a tenth, then whole
+    # (71.46 -> 71.5 -> "72"); recomputed here, it could fall on the other side of a rounding.
+    old = f"{hub.health.tle_age_days:.0f}"
     assert '<span class="tle warn"' in hub.snapshot().status and f"TLE {old} days old" in texts(hub)
     live = IssRecord(NOW + 60, 1.0, 2.0, "open-notify", model_km=1234.56)
     produce_raw(settings, settings.topic, [live.to_dict()])

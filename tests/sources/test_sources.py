@@ -96,7 +96,7 @@ def test_sgp4_positions_are_physical():
     ]
     assert min(chords) >= 400 and max(chords) <= 420, (min(chords), max(chords))
     _, _, altitude = subpoint(source.satellite, start)
-    assert 380 < altitude < 440
+    assert 370 < altitude < 460  # the ISS's band (as test_readouts); the TLE's phase moves it
     assert {p.source for p in points} == {"sgp4"}
 
 
