@@ -16,7 +16,9 @@ from isspanel.dashboard.world_map import MAX_LAT, R_MERCATOR, WorldMap
 from isspanel.geo.orbit import EARTH_RADIUS_KM
 from isspanel.geo.quick import Quick
 
-JS = (Path(__file__).parent / "static" / "readouts.js").read_text()
+STATIC = Path(__file__).parent / "static"
+JS = (STATIC / "readouts.js").read_text()
+CSS = (STATIC / "readouts.css").read_text()
 # Extra columns of the positions row (snapshot.POSITION_COLUMNS): None where unknown.
 READOUT_COLUMNS = ("alt_km", "speed_kmh", "sunlit", "over", "footprint_km")
 FOOTPRINT_COLOR = "#e4760b"
@@ -63,8 +65,8 @@ class ReadoutsView:
                 "font": "13px system-ui, sans-serif",
                 "white-space": "pre",  # the position's line, then the readouts' line
                 "overflow": "hidden",
-                "text-overflow": "ellipsis",
             },
+            stylesheets=[CSS],  # a line too long for the width ends in "…"
         )
         self.circles = ColumnDataSource(
             {"xs": [], "ys": [], "color": []}, name="circles", syncable=False

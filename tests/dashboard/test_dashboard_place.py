@@ -110,6 +110,17 @@ def test_readouts_with_units_and_the_footprint_follow_the_newest_record(served, 
     assert_same_lines(circles_of(page, FOOTPRINT_COLOR), projected(expected))
 
 
+def test_a_readouts_line_too_long_for_the_map_ends_in_an_ellipsis(served, open_page):
+    _settings, server = served
+    page = open_page(server.url)
+    wait_until(lambda: "Altitude" in readout_text(page), 20, "the readouts")
+    page.set_viewport_size({"width": 760, "height": 900})  # the map's column: ~300 px
+    line = page.locator(".bk-clearfix", has_text="Altitude")  # the Div's text box (Bokeh's)
+    clipped = "(e) => e.scrollWidth > e.clientWidth"
+    wait_until(lambda: line.evaluate(clipped), 10, "a line wider than the map")
+    assert line.evaluate("(e) => getComputedStyle(e).textOverflow") == "ellipsis"
+
+
 # The place's marker is a renderer on the map, added with the session's first place.
 MARKER_DRAWN = """() => [...Bokeh.documents[0].all_models].some(
   (m) => m.glyph != null && m.data_source != null && m.data_source.name === 'place')"""
