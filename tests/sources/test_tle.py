@@ -126,3 +126,14 @@ def test_cli_refresh_then_show(settings, fake_api):
     shown = run_cli(settings, "show")
     assert shown.returncode == 0
     assert "(2 days old)" in shown.stdout and str(settings.home / "tle" / "iss.tle") in shown.stdout
+
+
+def test_the_bundled_tle_has_a_month_left_of_its_year():
+    """Passes and readouts need a TLE within a year of the moment (sgp4 and skyfield drift
+    past use beyond that), and many tests compute them for now. Caught here, a month ahead and
+    with the fix named, rather than as a dozen puzzling failures on the day."""
+    days = tle.age_days(BUNDLED)
+    assert days < 335, (
+        f"isspanel/data/iss.tle is {days:.0f} days old: replace it with a current ISS TLE "
+        "(`isspanel tle refresh`, then copy ISS_HOME/tle/iss.tle over it) before its year ends"
+    )
