@@ -25,7 +25,7 @@ from tornado.ioloop import IOLoop
 
 from isspanel.dashboard import passes
 from isspanel.dashboard.readouts_view import PLACE_COLOR
-from isspanel.dashboard.to_session import to_session
+from isspanel.dashboard.to_session import is_loaded, to_session
 from isspanel.dashboard.world_map import R_MERCATOR, WorldMap, mercator
 
 log = logging.getLogger(__name__)
@@ -188,6 +188,8 @@ class PlaceView:
 
     def _refresh(self) -> None:
         """Drop the passes that have ended (and recompute once the cache's copy is old)."""
+        if not is_loaded(self.doc):
+            return  # a change now would be dropped, and the page believed to have it
         with pn.io.hold(self.doc):
             self._request_passes()
 

@@ -13,7 +13,7 @@ update (a page's table stopped, a time-travel page stayed "loading").
 Nor before the page has loaded: the browser has its document from the server before it says
 it is ready (Bokeh's DocumentReady), and in between Panel drops what a held update changes,
 counting on the full document to carry it (it did not: a page opened just before a record
-never showed that record's row). So the work waits for ``pn.state.onload``.
+never showed that record's row). So the work waits for the page's ``DocumentReady``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from functools import partial
 
 import panel as pn
 from bokeh.document import Document
+from bokeh.events import DocumentReady
 from panel.io.state import set_curdoc
 from tornado.ioloop import IOLoop
 
@@ -40,16 +41,27 @@ def _on_loop(doc: Document, callback: Callable[[], None], alive: Callable[[], bo
         when_loaded(doc, partial(next_tick, doc, callback))
 
 
+def is_loaded(doc: Document) -> bool:
+    """Whether ``doc``'s page has said it is ready (True for a document of no session)."""
+    with set_curdoc(doc):
+        return pn.state.loaded
+
+
 def when_loaded(doc: Document, callback: Callable[[], None]) -> None:
     """On the session's loop: run ``callback`` once ``doc``'s page has loaded (now if it has).
 
-    Until then a held change would be dropped, not sent (see above)."""
-    with set_curdoc(doc):
-        if pn.state.loaded:
-            callback()
-            return
-        # Via the loop: with a thread pool (--num-threads) Panel runs it on a worker thread.
-        pn.state.onload(partial(IOLoop.current().add_callback, callback))
+    Until then a held change would be dropped, not sent (see above). The wait is an event
+    callback of the document itself, not ``pn.state.onload``: Panel keeps those in a
+    process-wide table until the page loads, so a page that never did (a probe's GET, a tab
+    closed at once, the GET's session under --num-procs) was kept for good. The callback runs
+    before Panel's own (registered after the app's code) marks the page loaded, so it must
+    only schedule work, as ``next_tick`` does. (isspanel serves without a thread pool: with
+    one, Panel marks the page loaded on a worker thread, after this test may have run.)
+    """
+    if is_loaded(doc):
+        callback()
+    else:
+        doc.on_event(DocumentReady, lambda _event: callback())
 
 
 def next_tick(doc: Document, callback: Callable[[], None]) -> None:
