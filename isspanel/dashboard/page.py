@@ -156,9 +156,9 @@ class DashboardPage(pn.viewable.Viewer):
 
     def _beat(self) -> None:
         """A quiet page still hears from the server, and learns of a stalled consumer."""
-        now = time.monotonic()
         if not self._loaded:
             return
+        now = time.monotonic()
         if now - self._sent_at < BEAT_S * 0.9 and self._shown.health.stalled_s is None:
             return
         with pn.io.hold(self.doc):

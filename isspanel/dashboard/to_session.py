@@ -56,7 +56,7 @@ def when_loaded(doc: Document, callback: Callable[[], None]) -> None:
     closed at once, the GET's session under --num-procs) was kept for good. The callback runs
     before Panel's own (registered after the app's code) marks the page loaded, so it must
     only schedule work, as ``next_tick`` does. (isspanel serves without a thread pool: with
-    one, Panel marks the page loaded on a worker thread, after this test may have run.)
+    one, Panel marks the page loaded on a worker thread, possibly after the check below.)
     """
     if is_loaded(doc):
         callback()
