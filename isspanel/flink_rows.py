@@ -7,7 +7,6 @@ exactly as bad positions are refused by ``isspanel.record``.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -19,23 +18,8 @@ MAX_TEXT = 200
 EVENTS = ("equator", "antimeridian", "anomaly")  # written by flink/30_crossings.sql
 # Written by the producer, not by Flink: the live feed froze, or moves again.
 FEED_EVENTS = ("feed-frozen", "feed-moving")
-
-
-def parse_json_object(value: bytes | str | None, max_bytes: int) -> dict:
-    """One Kafka message as a JSON object, or InvalidRecord (never RecursionError)."""
-    if value is None:
-        raise InvalidRecord("empty message (tombstone)")
-    if len(value) > max_bytes:
-        raise InvalidRecord(f"message of {len(value):,} bytes is over the {max_bytes:,} limit")
-    try:
-        data = json.loads(value)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRecord(f"not JSON: {exc}") from None
-    except RecursionError:
-        raise InvalidRecord("JSON nested too deeply") from None
-    if not isinstance(data, dict):
-        raise InvalidRecord(f"not a JSON object: {type(data).__name__}")
-    return data
+# The times a row may carry, as flink/00_source_iss_location.sql bounds the positions it reads.
+YEARS_MS = (946_684_800_000.0, 4_102_444_800_000.0)  # 2000-01-01 .. 2100-01-01 UTC
 
 
 def epoch_ms(value: Any) -> float | None:
@@ -43,18 +27,22 @@ def epoch_ms(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        try:
+            number = float(value)  # OverflowError: an int of 400 digits
+        except OverflowError:
             return None
-        return float(value) * (1000.0 if abs(value) < 1e11 else 1.0)
+        if not math.isfinite(number):
+            return None
+        return number * (1000.0 if abs(number) < 1e11 else 1.0)
     if not isinstance(value, str) or len(value) > 40:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace(" ", "T").replace("Z", ""))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.timestamp() * 1000.0
+    except (ValueError, OverflowError):  # OverflowError: year 1 in a zone east of UTC
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp() * 1000.0
 
 
 def _time(row: dict, *names: str) -> float:
@@ -62,16 +50,31 @@ def _time(row: dict, *names: str) -> float:
         if row.get(name) is not None:
             ms = epoch_ms(row[name])
             if ms is None:
-                raise InvalidRecord(f"{name} is not a time: {str(row[name])[:60]!r}")
+                raise InvalidRecord(f"{name} is not a time: {_text(row[name])}")
+            if not YEARS_MS[0] <= ms < YEARS_MS[1]:
+                raise InvalidRecord(f"{name} lies outside 2000-2100: {_text(row[name])}")
             return ms
     raise InvalidRecord(f"missing field: {names[0]}")
 
 
 def _number(row: dict, name: str) -> float:
     value = row.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidRecord(f"{name} is not a number: {str(value)[:60]!r}")
-    return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)  # OverflowError: an int of 400 digits
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+    raise InvalidRecord(f"{name} is not a number: {_text(value)}")
+
+
+def _text(value: Any) -> str:
+    """Outside text in an error line, cut short."""
+    try:
+        return repr(str(value)[:60])
+    except ValueError:  # an int over Python's 4,300 digits has no str
+        return "(too long to show)"
 
 
 def _flat(row: dict) -> dict:
@@ -81,6 +84,8 @@ def _flat(row: dict) -> dict:
             raise InvalidRecord("a field name is too long")
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidRecord(f"{key} is not finite")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:  # Flink's BIGINT
+            raise InvalidRecord(f"{key} is an integer out of range")
         if isinstance(value, str) and len(value) > MAX_TEXT:
             raise InvalidRecord(f"{key} is a string of {len(value)} characters")
         if not isinstance(value, int | float | str | bool | type(None)):
@@ -109,6 +114,6 @@ def event_ms(row: dict) -> float:
 def event_row(row: dict) -> dict:
     """An iss-events row: a known event and a time."""
     if row.get("event") not in EVENTS + FEED_EVENTS:
-        raise InvalidRecord(f"unknown event {str(row.get('event'))[:60]!r}")
+        raise InvalidRecord(f"unknown event {_text(row.get('event'))}")
     event_ms(row)
     return _flat(row)

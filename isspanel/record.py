@@ -9,6 +9,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from isspanel.messages import InvalidRecord, parse_object
+
+# A line of a JSONL file (replay, the spool) is one record: far under this.
+MAX_LINE_BYTES = 64 * 1024
+
 SOURCES = ("open-notify", "sgp4", "replay")
 
 # No two points on the 6371 km sphere lie further apart (half its circumference, rounded up).
@@ -16,10 +21,6 @@ MAX_SURFACE_KM = 20_016.0
 # Records older than this or further ahead than the skew are rejected (see Settings).
 DEFAULT_MAX_CLOCK_SKEW_S = 300
 DEFAULT_MAX_AGE_S = 2 * 365 * 24 * 3600
-
-
-class InvalidRecord(ValueError):
-    """An input that must not be published; the message says why in one line."""
 
 
 @dataclass(frozen=True)
@@ -55,29 +56,42 @@ def iso_utc(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _show(value: Any) -> str:
+    """A value in an error line: its repr, cut short (it may be 60 kB of outside text)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int over Python's 4,300 digits has no repr
+        return f"an {type(value).__name__} too long to show"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool):
-        raise InvalidRecord(f"{name} is not a number: {value!r}")
+        raise InvalidRecord(f"{name} is not a number: {_show(value)}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidRecord(f"{name} is not a number: {value!r}") from None
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
+        raise InvalidRecord(f"{name} is not a number: {_show(value)}") from None
     if not math.isfinite(number):
-        raise InvalidRecord(f"{name} is not finite: {value!r}")
+        raise InvalidRecord(f"{name} is not finite: {_show(value)}")
     return number
 
 
 def _timestamp(value: Any, now: float, max_skew_s: int, max_age_s: int) -> int:
     if (isinstance(value, float) and value.is_integer()) or (
-        isinstance(value, str) and value.strip().isdigit()
+        isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
     ):
-        value = int(value)
+        try:
+            value = int(value)
+        except ValueError:  # over Python's 4,300 digits
+            raise InvalidRecord(f"timestamp is not an integer: {_show(value)}") from None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidRecord(f"timestamp is not an integer: {value!r}")
+        raise InvalidRecord(f"timestamp is not an integer: {_show(value)}")
     if value > now + max_skew_s:
-        raise InvalidRecord(f"timestamp {value} lies {value - now:.0f} s in the future")
+        raise InvalidRecord(f"timestamp {_show(value)} lies over {max_skew_s} s in the future")
     if value < now - max_age_s:
-        raise InvalidRecord(f"timestamp {value} is {(now - value) / 86400:.0f} days old")
+        days = _show((int(now) - value) // 86400)
+        raise InvalidRecord(f"timestamp {_show(value)} is {days} days old")
     return value
 
 
@@ -100,7 +114,7 @@ def make_record(
     if not -180.0 <= lon <= 180.0:
         raise InvalidRecord(f"longitude {lon} is outside [-180, 180]")
     if source not in SOURCES:
-        raise InvalidRecord(f"unknown source {source!r}")
+        raise InvalidRecord(f"unknown source {_show(source)}")
     ts = _timestamp(timestamp, now, max_skew_s, max_age_s)
     return IssRecord(ts, lat, lon, source)
 
@@ -110,7 +124,7 @@ def optional_km(value: Any) -> float | None:
     the position it annotates is still good."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    if not math.isfinite(value) or not 0.0 <= value <= MAX_SURFACE_KM:
+    if not 0.0 <= value <= MAX_SURFACE_KM:  # also NaN, and ints too big for a float
         return None
     return float(value)
 
@@ -120,7 +134,7 @@ def from_open_notify(body: Any, **limits: Any) -> IssRecord:
     if not isinstance(body, dict):
         raise InvalidRecord(f"answer is not a JSON object: {type(body).__name__}")
     if body.get("message") != "success":
-        raise InvalidRecord(f"message is {body.get('message')!r}, not 'success'")
+        raise InvalidRecord(f"message is {_show(body.get('message'))}, not 'success'")
     position = body.get("iss_position")
     if not isinstance(position, dict):
         raise InvalidRecord("iss_position is missing")
@@ -138,10 +152,7 @@ def from_open_notify(body: Any, **limits: Any) -> IssRecord:
 def from_flat(data: Any, **limits: Any) -> IssRecord:
     """Validate a flat record as published on the topic (or recorded in JSONL)."""
     if isinstance(data, bytes | str):
-        try:
-            data = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise InvalidRecord(f"not JSON: {exc}") from None
+        data = parse_object(data, MAX_LINE_BYTES)
     if not isinstance(data, dict):
         raise InvalidRecord(f"not a JSON object: {type(data).__name__}")
     missing = [k for k in ("timestamp", "latitude", "longitude") if k not in data]
@@ -161,6 +172,4 @@ def from_flat(data: Any, **limits: Any) -> IssRecord:
 def from_message(value: bytes | None, max_bytes: int) -> IssRecord:
     """A position as read back from the topic (the live hub, time travel): size-checked, then
     validated by ``from_flat``; of any age, since a retained record may be old."""
-    if value is not None and len(value) > max_bytes:
-        raise InvalidRecord(f"message of {len(value):,} bytes is over the limit")
-    return from_flat(value, max_age_s=10**10)
+    return from_flat(parse_object(value, max_bytes), max_age_s=10**10)

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from isspanel import flink_rows
-from isspanel.record import InvalidRecord, from_message
+from isspanel.messages import parse_object, skip_reason
+from isspanel.record import from_message
 from isspanel.settings import Settings
 
 
@@ -28,7 +29,7 @@ class Kind:
 
 
 def _flink(validate: Callable[[dict], dict]) -> Callable[[bytes | None, int], dict]:
-    return lambda value, max_bytes: validate(flink_rows.parse_json_object(value, max_bytes))
+    return lambda value, max_bytes: validate(parse_object(value, max_bytes))
 
 
 def _window_end_ms(row: dict) -> float:
@@ -71,7 +72,7 @@ def row_times(kind: Kind, settings: Settings, message) -> list[float]:
     """The row time of a valid message, in a list; an empty list for a bad one."""
     try:
         return [kind.time_ms(kind.parse(message.value, settings.max_message_bytes))]
-    except InvalidRecord:
+    except Exception:  # any message: skipped, never a reader's end
         return []
 
 
@@ -120,9 +121,9 @@ class Collector:
         try:
             row = self.kind.parse(message.value, self.max_bytes)
             t_ms, key = self.kind.time_ms(row), self.kind.key(row)
-        except InvalidRecord as exc:
+        except Exception as exc:  # any message: skipped and counted, never a reader's end
             self.skipped += 1
-            self.reasons.append(str(exc))
+            self.reasons.append(skip_reason(exc))
             return
         self.oldest[tp] = min(self.oldest.get(tp, t_ms), t_ms)
         if t_ms > self.at_ms:

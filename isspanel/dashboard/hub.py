@@ -26,7 +26,8 @@ from isspanel.dashboard.track import Track, anomaly_leg
 from isspanel.dashboard.world_map import night_data
 from isspanel.geo.orbit import night_polygon
 from isspanel.geo.quick import quick_readout
-from isspanel.record import InvalidRecord, from_message
+from isspanel.messages import parse_object, skip_reason
+from isspanel.record import from_message
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class StreamHub(SkyState):
                 s.speed_topic: ("speeds", flink_rows.speed_row, snap.speed_row, self._speeds),
                 s.stats_topic: ("stats", flink_rows.stats_row, snap.stats_row, self._stats),
             }.get(topic, ("events", flink_rows.event_row, snap.event_row, self._events))
-            data = validate(flink_rows.parse_json_object(value, s.max_message_bytes))
+            data = validate(parse_object(value, s.max_message_bytes))
             row = make_row(data)
             leg = anomaly_leg(data)  # the track is not drawn through it
             with self._lock:
@@ -203,14 +204,12 @@ class StreamHub(SkyState):
             if data.get("event") in flink_rows.FEED_EVENTS:
                 self._feed_event(data)
             return True
-        except InvalidRecord as exc:
-            reason = str(exc)
         except Exception as exc:  # one message must never stop the consumer
-            reason = f"{exc.__class__.__name__}: {exc}"
+            reason = skip_reason(exc)
         with self._lock:
             self.health = replace(self.health, skipped=self.health.skipped + 1)
             self._dirty.add("health")
-        log.warning("skipped a bad message on %s: %s", topic, reason[:200])
+        log.warning("skipped a bad message on %s: %s", topic, reason)
         return False
 
     def _feed_event(self, row: dict) -> None:

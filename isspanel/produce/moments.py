@@ -9,7 +9,8 @@ import time
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from isspanel.record import InvalidRecord, IssRecord, from_flat, iso_utc
+from isspanel.messages import parse_object, skip_reason
+from isspanel.record import IssRecord, from_flat, iso_utc
 from isspanel.settings import Settings
 
 log = logging.getLogger("isspanel.produce.producer")
@@ -75,6 +76,13 @@ class Moments:
         )
 
 
+def newest_moment(value: bytes | None, settings: Settings) -> int:
+    """The timestamp of one message of the topic's tail (of any age, but not ahead of the
+    clock: a record from the future must not block the ones after it), or InvalidRecord."""
+    data = parse_object(value, settings.max_message_bytes)
+    return from_flat(data, max_age_s=10**10, max_skew_s=settings.max_clock_skew_s).timestamp
+
+
 def newest_on_topic(settings: Settings, timeout_s: float = TAIL_TIMEOUT_S) -> int | None:
     """The newest valid timestamp among the last records of each partition of the topic;
     None if it is empty or absent. Raises KafkaError/OSError when the broker does not answer.
@@ -101,20 +109,24 @@ def newest_on_topic(settings: Settings, timeout_s: float = TAIL_TIMEOUT_S) -> in
         for tp in todo:
             consumer.seek(tp, max(begins[tp], ends[tp] - TAIL_DEPTH))
         newest = None
+        skipped, why = 0, ""
         deadline = time.monotonic() + timeout_s
         while todo and time.monotonic() < deadline:
             for messages in consumer.poll(timeout_ms=200).values():
                 for message in messages:
                     try:
-                        ts = from_flat(
-                            message.value, max_age_s=10**10, max_skew_s=settings.max_clock_skew_s
-                        ).timestamp
-                    except InvalidRecord:
+                        ts = newest_moment(message.value, settings)
+                    except Exception as exc:  # any message: skipped, never the producer's end
+                        skipped, why = skipped + 1, why or skip_reason(exc)
                         continue
                     newest = ts if newest is None else max(newest, ts)
             todo = {tp: end for tp, end in todo.items() if consumer.position(tp) < end}
         if todo:
             raise KafkaError(f"the tail of {settings.topic} was not read within {timeout_s:g} s")
+        if skipped:
+            log.warning(
+                "the tail of %s holds %d bad message(s), skipped (%s)", settings.topic, skipped, why
+            )
         return newest
     finally:
         consumer.close(autocommit=False)

@@ -13,7 +13,8 @@ import logging
 import os
 from pathlib import Path
 
-from isspanel.record import InvalidRecord, IssRecord, from_flat
+from isspanel.messages import skip_reason
+from isspanel.record import IssRecord, from_flat
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,8 @@ class Spool:
             try:
                 # Validated when accepted; here only the shape is checked, not the age.
                 records.append(from_flat(line, max_age_s=10**10, max_skew_s=10**10))
-            except InvalidRecord as exc:
-                log.warning("%s:%d skipped: %s", self.path, number, exc)
+            except Exception as exc:  # any line: skipped, never the producer's end
+                log.warning("%s:%d skipped: %s", self.path, number, skip_reason(exc))
         # Start clean: a torn line must not glue itself to the next append.
         self.rewrite([r.to_json() for r in records])
         return records

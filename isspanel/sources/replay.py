@@ -7,7 +7,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from isspanel.record import InvalidRecord, IssRecord, from_flat
+from isspanel.messages import skip_reason
+from isspanel.record import IssRecord, from_flat
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -15,14 +16,15 @@ log = logging.getLogger(__name__)
 
 def read_jsonl(path: Path, max_age_s: int = 10**10) -> Iterator[IssRecord]:
     """Valid records of a JSONL file; a bad line is logged with its number and skipped."""
-    with open(path, encoding="utf-8") as f:
+    # Bytes, not text: a line of invalid UTF-8 is one bad line, not the end of the file.
+    with open(path, "rb") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
                 record = from_flat(line, max_age_s=max_age_s)
-            except InvalidRecord as exc:
-                log.warning("%s:%d skipped: %s", path, number, exc)
+            except Exception as exc:  # any line: skipped, never the replay's end
+                log.warning("%s:%d skipped: %s", path, number, skip_reason(exc))
                 continue
             yield IssRecord(record.timestamp, record.latitude, record.longitude, "replay")
 
