@@ -172,3 +172,15 @@ def test_passes_and_history_reads_the_last_day_back_by_time(topic_factory, monke
     all_text = "".join(text_of(c) for c in nb.cells)
     assert f"{settings.topic}: 30 records from" in all_text
     assert "0 bad skipped" in all_text
+
+
+@pytest.mark.parametrize("path", all_notebooks(), ids=lambda p: p.name)
+def test_notebooks_read_kafka_through_the_one_reader(path: Path):
+    """No notebook writes its own consumer: isspanel.broker.read_topic validates, skips and
+    counts bad messages, and reads to the end offsets, never until a timeout."""
+    code = "".join(
+        "".join(cell.source)
+        for cell in nbformat.read(path, as_version=4).cells
+        if cell.cell_type == "code"
+    )
+    assert "KafkaConsumer" not in code and "json.loads" not in code

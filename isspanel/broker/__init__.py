@@ -1,8 +1,8 @@
 """The Kafka side: the local KRaft broker (local.py), topics (topics.py), the producer's
 resilient link (link.py), and the short-lived, bounded readers of time travel (history.py
-reads, rows.py validates).
+reads, rows.py validates), and the notebooks' reader of a whole topic (reading.py).
 
-    from isspanel.broker import LocalBroker, ensure_topics, read_at, retained_range
+    from isspanel.broker import LocalBroker, ensure_topics, read_at, read_topic, retained_range
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import datetime
 
 from isspanel.broker.history import History, HistoryError, HistoryReader
 from isspanel.broker.local import LocalBroker
+from isspanel.broker.reading import read_topic
 from isspanel.broker.topics import ensure_topics
 from isspanel.settings import Settings
 
@@ -21,6 +22,7 @@ __all__ = [
     "LocalBroker",
     "ensure_topics",
     "read_at",
+    "read_topic",
     "retained_range",
 ]
 
