@@ -79,21 +79,22 @@ def _read(consumer, settings, topic, last, since, timeout_s) -> pd.DataFrame:
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
     begins, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
-    starts = dict(begins)
+    floor = dict(begins)  # the first offset the read may go back to
     if since is not None:
         found = consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
-        starts = {tp: ends[tp] if found[tp] is None else found[tp].offset for tp in tps}
+        floor = {tp: ends[tp] if found[tp] is None else found[tp].offset for tp in tps}
+    starts = dict(floor)
     kind = kind_of(settings, topic)
     span = last
     while True:
         if span is not None:
-            starts = {tp: max(starts[tp], ends[tp] - span) for tp in tps}
+            starts = {tp: max(floor[tp], ends[tp] - span) for tp in tps}
         rows, skipped, duplicates, why = _collect(
             consumer, settings, kind, tps, starts, ends, timeout_s
         )
         # Offsets count commit markers and bad messages too: read further back if that left
         # fewer rows than asked and there is more to read.
-        if span is None or len(rows) >= last or all(starts[tp] <= begins[tp] for tp in tps):
+        if span is None or len(rows) >= last or all(starts[tp] <= floor[tp] for tp in tps):
             break
         span *= 2
     if skipped:
