@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -14,46 +13,12 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 
 from isspanel.cli.serve import serve_command
+from isspanel.cli.supervisor import Supervisor, end_group, signal_group
 from isspanel.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of process group ``pgid``, from /proc."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-def signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def end_group(pgid: int, grace_s: float = 10.0) -> None:
-    """SIGTERM what is left of process group ``pgid``; SIGKILL what outlives ``grace_s``."""
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        if not group_members(pgid):
-            return
-        signal_group(pgid, signum)
-        deadline = time.monotonic() + grace_s
-        while group_members(pgid) and time.monotonic() < deadline:
-            time.sleep(0.1)
 
 
 def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
@@ -119,10 +84,11 @@ def seed_history(settings: Settings, count: int = 100) -> None:
 
 
 def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
+    """Broker, then the children under a Supervisor, until a stop signal (0), a child that
+    keeps failing or the broker's death (1). Stops only what it started."""
     from isspanel.broker.local import LocalBroker
     from isspanel.broker.topics import ensure_topics
 
-    children: dict[str, subprocess.Popen] = {}
     stopping = False
 
     def stop(signum, _frame):
@@ -133,12 +99,18 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
     # Before the broker starts: a signal during start-up must still stop what was started.
     for signum in STOP_SIGNALS:
         signal.signal(signum, stop)
-    broker = None
+    broker: LocalBroker | None = None
+    found_pid: int | None = None  # a broker that was running before us: never ours to stop
+    supervisor: Supervisor | None = None
+    code = 0
     try:
         if settings.external_kafka:
             log.info("using the Kafka cluster at %s", settings.bootstrap)
         else:
             broker = LocalBroker(settings)
+            running = broker.pid()
+            if running is not None and broker.answers():
+                found_pid = running
             broker.start()
         if not stopping:
             ensure_topics(settings)
@@ -155,14 +127,8 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
         }
         if not args.no_flink:
             commands["flink"] = [*isspanel, "flink", "run"]
-        for name, cmd in commands.items():
-            if stopping:
-                break
-            out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-            children[name] = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
-            )
-            log.info("started %s (pid %s), log %s", name, children[name].pid, logs / f"{name}.log")
+        supervisor = Supervisor(settings.home, commands, logs, PROJECT_ROOT)
+        supervisor.start_all(stopping=lambda: stopping)
         if not stopping:
             log.info("dashboard: http://localhost:%s/isspanel", port)
             log.info(
@@ -174,24 +140,26 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
                 settings.events_topic,
             )
             log.info("Ctrl-C stops everything")
+        broker_pid = broker.pid() if broker is not None else None
         while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    log.error(
-                        "%s exited with %s; see %s", name, child.returncode, logs / f"{name}.log"
-                    )
-                    stopping = True
+            if not supervisor.poll():
+                code = 1
+                break
+            if broker_pid is not None and broker.pid() is None:
+                log.error(
+                    "the Kafka broker (pid %s) died: stopping the pipeline; see %s",
+                    broker_pid,
+                    broker.paths.logs,
+                )
+                code = 1
+                break
             time.sleep(0.5)
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()  # the producer flushes on SIGTERM
-        for name, child in children.items():
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in 30 s: killing it", name)
-                child.kill()
+        if supervisor is not None:
+            supervisor.stop()
         if broker is not None:
-            broker.stop()
-    return 0
+            if found_pid is not None:
+                log.info("left the Kafka broker it found running (pid %s)", found_pid)
+            else:
+                broker.stop()
+    return code

@@ -10,6 +10,7 @@ import time
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from isspanel import pipeline_state
 from isspanel.dashboard.health import describe
 from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
 from isspanel.geo import places
@@ -154,6 +155,7 @@ class HubConsumer:
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + HEALTH_EVERY_S
                 self._assign(consumer, assigned)
+                self.hub.set_health(pipeline=pipeline_state.read(self.settings.home))
                 self._refresh_health(consumer)
                 self.hub.refresh_status()
             if time.monotonic() - night_at > NIGHT_EVERY_S:

@@ -7,6 +7,8 @@ import os
 import time
 from dataclasses import dataclass, field, replace
 
+from isspanel.pipeline_state import ChildState
+
 SOURCE_NAMES = {"open-notify": "live API", "sgp4": "SGP4 model (offline)", "replay": "replay"}
 STALE_S = 150  # a record older than this, at one a minute, means the producer is stuck
 
@@ -30,6 +32,8 @@ class Health:
     feed_frozen_at: float | None = None  # event time of a feed-frozen event not yet over
     tle_age_days: float | None = None  # of the TLE in use, checked hourly
     tle_old: bool = False  # past ISS_TLE_MAX_AGE_DAYS
+    # The children of the `isspanel up` this server runs under, if any (pipeline_state.py).
+    pipeline: tuple[ChildState, ...] = ()
 
 
 def status_key(health: Health) -> Health:
@@ -102,7 +106,7 @@ def status_html(health: Health, bootstrap: str, now: float | None = None) -> str
         f'<span class="last-record">{last}</span>'
         f'<span class="record-count"><span class="n">{health.records}</span> records</span>'
         f'<span class="source">Source: {source}</span>'
-        f"{_tle(health)}{_feed(health)}"
+        f"{_tle(health)}{_feed(health)}{_pipeline(health)}"
         f'<span class="skipped">{health.skipped} bad message(s) skipped{repeats}</span>'
         f'<span class="sessions">{health.sessions} session(s)</span>'
         f'<span class="server-pid">server pid {os.getpid()}</span></div>'
@@ -127,3 +131,12 @@ def _feed(health: Health) -> str:
     stand_in = ", SGP4 stands in" if health.last_source == "sgp4" else ""
     text = f"Live feed frozen since {since} UTC{stand_in}"
     return f'<span class="feed warn">{_dot("bad")}{text}</span>'
+
+
+def _pipeline(health: Health) -> str:
+    """What `isspanel up` says of a child that is not running (nothing when all run)."""
+    down = [c for c in health.pipeline if c.state != "running"]
+    if not down:
+        return ""
+    said = "; ".join(f"{text(c.name)} {text(c.state)} ({text(c.detail)})" for c in down)
+    return f'<span class="pipeline warn">{_dot("bad")}isspanel up: {said}</span>'

@@ -33,7 +33,7 @@ from isspanel.analytics import runner as flink_runner
 from isspanel.analytics import state as flink_state
 from isspanel.broker.topics import ensure_topics
 from isspanel.cli.flink import flink_command
-from isspanel.cli.up import group_members
+from isspanel.cli.supervisor import group_members
 from isspanel.geo.orbit import great_circle_km
 from isspanel.produce.producer import IssProducer
 from isspanel.record import IssRecord, iso_utc
