@@ -83,26 +83,28 @@ def _send(line: str) -> None:
     except BrokenPipeError:
         # The watchdog is gone (killed by hand?): a new one, told every group still tied.
         log.warning("the lifeline watchdog (pid %s) has died: starting another", _watchdog.pid)
-        _forget()
+        _close_write_end()
         _ensure_watchdog()
         os.write(_write_end, "".join(f"+{g} {s}\n" for g, s in _tied.items()).encode())
 
 
-def _forget() -> None:
-    global _write_end, _watchdog
+def _close_write_end() -> None:
+    global _write_end
     if _write_end is not None:
         try:
             os.close(_write_end)
         except OSError:
             pass
-    _write_end, _watchdog = None, None
+    _write_end = None
 
 
 def _after_fork_in_child() -> None:
     """A forked child must not hold our write end open: EOF would wait for it too. Its groups
     are the parent's to end; the child ties its own, with a watchdog of its own."""
     global _lock
-    _forget()
+    # Only the descriptor: this also runs between fork and exec for a Popen with preexec_fn,
+    # where dropping the watchdog's Popen object would run its finalizer.
+    _close_write_end()
     _tied.clear()
     _lock = threading.Lock()  # another thread of the parent may have held it at the fork
 

@@ -201,3 +201,26 @@ def test_a_forked_child_does_not_keep_the_lifeline_open(tmp_path):
         kill_9(run)
         if forked is not None and not gone(forked):
             forked.kill()
+
+
+def test_a_watchdog_killed_by_hand_is_replaced_at_the_next_tie(tmp_path):
+    """The next tie finds the pipe broken, starts a new watchdog and tells it every group."""
+    run, lines = start(
+        tmp_path,
+        """
+        import signal
+        first = lifeline.popen(["sleep", "300"])
+        watchdog = lifeline._watchdog.pid
+        os.kill(watchdog, signal.SIGKILL)
+        os.waitpid(watchdog, 0)
+        second = lifeline.popen(["sleep", "300"])
+        assert lifeline._watchdog.pid != watchdog
+        out(f"{first.pid} {second.pid}")
+        """,
+    )
+    try:
+        first, second = map(psutil.Process, map(int, read_when_written(lines, run, 30).split()))
+        kill_9(run)
+        wait_until(lambda: gone(first) and gone(second), 10, "both groups to end")
+    finally:
+        kill_9(run)
