@@ -10,6 +10,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from isspanel import lifeline
 from isspanel.cli.serve import serve_command
 from isspanel.settings import PROJECT_ROOT, Settings
 from tests.conftest import kafka_env
@@ -69,7 +70,9 @@ class DashboardServer:
         self.url = f"http://127.0.0.1:{port}/isspanel"
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
+        # A session of its own: --num-procs forks workers, and stop() signals the whole group;
+        # tied to the test run, so that the group ends even if the run is killed.
+        self.proc = lifeline.popen(
             serve_command(
                 port, "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}", *extra
             ),
@@ -77,7 +80,6 @@ class DashboardServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             cwd=PROJECT_ROOT,
-            start_new_session=True,  # --num-procs forks workers: stop() signals the whole group
         )
         wait_until(self._answers, 60, f"the dashboard at {self.url}")
 
@@ -102,6 +104,7 @@ class DashboardServer:
             os.killpg(self.proc.pid, signal.SIGKILL)  # forked workers outlive their parent
         except ProcessLookupError:
             pass
+        lifeline.untie(self.proc.pid)
         self._log.close()
 
 

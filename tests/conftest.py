@@ -70,7 +70,7 @@ def kafka_settings(tmp_path_factory) -> Iterator[Settings]:
         yield Settings.from_env()
         return
     settings = broker_settings(tmp_path_factory.mktemp("isspanel-home"))
-    broker = LocalBroker(settings)
+    broker = LocalBroker(settings, tied=True)  # stops even if the run is killed (-9)
     broker.start()
     try:
         yield settings

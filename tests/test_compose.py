@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from isspanel import versions
+from isspanel import lifeline, versions
 from isspanel.settings import Settings
 from tests.browser import wait_until
 from tests.conftest import free_port
@@ -315,7 +315,8 @@ def test_jupyter_command_prints_a_token_and_asks_for_it(services, tmp_path):
     }
     log = tmp_path / "jupyter.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(words, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # Tied to the test run: a killed run ends the server too.
+        proc = lifeline.popen(words, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         found = wait_until(
             lambda: re.search(r"token=([0-9a-f]{48})\b", log.read_text()), 120, "the token"
@@ -335,6 +336,7 @@ def test_jupyter_command_prints_a_token_and_asks_for_it(services, tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+        lifeline.untie(proc.pid)
     assert (ROOT / "notebooks").is_dir()
     words = command_words(jupyter)
     assert words[:2] == ["jupyter", "lab"]

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from isspanel import lifeline
+
 PROBE = "ISS_TEST_SIGTERM_PROBE"  # set only for the inner run below
 
 
@@ -32,7 +34,7 @@ def test_probe_waits(marks_its_teardown):
 
 def test_a_sigterm_tears_the_session_fixtures_down(tmp_path):
     mark = tmp_path / "mark"
-    run = subprocess.Popen(
+    run = lifeline.popen(  # tied: a killed outer run ends the inner one too
         [
             sys.executable,
             "-m",

@@ -287,7 +287,8 @@ class HistoryReader:
 
     def _assign(self, offsets: dict[TopicPartition, int]) -> None:
         # Only the partitions still read are assigned, so a finished one is fetched no more;
-        # never pause(): kafka-python 3.0.12 may never fetch a resumed partition again.
+        # never pause(): kafka-python 3.0.12 may never fetch a resumed partition again
+        # (tests/test_library_contracts.py reproduces it, and fails once that is fixed).
         if offsets:
             self._consumer.assign(list(offsets))
             for tp, offset in offsets.items():

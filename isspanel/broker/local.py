@@ -1,7 +1,9 @@
 """Launch a real single-node KRaft Kafka broker from the jars Maven resolved.
 
 Storage is formatted once and keeps its cluster id; the broker runs in its own
-process group so `stop` can leave nothing behind.
+process group so `stop` can leave nothing behind. A ``tied`` broker also ends with the process
+that started it, however that process ends (isspanel.lifeline): tests and `isspanel up` tie
+theirs; `isspanel kafka start` does not, its broker outlives the command.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
+from isspanel import lifeline
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,11 +81,14 @@ class BrokerPaths:
 
 
 class LocalBroker:
-    """start / stop / status of the broker described by ``settings``."""
+    """start / stop / status of the broker described by ``settings``; a ``tied`` one ends
+    with this process too."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, tied: bool = False):
         self.settings = settings
         self.paths = BrokerPaths(Path(settings.home) / "kafka")
+        self.tied = tied
+        self._tied_pid: int | None = None
 
     # -- configuration ---------------------------------------------------------
     @property
@@ -185,19 +191,22 @@ class LocalBroker:
         self._write_config()
         self._format_storage()
         started = time.monotonic()
+        self._untie()  # a broker this one started before, gone without stop()
+        command = self._java_command("kafka.Kafka", str(self.paths.config))
         with open(self.paths.console, "ab") as console:
-            proc = subprocess.Popen(
-                self._java_command("kafka.Kafka", str(self.paths.config)),
-                stdout=console,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # own process group: stop() signals it whole
-            )
+            streams = {"stdout": console, "stderr": subprocess.STDOUT, "stdin": subprocess.DEVNULL}
+            if self.tied:
+                proc = lifeline.popen(command, **streams)  # a session of its own, tied
+                self._tied_pid = proc.pid
+            else:
+                # Own process group: stop() signals it whole.
+                proc = subprocess.Popen(command, start_new_session=True, **streams)
         self.paths.pid.write_text(f"{proc.pid}\n")
         log.info("starting Kafka broker (pid %s), logs in %s", proc.pid, self.paths.logs)
         deadline = started + timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                self._untie()
                 raise BrokerError(
                     f"Kafka broker exited with {proc.returncode}; last log lines:\n{self.tail()}"
                 )
@@ -218,6 +227,7 @@ class LocalBroker:
         """Stop the broker cleanly (SIGTERM, then SIGKILL); True if one was running."""
         pid = self.pid()
         if pid is None:
+            self._untie()
             self.paths.pid.unlink(missing_ok=True)
             return False
         log.info("stopping Kafka broker (pid %s)", pid)
@@ -230,8 +240,15 @@ class LocalBroker:
             _signal_group(pid, signal.SIGKILL)
             while _alive(pid):
                 time.sleep(0.05)
+        self._untie()
         self.paths.pid.unlink(missing_ok=True)
         return True
+
+    def _untie(self) -> None:
+        # Once the broker is gone its group id may be reused: the watchdog must not signal it.
+        if self._tied_pid is not None:
+            lifeline.untie(self._tied_pid)
+            self._tied_pid = None
 
     def status(self) -> dict:
         pid = self.pid()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from isspanel import pipeline_state
+from isspanel import lifeline, pipeline_state
 
 log = logging.getLogger("isspanel.cli.up")
 
@@ -63,7 +63,7 @@ class Supervisor:
         commands: dict[str, list[str]],
         logs: Path,
         cwd: Path,
-        start: Callable[..., subprocess.Popen] = subprocess.Popen,
+        start: Callable[..., subprocess.Popen] = lifeline.popen,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.home, self.cwd, self._popen, self.clock = Path(home), cwd, start, clock
@@ -81,15 +81,15 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         out = open(child.log_path, "ab")  # noqa: SIM115 - the child owns it
         try:
-            # A session of its own: a leftover of the child (a panel worker, a JVM) dies with
-            # its group, and a terminal's Ctrl-C reaches `up` alone, which stops them in order.
+            # A session of its own (lifeline.popen): a leftover of the child (a panel worker,
+            # a JVM) dies with its group; a terminal's Ctrl-C reaches `up` alone, which stops
+            # them in order; and the group is tied to `up`, so a kill -9 of `up` ends it too.
             child.proc = self._popen(
                 child.cmd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.cwd,
-                start_new_session=True,
             )
         finally:
             out.close()
@@ -113,6 +113,7 @@ class Supervisor:
     def _died(self, child: Child, now: float) -> None:
         code, pid = child.proc.returncode, child.proc.pid
         end_group(pid, grace_s=5.0)  # what the child left behind (workers, a JVM)
+        lifeline.untie(pid)  # its group id may be reused now
         child.proc = None
         if now - child.started_at >= HEALTHY_AFTER_S:
             child.failures = 0
@@ -172,6 +173,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop in %.0f s: killing it", child.name, grace_s)
             end_group(child.proc.pid, grace_s=5.0)
+            lifeline.untie(child.proc.pid)
             child.proc = None
         pipeline_state.remove(self.home)
 

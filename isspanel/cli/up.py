@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from isspanel import lifeline
 from isspanel.cli.serve import serve_command
 from isspanel.cli.supervisor import Supervisor, end_group, signal_group
 from isspanel.settings import PROJECT_ROOT, Settings
@@ -26,6 +27,7 @@ def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
 
     `panel serve --num-procs N` forks N workers that outlive their parent when only the
     parent is signalled, so a stop signal goes to the group, and the group is emptied after.
+    The group is tied to this process (isspanel.lifeline): it ends even if this one is killed.
     Returns 0 after a requested stop, else the child's exit status.
     """
     child: subprocess.Popen | None = None
@@ -42,7 +44,7 @@ def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
     # Handlers first, so that no signal falls between the start and the handlers.
     previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
     try:
-        child = subprocess.Popen(cmd, start_new_session=True)
+        child = lifeline.popen(cmd)
         if stop_at:
             signal_group(child.pid, signal.SIGTERM)
         while True:
@@ -58,6 +60,7 @@ def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
             signal.signal(signum, handler)
         if child is not None:
             end_group(child.pid)
+            lifeline.untie(child.pid)
     return 0 if stop_at else code
 
 
@@ -107,7 +110,8 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
         if settings.external_kafka:
             log.info("using the Kafka cluster at %s", settings.bootstrap)
         else:
-            broker = LocalBroker(settings)
+            # Tied: a broker it starts stops with `isspanel up` even if that is killed (-9).
+            broker = LocalBroker(settings, tied=True)
             running = broker.pid()
             if running is not None and broker.answers():
                 found_pid = running

@@ -28,6 +28,7 @@ from urllib.request import url2pathname
 import psutil
 import pytest
 
+from isspanel import lifeline
 from isspanel.analytics import rest as flink_rest
 from isspanel.analytics import runner as flink_runner
 from isspanel.analytics import state as flink_state
@@ -116,15 +117,15 @@ def running_jobs(settings: Settings) -> list[dict]:
 
 
 def start_run(settings: Settings, log_path, *args: str) -> subprocess.Popen:
-    """`isspanel flink run` in a process group of its own (the group a terminal signals)."""
+    """`isspanel flink run` in a process group of its own (the group a terminal signals), tied
+    to the test run: it ends even if pytest is killed, and its gateway JVM exits with it."""
     with open(log_path, "wb") as log_file:
-        return subprocess.Popen(
+        return lifeline.popen(
             [sys.executable, "-m", "isspanel", "flink", "run", *args],
             cwd=PROJECT_ROOT,
             env=settings_env(settings),
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
 
 
@@ -134,6 +135,7 @@ def end_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     if proc.poll() is None:
         proc.wait(10)
+    lifeline.untie(proc.pid)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ import requests
 import yaml
 from kafka import KafkaAdminClient
 
+from isspanel import lifeline
 from isspanel.analytics import local as flink_local
 from isspanel.broker.topics import pipeline_topics
 from isspanel.cli.flink import flink_command
@@ -318,6 +319,17 @@ def standalone_cluster(tmp_path_factory):
     def daemons() -> list[int]:
         return [int(x) for f in (root / "pid").glob("*.pid") for x in f.read_text().split()]
 
+    groups: list[int] = []
+
+    def start(script: str) -> None:
+        # The script leaves its daemon JVM in its process group and exits: a session of its
+        # own makes that group the daemon's, tied to the test run (a killed run ends it too).
+        run = lifeline.popen([bin_dir / script, "start"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        groups.append(run.pid)
+        out, _ = run.communicate(timeout=120)
+        assert run.returncode == 0, out
+
     def stop() -> None:
         pids = daemons()
         for script in ("taskmanager.sh", "jobmanager.sh"):
@@ -327,13 +339,14 @@ def standalone_cluster(tmp_path_factory):
         )
         for process in alive:
             process.kill()
+        for pgid in groups:
+            lifeline.untie(pgid)
 
     url = f"http://127.0.0.1:{rest_port}"
     started = time.monotonic()
     try:
         for script in ("jobmanager.sh", "taskmanager.sh"):
-            subprocess.run([bin_dir / script, "start"], env=env, check=True, timeout=120,
-                           capture_output=True)  # fmt: skip
+            start(script)
         while time.monotonic() - started < CLUSTER_START_BUDGET_S:
             try:
                 if requests.get(f"{url}/taskmanagers", timeout=2).json()["taskmanagers"]:

@@ -11,6 +11,7 @@ import urllib.request
 
 import psutil
 
+from isspanel import lifeline
 from isspanel.broker import read_topic as read_topic_df
 from isspanel.broker.local import LocalBroker
 from isspanel.settings import PROJECT_ROOT, Settings
@@ -28,7 +29,7 @@ def test_up_runs_producer_and_dashboard_and_stops_them_all(topic_factory, tmp_pa
         "ISS_INTERVAL": "1",
         "ISS_HOME": str(tmp_path),
     }
-    proc = subprocess.Popen(
+    proc = lifeline.popen(  # ends with the test run, even a killed one
         [sys.executable, "-m", "isspanel", "up", "--no-flink", "--port", str(port)],
         env=env,
         cwd=PROJECT_ROOT,
@@ -58,8 +59,8 @@ def test_up_runs_producer_and_dashboard_and_stops_them_all(topic_factory, tmp_pa
     assert os.path.getsize(tmp_path / "logs" / "dashboard.log") > 0
 
 
-def test_sigterm_while_the_broker_starts_stops_the_broker(tmp_path):
-    """A stop signal during start-up (broker, topics, seeding) still stops what was started."""
+def start_up_with_its_broker(tmp_path, until: str) -> tuple[subprocess.Popen, list[str]]:
+    """`isspanel up` that starts a broker of its own; returns once it logs ``until``."""
     env = {k: v for k, v in os.environ.items() if k != "ISS_KAFKA_BOOTSTRAP"}
     env.update(
         ISS_HOME=str(tmp_path),
@@ -68,7 +69,7 @@ def test_sigterm_while_the_broker_starts_stops_the_broker(tmp_path):
         ISS_KAFKA_CONTROLLER_PORT=str(free_port()),
         ISS_SOURCE="sgp4",
     )
-    proc = subprocess.Popen(
+    proc = lifeline.popen(  # ends with the test run, even a killed one
         [sys.executable, "-m", "isspanel", "up", "--no-flink", "--port", str(free_port())],
         env=env,
         cwd=PROJECT_ROOT,
@@ -76,15 +77,34 @@ def test_sigterm_while_the_broker_starts_stops_the_broker(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    broker = None
     lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if until in line:
+            break
+    return proc, lines
+
+
+def broker_of(lines: list[str]) -> psutil.Process | None:
+    for line in lines:
+        found = re.search(r"starting Kafka broker \(pid (\d+)\)", line)
+        if found:
+            return psutil.Process(int(found.group(1)))
+    return None
+
+
+def gone(process: psutil.Process) -> bool:
     try:
-        for line in proc.stdout:
-            lines.append(line)
-            found = re.search(r"starting Kafka broker \(pid (\d+)\)", line)
-            if found:
-                broker = psutil.Process(int(found.group(1)))
-                break
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_sigterm_while_the_broker_starts_stops_the_broker(tmp_path):
+    """A stop signal during start-up (broker, topics, seeding) still stops what was started."""
+    proc, lines = start_up_with_its_broker(tmp_path, "starting Kafka broker")
+    broker = broker_of(lines)
+    try:
         assert broker is not None, "".join(lines)
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=180)
@@ -92,13 +112,31 @@ def test_sigterm_while_the_broker_starts_stops_the_broker(tmp_path):
         assert proc.returncode == 0, out
         assert "stopping Kafka broker" in out
         assert "started producer" not in out
-        assert not broker.is_running() or broker.status() == psutil.STATUS_ZOMBIE
+        assert gone(broker)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if broker is not None and broker.is_running():
+        if broker is not None and not gone(broker):
             os.killpg(broker.pid, signal.SIGKILL)
+
+
+def test_a_killed_up_leaves_no_broker(tmp_path):
+    """`kill -9` of `isspanel up` (and of all in its process group): no clean-up of its own
+    runs, and the broker, in a session of its own, goes all the same (isspanel.lifeline)."""
+    proc, lines = start_up_with_its_broker(tmp_path, "Kafka broker listening on")
+    broker = broker_of(lines)
+    try:
+        assert broker is not None and "listening on" in lines[-1], "".join(lines)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+        wait_until(lambda: gone(broker), 30, f"the broker (pid {broker.pid}) to stop")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if broker is not None and not gone(broker):
+            os.killpg(broker.pid, signal.SIGKILL)  # what this test found left behind
 
 
 def test_up_with_flink_stops_every_process_on_sigterm(topic_factory, tmp_path):
@@ -113,7 +151,7 @@ def test_up_with_flink_stops_every_process_on_sigterm(topic_factory, tmp_path):
         "ISS_JARS_DIR": str(Settings.from_env().jars_dir),
         "ISS_FLINK_REST_PORT": str(rest_port),
     }
-    proc = subprocess.Popen(
+    proc = lifeline.popen(  # ends with the test run, even a killed one
         [sys.executable, "-m", "isspanel", "up", "--port", str(port)],
         env=env,
         cwd=PROJECT_ROOT,

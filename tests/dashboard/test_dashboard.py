@@ -332,7 +332,7 @@ def test_a_broker_restart_shows_in_the_status_and_streaming_resumes(tmp_path, op
     from tests.conftest import broker_settings
 
     settings = broker_settings(tmp_path / "home")
-    broker = LocalBroker(settings)
+    broker = LocalBroker(settings, tied=True)
     broker.start()
     server = None
     try:

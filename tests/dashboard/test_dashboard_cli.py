@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from isspanel import lifeline
 from isspanel.settings import PROJECT_ROOT
 from tests.browser import wait_until
 from tests.conftest import free_port
@@ -36,8 +37,17 @@ def listening(processes: list[psutil.Process]) -> set[tuple[str, int]]:
 
 
 def tree(pid: int) -> list[psutil.Process]:
+    """``pid`` and its descendants, but for lifeline watchdogs (isspanel.lifeline): they are
+    no servers, and leave as soon as their starter does."""
     process = psutil.Process(pid)
-    return [process, *process.children(recursive=True)]
+    return [process, *(p for p in process.children(recursive=True) if not watchdog(p))]
+
+
+def watchdog(process: psutil.Process) -> bool:
+    try:
+        return any(arg.endswith("isspanel/lifeline.py") for arg in process.cmdline())
+    except psutil.Error:
+        return False
 
 
 def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
@@ -78,7 +88,7 @@ def start_dashboard(tmp_path):
             "ISS_HOME": str(tmp_path),
         }
         with open(log, "wb") as out:
-            proc = subprocess.Popen(
+            proc = lifeline.popen(  # ends with the test run, even a killed one
                 [str(ISSPANEL), "dashboard", "--port", str(port), *extra],
                 env=env,
                 cwd=PROJECT_ROOT,

@@ -23,6 +23,7 @@ import pytest
 from bokeh.client import pull_session
 from bokeh.models import ImportedStyleSheet
 
+from isspanel import lifeline
 from tests.browser import DashboardServer, wait_until
 from tests.conftest import free_port
 
@@ -153,15 +154,14 @@ def plain_panel_app(tmp_path):
     url = f"http://127.0.0.1:{port}/plain"
     command = [sys.executable, "-m", "panel", "serve", str(app), "--port", str(port),
                "--address", "127.0.0.1"]  # fmt: skip
-    proc = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    proc = lifeline.popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         wait_until(lambda: urllib.request.urlopen(url, timeout=2).status == 200, 60, url)
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
+        lifeline.untie(proc.pid)
 
 
 def test_panel_still_needs_the_helper(tmp_path):

@@ -10,6 +10,7 @@ import time
 import pytest
 from kafka.errors import KafkaError
 
+from isspanel import lifeline
 from isspanel.broker.local import LocalBroker
 from isspanel.broker.topics import ensure_topics
 from isspanel.produce.producer import IssProducer, Publisher
@@ -100,7 +101,7 @@ def test_a_broker_down_at_start_delays_records_but_loses_none(tmp_path):
     for record in records[:10]:
         publisher.accept(record)  # no broker yet: held in the outbox
     assert publisher.pending == 10
-    broker = LocalBroker(settings)
+    broker = LocalBroker(settings, tied=True)
     broker.start()
     try:
         ensure_topics(settings)
@@ -129,7 +130,7 @@ class Clockwork(Sgp4Source):
 
 def test_a_broker_restart_mid_run_loses_no_accepted_record(tmp_path):
     settings = broker_settings(tmp_path / "restart", interval=0.05)
-    broker = LocalBroker(settings)
+    broker = LocalBroker(settings, tied=True)
     broker.start()
     try:
         ensure_topics(settings)
@@ -182,7 +183,7 @@ def test_sigterm_while_the_topics_are_checked_stops_the_producer_cleanly(tmp_pat
     }
     log_path = tmp_path / "produce.log"
     with open(log_path, "wb") as out:
-        proc = subprocess.Popen(
+        proc = lifeline.popen(  # it retries forever: it must end with the test run
             [sys.executable, "-m", "isspanel", "-v", "produce", "--source", "sgp4"],
             env=env,
             cwd=PROJECT_ROOT,

@@ -18,7 +18,7 @@ import pytest
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from isspanel import logs
+from isspanel import lifeline, logs
 from isspanel.broker.local import LocalBroker
 from isspanel.broker.topics import ensure_topics
 from isspanel.produce.producer import Publisher
@@ -47,7 +47,7 @@ class ProducerProcess:
         env = {**os.environ, **kafka_env(settings), "ISS_HOME": str(settings.home)}
         self.log_path = log_path
         with open(log_path, "ab") as out:
-            self.proc = subprocess.Popen(
+            self.proc = lifeline.popen(  # ends with the test run, even a killed one
                 [sys.executable, "-m", "isspanel", "produce", "--source", "sgp4", *args],
                 env=env,
                 cwd=PROJECT_ROOT,
@@ -65,14 +65,16 @@ class ProducerProcess:
     def stop(self, sig=signal.SIGTERM, timeout_s: float = 60) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout_s)
+        code = self.proc.wait(timeout_s)
+        lifeline.untie(self.proc.pid)
+        return code
 
 
 @pytest.fixture
 def broker(tmp_path):
     """A private broker this test may stop and start."""
     settings = broker_settings(tmp_path / "home")
-    broker = LocalBroker(settings)
+    broker = LocalBroker(settings, tied=True)
     broker.start()
     ensure_topics(settings)
     yield settings, broker
@@ -127,7 +129,7 @@ def test_an_outage_is_told_when_it_starts_then_every_minute_then_when_it_ends(tm
     reminders = [m for m in ours if "still unreachable" in m]
     assert 2 <= len(reminders) <= 4, ours
     assert all(m.endswith("3 record(s) held, retrying") for m in reminders)
-    broker = LocalBroker(settings)
+    broker = LocalBroker(settings, tied=True)
     broker.start()
     try:
         ensure_topics(settings)
