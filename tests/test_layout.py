@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "isspanel"
-MAX_LINES = 300
+# A guard, not the design: modules are split by cohesion, never squeezed under a count.
+MAX_LINES = 450
 # A module imports only its own part and parts of its layer or below (cli -> parts ->
 # geo/record/settings); test_no_import_circle keeps same-layer imports from going both ways.
 LAYERS = {
@@ -17,6 +18,9 @@ LAYERS = {
     "logs": 0,
     "record": 0,
     "flink_rows": 0,
+    "messages": 0,
+    "lifeline": 0,
+    "pipeline_state": 0,
     "geo": 1,
     "sources": 2,
     "broker": 2,
@@ -63,7 +67,7 @@ def imports(path: Path) -> set[str]:
     return found
 
 
-def test_no_module_is_over_300_lines():
+def test_no_module_is_over_450_lines():
     long = {
         name: n
         for name, path in modules().items()

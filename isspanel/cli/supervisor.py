@@ -161,11 +161,15 @@ class Supervisor:
             log.debug("could not write the pipeline state: %s", exc)
 
     def stop(self, grace_s: float = 30.0) -> None:
-        """SIGTERM every child's group (the producer flushes, Flink takes a savepoint), then
-        SIGKILL what outlives ``grace_s``."""
+        """SIGTERM every child (the producer flushes, Flink takes a savepoint), then empty its
+        group: SIGKILL what outlives ``grace_s``.
+
+        The child alone, not its group: a SIGTERM to the Flink run's group would stop its
+        gateway JVM too, before the run could take the savepoint through it.
+        """
         running = [c for c in self.children.values() if c.proc is not None]
         for child in running:
-            signal_group(child.proc.pid, signal.SIGTERM)
+            child.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         for child in running:
             try:
