@@ -15,7 +15,7 @@ from isspanel import lifeline
 from isspanel.broker import read_topic as read_topic_df
 from isspanel.broker.local import LocalBroker
 from isspanel.settings import PROJECT_ROOT, Settings
-from tests.browser import server_env, wait_until
+from tests.browser import server_env, table_keys, wait_until
 from tests.conftest import broker_settings, free_port, read_topic
 from tests.dashboard.test_dashboard_cli import LOOPBACK, accepts, alive, listening, tree
 
@@ -54,7 +54,8 @@ def test_up_runs_producer_and_dashboard_and_stops_them_all(topic_factory, tmp_pa
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "dashboard: http://localhost:" in out
-    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    # Its lifeline watchdog leaves once it has seen up go (a moment after up itself).
+    wait_until(lambda: not alive(children), 20, "every child of isspanel up to exit")
     assert (tmp_path / "logs" / "producer.log").exists()
     assert os.path.getsize(tmp_path / "logs" / "dashboard.log") > 0
 
@@ -269,6 +270,8 @@ def test_up_restarts_each_killed_child_and_leaves_the_broker_it_found(tmp_path, 
         page = open_page(url)
         shown = page.evaluate(newest)
         wait_until(lambda: page.evaluate(newest) > shown + 2, 30, "records on a new page")
+        keys = table_keys(page)
+        assert len(keys) == len(set(keys)) == 100, keys
         assert open_page.close(page) == []  # before up stops: its server going is no error
         assert proc.poll() is None, "".join(lines)
     finally:
@@ -278,8 +281,12 @@ def test_up_restarts_each_killed_child_and_leaves_the_broker_it_found(tmp_path, 
         assert f"left the Kafka broker it found running (pid {broker.pid()})" in out, out
         assert "stopping Kafka broker" not in out
         assert broker.answers()
-        timestamps = [v["timestamp"] for v in read_topic(settings, settings.topic, 10**6, 10)]
-        assert len(timestamps) == len(set(timestamps)) > 100
+        # A producer killed between the broker's ack and its spool's tidying sends that record
+        # again at its next start (allowed: the timestamp is every reader's key); readers show
+        # each moment once.
+        df = read_topic_df(settings, settings.topic)
+        assert len(df) > 100 and df["timestamp"].is_unique
+        assert df.attrs["duplicates"] <= 1, df.attrs
     finally:
         broker.stop()
 
