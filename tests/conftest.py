@@ -96,12 +96,10 @@ def iss_settings(topic_factory) -> Settings:
 def read_topic(
     settings: Settings, topic: str, expected: int, timeout_s: float = 30.0
 ) -> list[dict]:
-    """Read a topic from the start until ``expected`` JSON values arrive (or time runs out)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
-        enable_auto_commit=False,
-        consumer_timeout_ms=500,
-    )
+    """Every JSON value of a topic from the start, once at least ``expected`` have arrived:
+    read to the end offsets of that moment, so a test asking for the exact count still sees
+    any extra (it never stops at ``expected``). Waits up to ``timeout_s`` for ``expected``."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
     partitions = consumer.partitions_for_topic(topic) or {0}
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
@@ -109,13 +107,17 @@ def read_topic(
     values: list[dict] = []
     deadline = time.monotonic() + timeout_s
     try:
-        while len(values) < expected and time.monotonic() < deadline:
-            for batch in consumer.poll(timeout_ms=500).values():
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=200).values():
                 for message in batch:
                     try:
                         values.append(json.loads(message.value))
                     except (json.JSONDecodeError, TypeError):
                         values.append({"_raw": message.value})
+            if len(values) >= expected:
+                ends = consumer.end_offsets(tps)
+                if all(consumer.position(tp) >= ends[tp] for tp in tps):
+                    break
     finally:
         consumer.close()
     return values

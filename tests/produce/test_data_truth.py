@@ -70,7 +70,7 @@ def test_nothing_older_than_the_topics_newest_record_is_published(iss_settings, 
     producer = IssProducer(iss_settings, Sgp4Source(iss_settings))
     stats = producer.run(interval=0.2, max_ticks=4)
     assert stats.accepted == 0 and stats.stale == stats.ticks - stats.skipped >= 1, stats
-    assert len(read_topic(iss_settings, iss_settings.topic, expected=3, timeout_s=3)) == 2
+    assert len(read_topic(iss_settings, iss_settings.topic, expected=2)) == 2  # read to the end
     assert "publishing positions after" in caplog.text and f"on {iss_settings.topic}" in caplog.text
 
 
@@ -84,7 +84,7 @@ def test_accelerated_history_skips_moments_already_on_the_topic(iss_settings):
         list(source.history(10, step_s=60, end_ts=end + 300))
     )
     assert (stats.accepted, stats.duplicates, stats.stale) == (5, 1, 4)
-    published = timestamps(iss_settings, expected=20, timeout_s=5)
+    published = timestamps(iss_settings, expected=15)  # read to the end: an extra shows
     assert published == [end - 540 + 60 * i for i in range(15)]
 
 

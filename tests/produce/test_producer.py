@@ -150,7 +150,7 @@ def test_a_broker_restart_mid_run_loses_no_accepted_record(tmp_path):
         assert not runner.is_alive()
         stats = result["stats"]
         assert stats.accepted == 120 and stats.delivered >= 120
-        values = read_topic(settings, settings.topic, expected=10_000, timeout_s=10)
+        values = read_topic(settings, settings.topic, expected=120)  # and any resent, to the end
         # A record resent after the restart may be there twice: readers key on timestamp.
         published = {v["timestamp"] for v in values}
         assert len(published) == 120, f"lost {120 - len(published)} record(s)"
