@@ -54,7 +54,7 @@ class DashboardPage(pn.viewable.Viewer):
         self.doc = pn.state.curdoc
         self._scheduled = self._deferred = False
         self._closed = self._loaded = False
-        self._sent_at = time.monotonic()
+        self._heard_at = time.monotonic()  # rows or heartbeat: what link.js counts as alive
         self._shown = snap.Snapshot(version=-1, status="")
         self.pinned: snap.Snapshot | None = None  # a moment shown instead (time_travel.py)
 
@@ -158,14 +158,17 @@ class DashboardPage(pn.viewable.Viewer):
         """A quiet page still hears from the server, and learns of a stalled consumer."""
         if not self._loaded:
             return
-        now = time.monotonic()
-        if now - self._sent_at < BEAT_S * 0.9 and self._shown.health.stalled_s is None:
+        quiet = time.monotonic() - self._heard_at >= BEAT_S * 0.9
+        if not quiet and self._shown.health.stalled_s is None:
             return
         with pn.io.hold(self.doc):
             self._sync(self.pinned or self.hub.snapshot(), rows_first=True)
-            if time.monotonic() - self._sent_at >= BEAT_S * 0.9:
+            # Only positions and the heartbeat tell the page its link is alive (link.js);
+            # a status alone does not: a stalled consumer's changes every beat, and a page
+            # that got only those showed "stalled" while its server was fine.
+            if time.monotonic() - self._heard_at >= BEAT_S * 0.9:
                 self.heartbeat.data = {"now": [time.time()]}
-                self._sent_at = time.monotonic()
+                self._heard_at = time.monotonic()
 
     def show(self, pinned: snap.Snapshot | None) -> None:
         """Show ``pinned`` (a moment) instead of the hub's snapshots, or live again (None)."""
@@ -186,7 +189,7 @@ class DashboardPage(pn.viewable.Viewer):
         later = (old.status, old.predicted_version, old.night_version)
         rest = later != (new.status, new.predicted_version, new.night_version)
         if rows_first and sent and rest and not self._deferred and old.version >= 0:
-            self._deferred, self._sent_at = True, time.monotonic()
+            self._deferred = True
             self._shown = replace(
                 new, status=later[0], predicted_version=later[1], night_version=later[2]
             )
@@ -195,16 +198,11 @@ class DashboardPage(pn.viewable.Viewer):
         self._deferred = False
         if new.predicted_version != old.predicted_version or old.version < 0:
             self.map.show_predicted(new.predicted)
-            sent = True
         if new.night_version != old.night_version or old.version < 0:
             self.map.show_night(new.night)
-            sent = True
         if new.status != old.status:
             self.status.value = new.status
-            sent = True
         self._shown = new
-        if sent:
-            self._sent_at = time.monotonic()
 
     def _send_rows(self, old: snap.Snapshot, new: snap.Snapshot) -> bool:
         """Stream each source's new rows (all of them again after a reset)."""
@@ -224,6 +222,8 @@ class DashboardPage(pn.viewable.Viewer):
                 source.data = snap.columns(stream_new.rows, names)
             elif rows:
                 source.stream(snap.columns(rows, names), rollover=max(keep, len(rows)))
+            if source is self.positions:
+                self._heard_at = time.monotonic()  # positions.js counts it as a heartbeat
             sent = True
         return sent
 
