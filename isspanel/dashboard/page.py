@@ -40,6 +40,10 @@ LINK_CSS = (STATIC / "link.css").read_text()
 # a dead link from a quiet one: silence for BROWSER_STALL_S shows as "stalled".
 BEAT_S = 4.0
 BROWSER_STALL_S = 9.0
+# A page without a link asks the server, at most this often, whether it answers a GET of
+# the page (then it reloads: link.js); a GET unanswered for PROBE_TIMEOUT_S is given up.
+PROBE_S = 1.0
+PROBE_TIMEOUT_S = 10.0
 
 
 class DashboardPage(pn.viewable.Viewer):
@@ -81,7 +85,11 @@ class DashboardPage(pn.viewable.Viewer):
         ready: list[CustomJS] = []
         on_any_change(self.positions, derive, ready)
         self.readouts.hook(ready)
-        link_args = {"stall_ms": BROWSER_STALL_S * 1000}
+        link_args = {
+            "stall_ms": BROWSER_STALL_S * 1000,
+            "probe_ms": PROBE_S * 1000,
+            "probe_timeout_ms": PROBE_TIMEOUT_S * 1000,
+        }
         alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
         self.heartbeat.js_on_change("data", alive)
         column = column_maker()
