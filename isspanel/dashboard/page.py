@@ -40,6 +40,10 @@ LINK_CSS = (STATIC / "link.css").read_text()
 # a dead link from a quiet one: silence for BROWSER_STALL_S shows as "stalled".
 BEAT_S = 4.0
 BROWSER_STALL_S = 9.0
+# A page without a link asks the server, at most this often, whether it answers a GET of
+# the page (then it reloads: link.js); a GET unanswered for PROBE_TIMEOUT_S is given up.
+PROBE_S = 1.0
+PROBE_TIMEOUT_S = 10.0
 
 
 class DashboardPage(pn.viewable.Viewer):
@@ -54,7 +58,7 @@ class DashboardPage(pn.viewable.Viewer):
         self.doc = pn.state.curdoc
         self._scheduled = self._deferred = False
         self._closed = self._loaded = False
-        self._sent_at = time.monotonic()
+        self._heard_at = time.monotonic()  # rows or heartbeat: what link.js counts as alive
         self._shown = snap.Snapshot(version=-1, status="")
         self.pinned: snap.Snapshot | None = None  # a moment shown instead (time_travel.py)
 
@@ -81,7 +85,11 @@ class DashboardPage(pn.viewable.Viewer):
         ready: list[CustomJS] = []
         on_any_change(self.positions, derive, ready)
         self.readouts.hook(ready)
-        link_args = {"stall_ms": BROWSER_STALL_S * 1000}
+        link_args = {
+            "stall_ms": BROWSER_STALL_S * 1000,
+            "probe_ms": PROBE_S * 1000,
+            "probe_timeout_ms": PROBE_TIMEOUT_S * 1000,
+        }
         alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
         self.heartbeat.js_on_change("data", alive)
         column = column_maker()
@@ -158,14 +166,17 @@ class DashboardPage(pn.viewable.Viewer):
         """A quiet page still hears from the server, and learns of a stalled consumer."""
         if not self._loaded:
             return
-        now = time.monotonic()
-        if now - self._sent_at < BEAT_S * 0.9 and self._shown.health.stalled_s is None:
+        quiet = time.monotonic() - self._heard_at >= BEAT_S * 0.9
+        if not quiet and self._shown.health.stalled_s is None:
             return
         with pn.io.hold(self.doc):
             self._sync(self.pinned or self.hub.snapshot(), rows_first=True)
-            if time.monotonic() - self._sent_at >= BEAT_S * 0.9:
+            # Only positions and the heartbeat tell the page its link is alive (link.js);
+            # a status alone does not: a stalled consumer's changes every beat, and a page
+            # that got only those showed "stalled" while its server was fine.
+            if time.monotonic() - self._heard_at >= BEAT_S * 0.9:
                 self.heartbeat.data = {"now": [time.time()]}
-                self._sent_at = time.monotonic()
+                self._heard_at = time.monotonic()
 
     def show(self, pinned: snap.Snapshot | None) -> None:
         """Show ``pinned`` (a moment) instead of the hub's snapshots, or live again (None)."""
@@ -186,7 +197,7 @@ class DashboardPage(pn.viewable.Viewer):
         later = (old.status, old.predicted_version, old.night_version)
         rest = later != (new.status, new.predicted_version, new.night_version)
         if rows_first and sent and rest and not self._deferred and old.version >= 0:
-            self._deferred, self._sent_at = True, time.monotonic()
+            self._deferred = True
             self._shown = replace(
                 new, status=later[0], predicted_version=later[1], night_version=later[2]
             )
@@ -195,16 +206,11 @@ class DashboardPage(pn.viewable.Viewer):
         self._deferred = False
         if new.predicted_version != old.predicted_version or old.version < 0:
             self.map.show_predicted(new.predicted)
-            sent = True
         if new.night_version != old.night_version or old.version < 0:
             self.map.show_night(new.night)
-            sent = True
         if new.status != old.status:
             self.status.value = new.status
-            sent = True
         self._shown = new
-        if sent:
-            self._sent_at = time.monotonic()
 
     def _send_rows(self, old: snap.Snapshot, new: snap.Snapshot) -> bool:
         """Stream each source's new rows (all of them again after a reset)."""
@@ -224,6 +230,8 @@ class DashboardPage(pn.viewable.Viewer):
                 source.data = snap.columns(stream_new.rows, names)
             elif rows:
                 source.stream(snap.columns(rows, names), rollover=max(keep, len(rows)))
+            if source is self.positions:
+                self._heard_at = time.monotonic()  # positions.js counts it as a heartbeat
             sent = True
         return sent
 

@@ -421,6 +421,7 @@ def test_a_frozen_server_shows_as_stalled_then_connected(topic_factory, tmp_path
         page = open_page(server.url)
         banner = page.locator("#isspanel-link")
         wait_until(lambda: banner.get_attribute("data-state") == "connected", 10, "connected")
+        page.evaluate("() => { window.beforeTheFreeze = true; }")
         os.kill(server.proc.pid, signal.SIGSTOP)
         try:
             # A quiet page hears from the server every 4 s; 9 s of silence is "stalled".
@@ -428,6 +429,12 @@ def test_a_frozen_server_shows_as_stalled_then_connected(topic_factory, tmp_path
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)
         wait_until(lambda: banner.get_attribute("data-state") == "connected", 15, "connected")
+        # The stalled page asked the server whether it answers; the thawed server's heartbeat
+        # came first, so the page kept its session: no reload (test_reconnect.py has the
+        # dead links, which do reload).
+        wait_until(lambda: page.evaluate("() => !window.isspanelLink.probing"), 15, "no probe")
+        kept = "() => window.beforeTheFreeze === true && !window.isspanelLink.lost"
+        assert page.evaluate(kept), "the page reloaded, or is about to"
         assert open_page.close(page) == []
     finally:
         server.stop()

@@ -7,6 +7,7 @@ next-tick queue is a list here, run one callback at a time.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from bokeh.document import Document
@@ -61,4 +62,42 @@ def test_rows_go_first_and_the_rest_on_the_next_tick_once_in_a_row(ticks):
     assert page.positions.data["ts"] == [ts, ts + 60, ts + 120]
     assert page.map.predicted.data["x"] is hub.snapshot().predicted["x"] is not orbit
     assert ticks == []
+    hub.unsubscribe(page._token)
+
+
+class Clock:
+    """The page module's clock, moved by hand."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_page_that_gets_only_status_changes_still_gets_its_heartbeat(monkeypatch):
+    """A stalled consumer changes the status at every beat. Only positions and the heartbeat
+    tell the page its link is alive (link.js): without a heartbeat, such a page showed
+    "stalled" while its server was fine."""
+    clock = Clock()
+    monkeypatch.setattr(page_module, "time", clock)
+    hub = StreamHub(Settings.from_env())
+    doc = Document()
+    with set_curdoc(doc):
+        page = DashboardPage(hub=hub)
+    page._loaded = True  # as once the browser said it is ready
+    beats = []
+    page.heartbeat.on_change("data", lambda _attr, _old, new: beats.append(new["now"][0]))
+    first = hub.snapshot()
+    for i in range(3):
+        health = replace(first.health, stalled_s=10 + 4 * i)
+        stalled = replace(first, health=health, status=f"stalled for {10 + 4 * i} s")
+        monkeypatch.setattr(hub, "snapshot", lambda s=stalled: s)
+        clock.now += page_module.BEAT_S
+        page._beat()
+        assert page.status.value == stalled.status
+    assert len(beats) == 3
     hub.unsubscribe(page._token)
