@@ -23,6 +23,7 @@ from tests.browser import (
     wait_until,
 )
 from tests.conftest import free_port, produce_raw, publish
+from tests.tle_helpers import days_ago, write_tle
 
 pytestmark = pytest.mark.browser
 
@@ -52,7 +53,9 @@ def live(tmp_path_factory, kafka_settings):
     """A served dashboard over fresh topics that already hold some history."""
     from isspanel.broker.topics import fresh_topics
 
-    settings = fresh_topics(kafka_settings, prefix="dash")
+    # A TLE 30 days old: past ISS_TLE_MAX_AGE_DAYS (the status warns), within a year of now.
+    old_tle = write_tle(tmp_path_factory.mktemp("tle") / "iss.tle", days_ago(30))
+    settings = fresh_topics(kafka_settings, prefix="dash", tle_path=old_tle)
     publish(settings, track(BASE_TS, 30))  # history from before the server started
     # Short session lifetimes, so a closed tab is dropped within seconds, not half a minute.
     server = DashboardServer(
@@ -446,8 +449,8 @@ def test_the_status_says_how_far_to_trust_the_positions(live, open_page):
     settings, server = live
     page = open_page(server.url)
     status = page.locator(".status")
-    wait_until(lambda: "days old" in status.inner_text(), 20, "the TLE's age")
-    assert page.locator(".status .tle.warn").count() == 1  # the bundled TLE is past 14 days
+    wait_until(lambda: "TLE 30 days old" in status.inner_text(), 20, "the TLE's age")
+    assert page.locator(".status .tle.warn").count() == 1  # the module's TLE is past 14 days
     publish(settings, [IssRecord(BASE_TS + 750 * 60, 1.0, 2.0, "open-notify", model_km=321.4)])
     wait_until(lambda: "live vs model: 321.4 km" in status.inner_text(), 10, "live vs model")
     # The next record's figures come with its row, not with a new status (status_key).
