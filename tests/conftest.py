@@ -19,6 +19,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from isspanel.broker.local import LocalBroker
 from isspanel.broker.topics import fresh_topics
 from isspanel.settings import Settings
+from tests.tle_helpers import days_ago, write_tle
 
 logging.getLogger("kafka").setLevel(logging.WARNING)
 
@@ -40,34 +41,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def fresh_tle(folder: Path) -> Path:
+    """A TLE a day old in ``folder``: readouts and passes for now work on any date (the
+    bundled TLE's age varies with the day the suite runs and with each refresh)."""
+    return write_tle(folder / "tests-iss.tle", days_ago(1))
+
+
 def broker_settings(home: Path, **overrides) -> Settings:
-    """Settings for a private broker: its own folder and free ports, the project's jars."""
+    """Settings for a private broker: its own folder and free ports, the project's jars,
+    a TLE a day old."""
     return Settings.from_env(
         environ={k: v for k, v in os.environ.items() if k != "ISS_KAFKA_BOOTSTRAP"},
-        home=home,
-        kafka_bootstrap="",
-        kafka_port=free_port(),
-        kafka_controller_port=free_port(),
-        **overrides,
+        **{
+            "home": home,
+            "kafka_bootstrap": "",
+            "kafka_port": free_port(),
+            "kafka_controller_port": free_port(),
+            "tle_path": fresh_tle(home),
+            **overrides,
+        },
     )
 
 
 def kafka_env(settings: Settings) -> dict[str, str]:
-    """The ISS_* variables that point a child process at ``settings``' broker and topics."""
+    """The ISS_* variables that point a child process at ``settings``' broker and topics,
+    and at its TLE (a dashboard's readouts and passes, a producer's SGP4)."""
     return {
         "ISS_KAFKA_BOOTSTRAP": settings.bootstrap,
         "ISS_TOPIC": settings.topic,
         "ISS_SPEED_TOPIC": settings.speed_topic,
         "ISS_STATS_TOPIC": settings.stats_topic,
         "ISS_EVENTS_TOPIC": settings.events_topic,
+        "ISS_TLE_PATH": str(settings.tle_path),
     }
 
 
 @pytest.fixture(scope="session")
 def kafka_settings(tmp_path_factory) -> Iterator[Settings]:
-    """A real broker for the session, or the cluster ISS_KAFKA_BOOTSTRAP names."""
+    """A real broker for the session, or the cluster ISS_KAFKA_BOOTSTRAP names; a TLE a day
+    old either way (a test that needs another makes its own: tests/tle_helpers.py)."""
     if os.environ.get("ISS_KAFKA_BOOTSTRAP"):
-        yield Settings.from_env()
+        yield Settings.from_env(tle_path=fresh_tle(tmp_path_factory.mktemp("tle")))
         return
     settings = broker_settings(tmp_path_factory.mktemp("isspanel-home"))
     broker = LocalBroker(settings, tied=True)  # stops even if the run is killed (-9)

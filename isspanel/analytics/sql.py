@@ -37,14 +37,42 @@ def _without_comments(statement: sqlparse.sql.Statement) -> str:
     return "".join(parts)
 
 
+_OPENERS = {"'": "string", '"': "quoted name", "`": "quoted name"}
+
+
+def _check_closed(text: str, statements) -> None:
+    """ValueError at a quote or ``/*`` that is never closed.
+
+    sqlparse's lexer does not fail there: it takes the quote (an Error token) or the ``/``
+    and ``*`` (an operator and a wildcard) alone and goes on, so the `;` inside would split.
+    """
+    offset, previous = 0, None
+    for statement in statements:
+        for token in statement.flatten():
+            what = None
+            if token.ttype in T.Error and token.value in _OPENERS:
+                what = f"{_OPENERS[token.value]} ({token.value})"
+            elif token.value == "*" and previous is not None and previous.value == "/":
+                what, offset = "comment (/*)", offset - 1
+            if what:
+                line = text.count("\n", 0, offset) + 1
+                shown = text.splitlines()[line - 1].strip()[:60]
+                raise ValueError(f"an unclosed {what} at line {line}: {shown!r}")
+            offset += len(token.value)
+            previous = token
+
+
 def split_statements(text: str) -> list[str]:
     """Split SQL on `;`, dropping `--` and `/* */` comments (hints `/*+ */` stay).
 
     sqlparse's lexer finds the `;` that end statements, so one inside a string, a quoted
-    identifier or a comment does not split; empty statements are dropped.
+    identifier or a comment does not split; empty statements are dropped. An unclosed quote
+    or comment is a ValueError that names its line.
     """
+    parsed = sqlparse.parse(text)
+    _check_closed(text, parsed)
     statements = []
-    for statement in sqlparse.parse(text):
+    for statement in parsed:
         sql = _without_comments(statement).strip().removesuffix(";").strip()
         if sql:
             statements.append(sql)
@@ -137,4 +165,7 @@ def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
 def load_sql(name: str, settings: Settings, bounded: bool = False) -> list[str]:
     """The statements of flink/``name`` with the settings' topics, brokers and window."""
     path = SQL_DIR / name
-    return split_statements(substitute(path.read_text(), settings, bounded))
+    try:
+        return split_statements(substitute(path.read_text(), settings, bounded))
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -25,8 +25,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
+import nbformat
 import psutil
 import pytest
+from nbclient import NotebookClient
 
 from isspanel import lifeline
 from isspanel.analytics import rest as flink_rest
@@ -565,8 +567,6 @@ NOTEBOOK = PROJECT_ROOT / "notebooks" / "02_flink_sql.ipynb"
 @pytest.mark.timeout(600)
 def test_notebook_runs_top_to_bottom(topic_factory, monkeypatch, tmp_path):
     """02_flink_sql.ipynb against the session broker and fresh topics; its JVM goes with it."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
     settings = topic_factory()
     env = {
         **kafka_env(settings),
@@ -576,7 +576,7 @@ def test_notebook_runs_top_to_bottom(topic_factory, monkeypatch, tmp_path):
         monkeypatch.setenv(var, value)
     stored = NOTEBOOK.read_bytes()
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(
+    client = NotebookClient(
         nb,
         timeout=300,
         kernel_name="python3",

@@ -9,7 +9,7 @@ import pytest
 from isspanel.analytics import runner as flink_runner
 from isspanel.analytics import sql
 from isspanel.analytics.sql import split_statements, statement_kind
-from isspanel.settings import PROJECT_ROOT
+from isspanel.settings import PROJECT_ROOT, Settings
 
 
 def flat(statements: list[str]) -> list[str]:
@@ -75,12 +75,107 @@ def test_the_sql_files_split_into_their_statements():
             assert "--" not in statement and "/*" not in statement, statement[:80]
 
 
-def test_flink_runner_callers_work_unchanged():
-    """The SQL loading and the TableEnvironment moved to isspanel.analytics."""
-    for name in ("SQL_DIR", "load_sql", "split_statements", "sql_files", "substitute"):
-        assert getattr(flink_runner, name) is getattr(sql, name)
-    for name in ("create_table_env", "connector_jar", "flink_config", "rest_address", "web_url"):
-        assert callable(getattr(flink_runner, name))
+A_FILE = """-- a header; its semicolon ends nothing
+SET 'execution.checkpointing.interval' = '30 s';
+CREATE TABLE t (a STRING) WITH (
+  'connector' = 'kafka',
+  'topic' = 'iss-location',  -- the source; read from the start
+  'properties.bootstrap.servers' = 'localhost:9092'
+);
+/* a block; of comment */ INSERT INTO t SELECT 'a;b' FROM t;
+"""
+
+
+@pytest.mark.parametrize("load", [sql.load_sql, flink_runner.load_sql], ids=["sql", "runner"])
+def test_a_file_is_read_pointed_at_the_settings_and_split(tmp_path, monkeypatch, load):
+    """What the runner submits: the file under SQL_DIR, substituted, split by sqlparse."""
+    monkeypatch.setattr(sql, "SQL_DIR", tmp_path)
+    (tmp_path / "job.sql").write_text(A_FILE)
+    settings = Settings(topic="loc-x", kafka_bootstrap="broker-x:1", flink_checkpoint_s=7)
+    assert flat(load("job.sql", settings)) == [
+        "SET 'execution.checkpointing.interval' = '7 s'",
+        "CREATE TABLE t (a STRING) WITH ( 'connector' = 'kafka', 'topic' = 'loc-x',"
+        " 'properties.bootstrap.servers' = 'broker-x:1' )",
+        "INSERT INTO t SELECT 'a;b' FROM t",
+    ]
+
+
+def test_a_missing_file_names_itself(tmp_path, monkeypatch):
+    monkeypatch.setattr(sql, "SQL_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "nope.sql"))):
+        sql.load_sql("nope.sql", Settings())
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("SELECT 1;\nSELECT 'abc; SELECT 2;", "an unclosed string (') at line 2"),
+        ('SELECT "abc; SELECT 2;', 'an unclosed quoted name (") at line 1'),
+        ("SELECT `abc; SELECT 2;", "an unclosed quoted name (`) at line 1"),
+        ("SELECT 1;\n\nSELECT /* abc; SELECT 2;", "an unclosed comment (/*) at line 3"),
+        ("SELECT /*+ OPTIONS('k'='v') 1; SELECT 2", "an unclosed comment (/*) at line 1"),
+    ],
+)
+def test_an_unclosed_quote_or_comment_is_a_clear_error_not_a_split(text, says):
+    """sqlparse alone would split at the `;` inside and hand Flink two broken halves."""
+    with pytest.raises(ValueError) as caught:
+        split_statements(text)
+    assert str(caught.value).startswith(says + ": ")
+
+
+def test_bad_sql_in_a_file_names_the_file_and_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(sql, "SQL_DIR", tmp_path)
+    (tmp_path / "bad.sql").write_text(A_FILE.replace("'a;b'", "'a;b"))
+    with pytest.raises(ValueError) as caught:
+        sql.load_sql("bad.sql", Settings())
+    assert str(caught.value) == (
+        f"{tmp_path / 'bad.sql'}: an unclosed string (') at line 8:"
+        ' "/* a block; of comment */ INSERT INTO t SELECT \'a;b FROM t;"'
+    )
+
+
+class FakeTableEnv:
+    """What `apply` may call on a TableEnvironment, recorded; no JVM."""
+
+    def __init__(self):
+        self.config: dict[str, str] = {}
+        self.executed: list[str] = []
+        self.inserts: list[str] = []
+
+    def get_config(self):
+        return self
+
+    def set(self, key: str, value: str) -> None:
+        self.config[key] = value
+
+    def execute_sql(self, statement: str) -> None:
+        self.executed.append(statement)
+
+    def add_insert_sql(self, statement: str) -> None:
+        self.inserts.append(statement)
+
+
+def test_the_runner_sends_each_statement_where_its_kind_goes():
+    """SET to the configuration, DDL to execute_sql, INSERT to the job's statement set."""
+    t_env = FakeTableEnv()
+    statements = split_statements(A_FILE.replace("'30 s'", "'it''s'"))
+    flink_runner.apply(t_env, statements, statement_set=t_env)
+    assert t_env.config == {"execution.checkpointing.interval": "it's"}
+    assert [statement_kind(s) for s in t_env.executed] == ["CREATE TABLE"]
+    assert t_env.inserts == [statements[-1]]
+    with pytest.raises(ValueError, match="an INSERT needs a statement set"):
+        flink_runner.apply(FakeTableEnv(), statements)
+
+
+def test_a_submission_runs_the_sources_then_its_jobs_in_order():
+    settings = Settings(topic="loc-x", speed_topic="speed-x")
+    statements = flink_runner.job_statements(settings, ["speed"])
+    files = ("00_source_iss_location.sql", "05_legs.sql", "10_speed.sql")
+    assert statements == [s for name in files for s in sql.load_sql(name, settings)]
+    assert statement_kind(statements[-1]) == "INSERT" and "speed-x" in " ".join(statements)
+    with pytest.raises(ValueError) as caught:
+        flink_runner.submit(settings, ["speed", "nope"])  # refused before any JVM starts
+    assert str(caught.value) == "unknown job(s) nope; choose from speed, stats, crossings"
 
 
 def test_no_private_pyflink_or_py4j_handles():

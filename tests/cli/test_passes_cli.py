@@ -11,19 +11,20 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from isspanel.geo import passes as geo_passes
-from isspanel.geo.orbit import load_tle
 from isspanel.geo.passes import compass, next_passes
 from isspanel.settings import PROJECT_ROOT
+from tests.tle_helpers import REFERENCE, write_tle
 
-TLE = load_tle(PROJECT_ROOT / "isspanel" / "data" / "iss.tle")  # the bundled one
+TLE = REFERENCE  # not the bundled file: a refresh of it must not move these passes
 START = TLE.epoch + timedelta(days=1)
 
 # -- the command -----------------------------------------------------------------------------
 
 
 def run_passes(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ISS_HOME": str(tmp_path)}  # no refreshed TLE: the bundled one
-    env.pop("ISS_TLE_PATH", None)
+    # ISS_TLE_PATH holds TLE; ISS_HOME has no refreshed one that would be newer.
+    env = {**os.environ, "ISS_HOME": str(tmp_path / "home")}
+    env["ISS_TLE_PATH"] = str(write_tle(tmp_path / "iss.tle"))
     return subprocess.run(
         [sys.executable, "-m", "isspanel", "passes", *args],
         env=env,

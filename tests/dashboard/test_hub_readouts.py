@@ -20,11 +20,11 @@ from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.readouts_view import READOUT_COLUMNS
 from isspanel.geo import orbit, places, quick, readouts
 from isspanel.record import IssRecord
-from isspanel.settings import PROJECT_ROOT
 from isspanel.sources import tle
 from isspanel.sources.sgp4_model import Sgp4Source
 from tests.browser import wait_until
 from tests.conftest import produce_raw
+from tests.tle_helpers import REFERENCE, write_tle
 
 COLUMN = {name: snap.POSITION_COLUMNS.index(name) for name in snap.POSITION_COLUMNS}
 SESSIONS = 5
@@ -64,7 +64,7 @@ def shadow_edge_km(lat: float, lon: float, alt: float, ts: float) -> float:
 
 
 def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfield(
-    iss_settings, hub_factory, session_loops, monkeypatch
+    topic_factory, hub_factory, session_loops, monkeypatch, tmp_path
 ):
     calls = []
     real = hub_module.quick_readout
@@ -74,7 +74,12 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
         return real(*args)
 
     monkeypatch.setattr(hub_module, "quick_readout", counted)
-    settings = iss_settings
+    # A TLE with a fixed epoch, the records a day after it: whether some are in the Earth's
+    # shadow depends on nothing else. Not now: for days at a time (early December 2026, early
+    # July 2027 for the real ISS) an orbit is in sunlight throughout. Retained for good: the
+    # records are older than the default week.
+    epoch = REFERENCE.epoch
+    settings = topic_factory(retention_ms=-1, tle_path=write_tle(tmp_path / "iss.tle"))
     hub = hub_factory(settings)
     seen: list[list[tuple]] = [[] for _ in range(SESSIONS)]
     for i in range(SESSIONS):  # sessions read the shared rows, as page.py does
@@ -83,9 +88,7 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
             session_loops[i % len(session_loops)],
         )
     source = Sgp4Source(settings)
-    # A day after the TLE's epoch, not now: for days at a time (early December 2026, early July
-    # 2027) the ISS's orbit is in sunlight throughout, and no moment would be in shadow.
-    end = int(tle.current_tle(settings).epoch.timestamp()) + 86_400
+    end = int(epoch.timestamp()) + 86_400
     records = list(source.history(24, step_s=397, end_ts=end))
     produce_raw(settings, settings.topic, [r.to_dict() for r in records])
     wait_until(lambda: len(hub.snapshot().positions.rows) == len(records), 20, "every record")
@@ -131,7 +134,7 @@ def test_without_a_tle_the_readouts_are_none_but_what_it_is_over_is_known(
 
 
 def test_a_moment_over_a_year_from_the_tles_epoch_has_no_tle_readouts():
-    sat_tle = orbit.load_tle(PROJECT_ROOT / "isspanel" / "data" / "iss.tle")
+    sat_tle = REFERENCE
     epoch = sat_tle.epoch.timestamp()
     far = quick.quick_readout(sat_tle.satellite, epoch, epoch + 400 * 86400, 0.0, -30.0)
     assert (far.altitude_km, far.sunlit, far.footprint_radius_km) == (None, None, None)

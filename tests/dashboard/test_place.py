@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,11 +13,12 @@ from isspanel.dashboard import passes
 from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.place import PlaceError, PlaceView, lat_lon, parse_place
 from isspanel.dashboard.world_map import WorldMap, mercator
-from isspanel.geo.orbit import load_tle
 from isspanel.geo.passes import Pass
-from isspanel.settings import PROJECT_ROOT, Settings
+from isspanel.settings import Settings
+from tests.tle_helpers import days_ago, tle_of
 
-TLE = load_tle(PROJECT_ROOT / "isspanel" / "data" / "iss.tle")
+# The cache computes passes from now: a TLE a day old, whatever the bundled one's age.
+TLE = tle_of(days_ago(1))
 
 
 @pytest.mark.parametrize(
@@ -64,20 +66,42 @@ def test_a_map_point_goes_back_to_latitude_and_longitude():
     assert lat_lon(x + mercator(20.0, 0.0)[0], y) == pytest.approx((10.0, -170.0))
 
 
-def test_a_tap_on_the_map_sets_the_session_place_and_asks_for_its_passes():
+class AskedCache:
+    """Stands in for passes.CACHE: records what is asked; nothing is computed."""
+
+    def __init__(self):
+        self.asked: list[tuple] = []
+
+    def get(self, tle, lat: float, lon: float) -> Future:
+        self.asked.append((tle, lat, lon))
+        return Future()  # never done: the view waits, as while the worker computes
+
+
+def test_a_tap_on_the_map_sets_the_session_place_and_asks_for_its_passes(monkeypatch):
     """The Tap handler itself, without a browser (the browser test clicks the canvas)."""
+    # Its own cache, not the shared one: another test's place would hide a request not made.
+    cache = AskedCache()
+    monkeypatch.setattr(passes, "CACHE", cache)
     world = WorldMap(ColumnDataSource({"x": [], "y": []}))
     source = ColumnDataSource({"x": [], "y": [], "lat": [], "lon": []})
-    view = PlaceView(world, source, StreamHub(Settings.from_env()), doc=None, location=None)
-    before = passes.CACHE.computed
+    hub = StreamHub(Settings.from_env())
+    view = PlaceView(world, source, hub, doc=None, location=None)
     x, y = mercator(13.4049, 52.5200)
     view.on_tap(Tap(model=world.figure, x=x, y=y))
     assert view.place == (52.52, 13.4)
-    assert view.source.data["lat"] == [52.52] and view.source.data["x"] == [pytest.approx(x, 600)]
+    # The marker stands on the rounded place, within 0.005° (under 600 m) of the tap.
+    assert view.source.data == {
+        "x": [mercator(13.4, 52.52)[0]],
+        "y": [mercator(13.4, 52.52)[1]],
+        "lat": [52.52],
+        "lon": [13.4],
+    }
+    assert view.source.data["x"][0] == pytest.approx(x, abs=600)
     assert (view.lat_input.value, view.lon_input.value) == ("52.52", "13.40")
-    assert passes.CACHE.computed <= before + 1  # asked (or reused: another test's place)
+    assert hub.tle is not None and cache.asked == [(hub.tle, 52.52, 13.4)]
+    assert view.message.text == "Computing the passes over 52.52°, 13.40°…"
     view.on_tap(Tap(model=world.figure, x=x, y=None))  # no point: nothing happens
-    assert view.place == (52.52, 13.4)
+    assert view.place == (52.52, 13.4) and len(cache.asked) == 1
 
 
 def test_the_pass_cache_computes_a_place_once_for_every_session():

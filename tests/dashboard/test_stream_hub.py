@@ -7,7 +7,6 @@ import math
 import re
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -211,14 +210,13 @@ def test_live_vs_model_and_the_tle_age_show_in_the_status(
 ):
     import isspanel.dashboard.sky_state as sky_module
     from isspanel.sources import tle
-    from tests.sources.test_tle import tle_text
+    from tests.tle_helpers import days_ago, tle_text, write_tle
 
-    settings = iss_settings.replace(home=tmp_path)  # a TLE is stored there below
+    # A TLE 40 days old in use, past ISS_TLE_MAX_AGE_DAYS; a newer one is stored in home below.
+    old_tle = write_tle(tmp_path / "old.tle", days_ago(40))
+    settings = iss_settings.replace(home=tmp_path, tle_path=old_tle)
     hub = hub_factory(settings)
-    # As the status says it: the hub's age (taken once, at its start) to a tenth, then whole
-    # (71.46 -> 71.5 -> "72"); recomputed here, it could fall on the other side of a rounding.
-    old = f"{hub.health.tle_age_days:.0f}"
-    assert '<span class="tle warn"' in hub.snapshot().status and f"TLE {old} days old" in texts(hub)
+    assert '<span class="tle warn"' in hub.snapshot().status and "TLE 40 days old" in texts(hub)
     live = IssRecord(NOW + 60, 1.0, 2.0, "open-notify", model_km=1234.56)
     produce_raw(settings, settings.topic, [live.to_dict()])
     wait_until(lambda: "(live vs model: 1,234.6 km)" in texts(hub), 10, "live vs model")
@@ -231,9 +229,7 @@ def test_live_vs_model_and_the_tle_age_show_in_the_status(
     wait_until(lambda: len(positions(hub)) == 2, 10, "the record with a bad model_km")
     wait_until(lambda: "live vs model" not in texts(hub), 10, "no figure without model_km")
     # A refreshed TLE is picked up at the next hourly check, not per record.
-    tle.store(
-        tle.validate(tle_text(datetime.now(UTC) - timedelta(hours=12))), tle.stored_path(settings)
-    )
+    tle.store(tle.validate(tle_text(days_ago(0.5))), tle.stored_path(settings))
     monkeypatch.setattr(sky_module, "TLE_EVERY_S", 0.0)
     hub.update_night()
     wait_until(lambda: "TLE 0.5 days old" in texts(hub), 10, "the new TLE's age")

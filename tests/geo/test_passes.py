@@ -14,11 +14,11 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from isspanel.geo.orbit import WGS84_A, WGS84_F, load_tle, subsolar_point
+from isspanel.geo.orbit import WGS84_A, WGS84_F, subsolar_point
 from isspanel.geo.passes import Pass, compass, next_passes
-from isspanel.settings import PROJECT_ROOT
+from tests.tle_helpers import REFERENCE
 
-TLE = load_tle(PROJECT_ROOT / "isspanel" / "data" / "iss.tle")
+TLE = REFERENCE  # not the bundled file: a refresh of it must not move these passes
 START = TLE.epoch + timedelta(days=1)  # near the epoch: SGP4 is at its best there
 PLACES = {
     "berlin": (52.52, 13.40, 34.0),

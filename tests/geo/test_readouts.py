@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from isspanel.geo import orbit, places, readouts, sky, sun
-from isspanel.geo.orbit import EARTH_RADIUS_KM, great_circle_km, load_tle
-from isspanel.settings import PROJECT_ROOT
+from isspanel.geo.orbit import EARTH_RADIUS_KM, great_circle_km
+from tests.tle_helpers import REFERENCE
 
-TLE = load_tle(PROJECT_ROOT / "isspanel" / "data" / "iss.tle")
+TLE = REFERENCE  # not the bundled file: a day after its epoch both sunlight states occur
 T0 = TLE.epoch.timestamp() + 86400
 MINUTES = [T0 + 60.0 * i for i in range(0, 24 * 60, 7)]  # a day, every 7 minutes
 

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import re
 import time
 import tracemalloc
 
@@ -14,6 +15,7 @@ from isspanel.sources import SourceError, make_source
 from isspanel.sources.replay import ReplaySource
 from isspanel.sources.sgp4_model import Sgp4Source
 from tests.conftest import good_answer
+from tests.tle_helpers import days_ago, write_tle
 
 
 def live(fake_api, **overrides):
@@ -84,8 +86,10 @@ def test_auto_uses_the_api_when_it_answers(fake_api):
     assert make_source(Settings.from_env(api_url=fake_api.url), "auto").name == "open-notify"
 
 
-def test_sgp4_positions_are_physical():
-    source = Sgp4Source(Settings.from_env())
+def test_sgp4_positions_are_physical(tmp_path):
+    # A TLE a day old: SGP4 is good for days around its epoch, not for whatever day this runs.
+    settings = Settings(tle_path=write_tle(tmp_path / "iss.tle", days_ago(1)), home=tmp_path)
+    source = Sgp4Source(settings)
     start = int(time.time())
     points = list(source.history(3 * 93, step_s=60, end_ts=start))
     assert all(abs(p.latitude) <= 52.0 for p in points)
@@ -100,10 +104,17 @@ def test_sgp4_positions_are_physical():
     assert {p.source for p in points} == {"sgp4"}
 
 
-def test_sgp4_logs_the_tle_epoch(caplog):
+@pytest.mark.parametrize("days", [30, 1])
+def test_sgp4_logs_the_tle_epoch_and_warns_when_it_is_old(caplog, tmp_path, days):
     caplog.set_level("INFO")
-    Sgp4Source(Settings.from_env())
-    assert "TLE epoch 2026-" in caplog.text
+    # Mid-minute: the epoch field's 8 decimals (~1 ms) cannot move it to another minute.
+    epoch = days_ago(days).replace(second=30, microsecond=0)
+    path = write_tle(tmp_path / "iss.tle", epoch)
+    Sgp4Source(Settings(tle_path=path, home=tmp_path / "home"))
+    logged = re.search(r"TLE epoch (\S+):\d\dZ \((\d+) days old\), from (\S+)", caplog.text)
+    assert logged and logged.groups() == (f"{epoch:%Y-%m-%dT%H:%M}", str(days), str(path))
+    warned = f"the TLE is {days} days old (over ISS_TLE_MAX_AGE_DAYS=14)" in caplog.text
+    assert warned == (days > 14)
 
 
 def test_replay_reads_jsonl_and_skips_bad_lines(tmp_path, caplog):

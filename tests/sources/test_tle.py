@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -16,26 +16,10 @@ from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources import tle
 from isspanel.sources.sgp4_model import Sgp4Source
 from tests.conftest import free_port
+from tests.tle_helpers import BUNDLED_PATH, days_ago, tle_of, tle_text
 
-BUNDLED = load_tle(Settings().tle_path)
-
-
-def with_checksum(line: str) -> str:
-    total = sum(int(c) if c.isdigit() else c == "-" for c in line[:68])
-    return line[:68] + str(total % 10)
-
-
-def tle_text(epoch: datetime | None = None, norad: str = "25544", bad_sum: bool = False) -> str:
-    """The bundled TLE, with another epoch or NORAD number, checksums made right (or wrong)."""
-    line1, line2 = BUNDLED.line1, BUNDLED.line2
-    if epoch is not None:
-        day = (epoch - datetime(epoch.year, 1, 1, tzinfo=UTC)).total_seconds() / 86400 + 1
-        line1 = line1[:18] + f"{epoch.year % 100:02d}{day:012.8f}" + line1[32:]
-    line1, line2 = line1[:2] + norad + line1[7:], line2[:2] + norad + line2[7:]
-    line1, line2 = with_checksum(line1), with_checksum(line2)
-    if bad_sum:
-        line1 = line1[:68] + str((int(line1[68]) + 1) % 10)
-    return f"ISS (ZARYA)\n{line1}\n{line2}\n"
+# The TLE in use before a refresh: 30 days old, whatever the bundled one's age.
+IN_USE = tle_of(days_ago(30))
 
 
 def served(fake_api, text: str, kind: str = "text/plain") -> str:
@@ -45,24 +29,23 @@ def served(fake_api, text: str, kind: str = "text/plain") -> str:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(home=tmp_path / "home")
-
-
-def test_the_helper_makes_a_tle_that_sgp4_and_our_checks_accept():
-    assert tle.validate(tle_text()).line1 == BUNDLED.line1  # unchanged: same checksum
-    day_ago = datetime.now(UTC) - timedelta(days=1)
-    fresh = tle.validate(tle_text(day_ago))
-    assert abs(fresh.epoch - day_ago) < timedelta(seconds=1)
+    """ISS_TLE_PATH holds IN_USE; ISS_HOME has no refreshed TLE yet."""
+    in_use = tmp_path / "package" / "iss.tle"
+    in_use.parent.mkdir()
+    in_use.write_text(f"{IN_USE.name}\n{IN_USE.line1}\n{IN_USE.line2}\n")
+    return Settings(tle_path=in_use, home=tmp_path / "home")
 
 
 def test_a_newer_tle_is_stored_under_iss_home_and_every_loader_prefers_it(settings, fake_api):
-    assert tle.age_days(BUNDLED) > 14  # the bundled one is old: a warning on the dashboard
-    fresh = datetime.now(UTC) - timedelta(hours=6)
+    assert tle.current_tle(settings) == IN_USE and tle.age_days(IN_USE) > 14
+    in_use, bundled = settings.tle_path.read_bytes(), BUNDLED_PATH.read_bytes()
+    fresh = days_ago(0.25)
     outcome = tle.refresh(settings, served(fake_api, tle_text(fresh)))
     assert outcome.ok, outcome.message
     stored = settings.home / "tle" / "iss.tle"
     assert stored.exists() and f"in {stored}" in outcome.message
-    assert settings.tle_path.read_text().splitlines()[1] == BUNDLED.line1  # package untouched
+    # ISS_TLE_PATH (in an installed package: the bundled file) is never written.
+    assert settings.tle_path.read_bytes() == in_use and BUNDLED_PATH.read_bytes() == bundled
     assert abs(tle.current_tle(settings).epoch - fresh) < timedelta(seconds=1)
     assert Sgp4Source(settings).tle == tle.current_tle(settings)
     # The same TLE again: nothing to do, and not a failure.
@@ -83,20 +66,20 @@ def test_a_newer_tle_is_stored_under_iss_home_and_every_loader_prefers_it(settin
 )
 def test_a_bad_tle_is_refused_and_the_old_one_kept(settings, fake_api, body, kind, reason):
     body = {
-        "WRONG": tle_text(datetime.now(UTC) - timedelta(days=1), norad="12345"),
-        "BAD_SUM": tle_text(datetime.now(UTC) - timedelta(days=1), bad_sum=True),
-        "OLDER": tle_text(BUNDLED.epoch - timedelta(days=30)),
-        "FUTURE": tle_text(datetime.now(UTC) + timedelta(days=2)),
+        "WRONG": tle_text(days_ago(1), norad="12345"),
+        "BAD_SUM": tle_text(days_ago(1), bad_sum=True),
+        "OLDER": tle_text(IN_USE.epoch - timedelta(days=30)),
+        "FUTURE": tle_text(days_ago(-2)),
     }.get(body, body)
     outcome = tle.refresh(settings, served(fake_api, body, kind))
     assert not outcome.ok
     assert reason in outcome.message and "keeping the TLE of" in outcome.message
     assert not (settings.home / "tle" / "iss.tle").exists()
-    assert tle.current_tle(settings) == BUNDLED
+    assert tle.current_tle(settings) == IN_USE
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ISS_HOME": str(settings.home)}
+    env = {**os.environ, "ISS_HOME": str(settings.home), "ISS_TLE_PATH": str(settings.tle_path)}
     env.pop("ISS_TLE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "isspanel", "tle", *args],
@@ -119,8 +102,7 @@ def test_cli_offline_says_so_in_one_line_and_keeps_the_old_tle(settings):
 
 
 def test_cli_refresh_then_show(settings, fake_api):
-    fresh = datetime.now(UTC) - timedelta(days=2)
-    result = run_cli(settings, "refresh", "--url", served(fake_api, tle_text(fresh)))
+    result = run_cli(settings, "refresh", "--url", served(fake_api, tle_text(days_ago(2))))
     assert result.returncode == 0, result.stderr
     assert "stored the TLE of" in result.stderr
     shown = run_cli(settings, "show")
@@ -132,7 +114,7 @@ def test_the_bundled_tle_has_a_month_left_of_its_year():
     """Passes and readouts need a TLE within a year of the moment (sgp4 and skyfield drift
     past use beyond that), and many tests compute them for now. Caught here, a month ahead and
     with the fix named, rather than as a dozen puzzling failures on the day."""
-    days = tle.age_days(BUNDLED)
+    days = tle.age_days(load_tle(BUNDLED_PATH))  # read here: the one file this test is about
     assert days < 335, (
         f"isspanel/data/iss.tle is {days:.0f} days old: replace it with a current ISS TLE "
         "(`isspanel tle refresh`, then copy ISS_HOME/tle/iss.tle over it) before its year ends"
