@@ -230,7 +230,7 @@ def test_a_spool_replays_good_lines_and_skips_torn_and_corrupt_ones(tmp_path, ca
     spool = Spool.open(tmp_path, "t")
     assert spool.load() == good[:2]
     assert "t.jsonl:2 skipped: not JSON" in caplog.text
-    assert "t.jsonl:4 skipped: not JSON" in caplog.text  # nested too deeply: not a crash
+    assert "t.jsonl:4 skipped: JSON nested too deeply" in caplog.text  # not a crash
     assert "t.jsonl:5 skipped: torn last line" in caplog.text
     # Rewritten clean: the next append starts on a line of its own.
     spool.append([good[2].to_json()])
