@@ -161,13 +161,22 @@ def test_ctrl_c_stops_the_running_job_with_a_savepoint_quietly(new_topics_run):
 # -- stops at other moments -------------------------------------------------------------------
 
 
-def gateway_listens(proc: subprocess.Popen) -> bool:
-    """PyFlink's gateway JVM is up: from now on the runner is inside py4j calls for a while."""
+def gateway_called(proc: subprocess.Popen) -> bool:
+    """PyFlink's gateway JVM is up and the runner is connected to its py4j port: its calls
+    have begun, and it goes from one to the next for seconds (the table environment, the
+    job's statements)."""
     try:
-        children = psutil.Process(proc.pid).children(recursive=True)
+        runner = psutil.Process(proc.pid)
+        ports = {
+            s.laddr.port
+            for c in runner.children(recursive=True)
+            if c.name() == "java"
+            for s in c.net_connections(kind="tcp")
+            if s.status == psutil.CONN_LISTEN
+        }
         return any(
-            c.name() == "java" and any(s.status == psutil.CONN_LISTEN for s in c.net_connections())
-            for c in children
+            s.status == psutil.CONN_ESTABLISHED and s.raddr and s.raddr.port in ports
+            for s in runner.net_connections(kind="tcp")
         )
     except psutil.Error:
         return False
@@ -179,8 +188,7 @@ def test_ctrl_c_during_start_up_stops_quietly(kafka_settings, tmp_path):
     log_path = tmp_path / "flink-run.log"
     proc = start_run(settings, log_path)
     try:
-        wait_until(lambda: gateway_listens(proc), START_TIMEOUT_S, "the gateway", proc, log_path)
-        time.sleep(1)
+        wait_until(lambda: gateway_called(proc), START_TIMEOUT_S, "py4j calls", proc, log_path)
         os.killpg(proc.pid, signal.SIGINT)
         assert_quiet_stop(proc, log_path, "SIGINT")
     finally:
