@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import psutil
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -33,6 +34,72 @@ def pytest_sessionstart(session) -> None:
 
 def _interrupted(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+# -- the `flink` marker, held both ways ------------------------------------------------------
+
+FLINK_MAIN = "org.apache.flink."  # the main class of every Flink JVM: gateway, cluster daemons
+
+
+def flink_jvms() -> list[int]:
+    """The Flink JVMs among this process's descendants (not the session's Kafka broker)."""
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if any(arg.startswith(FLINK_MAIN) for arg in child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:
+            pass  # gone meanwhile
+    return found
+
+
+@pytest.fixture(autouse=True)
+def flink_marker_holds(request, monkeypatch) -> Iterator[None]:
+    """A test marked `flink` starts a Flink JVM (or uses one a fixture started); one that is
+    not, cannot: `-m "not flink"` leaves out exactly the tests that need Flink. A test that
+    may stop its run before the JVM starts (a race it does not control) says so with
+    ``flink(certain=False)``: it must be marked, and is not held to a JVM."""
+    marker = request.node.get_closest_marker("flink")
+    if marker is None:
+        # PyFlink then refuses to launch its gateway JVM, here or in a child process (it says
+        # "It's launching the PythonGatewayServer during Python UDF execution ..."): a test
+        # that gets this error starts Flink, and needs the marker.
+        monkeypatch.setenv("PYFLINK_GATEWAY_DISABLED", "1")
+        yield
+        return
+    if not marker.kwargs.get("certain", True):
+        yield
+        return
+    seen, done = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        while not (seen.is_set() or done.wait(0.2)):
+            if flink_jvms():
+                seen.set()
+
+    watcher = threading.Thread(target=watch, name="flink-marker", daemon=True)
+    if flink_jvms():
+        seen.set()
+    watcher.start()
+    yield
+    done.set()
+    watcher.join()
+    if not seen.is_set():
+        pytest.fail("marked `flink`, but no Flink JVM ran during the test: remove the marker")
+
+
+REFUSED = "launching the PythonGatewayServer during Python UDF execution"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Say what PyFlink's refusal above means, where a test failed of it."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and REFUSED in str(report.longrepr):
+        report.sections.append(
+            ("flink marker", "this test starts a Flink JVM: mark it `pytest.mark.flink`")
+        )
 
 
 def free_port() -> int:

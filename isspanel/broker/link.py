@@ -17,10 +17,16 @@ log = logging.getLogger("isspanel.produce.producer")
 class KafkaLink:
     """The publisher's current KafkaProducer, or None while there is none yet."""
 
-    def __init__(self, config: dict, on_connected: Callable[[], None]):
+    def __init__(
+        self,
+        config: dict,
+        on_connected: Callable[[], None],
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.config = config  # read at each connect: callers may still change it
         self.producer: KafkaProducer | None = None
         self.generation = 0  # which producer sent a record: a replaced one's reports are stale
+        self.clock = clock  # the publisher's, for connected_at and the backoff
         self.connected_at = 0.0
         self.trouble: str | None = None  # why the last connect failed
         self.closing = False
@@ -35,7 +41,7 @@ class KafkaLink:
         KafkaProducer() blocks until the broker answers (bootstrap_timeout_ms): in a thread
         of its own, so neither the ticks nor the fetches wait for it.
         """
-        if self.producer is None and not self._connecting and time.monotonic() >= self._next_try:
+        if self.producer is None and not self._connecting and self.clock() >= self._next_try:
             self._connecting = True
             threading.Thread(target=self._connect, name="kafka-connect").start()
         return self.producer
@@ -46,12 +52,12 @@ class KafkaLink:
         except (KafkaError, OSError) as exc:
             self.trouble = type(exc).__name__
             log.debug("connecting to Kafka failed: %s", exc)
-            self._next_try = time.monotonic() + self._backoff_s
+            self._next_try = self.clock() + self._backoff_s
             self._backoff_s = min(self._backoff_s * 2, 30.0)
             self._connecting = False
             return
         self._backoff_s = 0.5
-        self.connected_at = time.monotonic()
+        self.connected_at = self.clock()
         self.producer, self._connecting = producer, False
         if not self.closing:
             self._on_connected()

@@ -41,6 +41,7 @@ class Publisher:
         self, settings: Settings, stats: ProducerStats | None = None, spool: bool = True, **config
     ):
         self.settings = settings
+        self.clock = time.monotonic  # what the outage lines measure: a test moves it on
         self.stats = stats or ProducerStats()
         self.config = {
             "bootstrap_servers": settings.bootstrap,
@@ -56,7 +57,8 @@ class Publisher:
             **config,
         }
         self.outage = Outage(settings.bootstrap)
-        self.kafka = KafkaLink(self.config, on_connected=self._connected)
+        # Read through self.clock (connects, backoff), which a test may replace.
+        self.kafka = KafkaLink(self.config, self._connected, clock=lambda: self.clock())
         self._renew = ""  # why the producer must be replaced
         self._outbox: collections.deque[Entry] = collections.deque()
         self._inflight: dict[int, Sent] = {}  # in send order
@@ -66,7 +68,7 @@ class Publisher:
         self._spool_lock = threading.Lock()  # the spool and the outbox change together
         self._drain_lock = threading.Lock()  # the fetch thread and the loop both drain
         self._acked_at = 0.0
-        self._progress_at = time.monotonic()
+        self._progress_at = self.clock()
         self._trouble: str | None = None  # last failure seen, for the outage line
         self.spool = Spool.open(settings.home, settings.topic) if spool else None
         self.replayed = 0
@@ -100,7 +102,7 @@ class Publisher:
                 self.spool.append([e.payload for e in entries])
             with self._lock:
                 if not self._pending():
-                    self._progress_at = time.monotonic()
+                    self._progress_at = self.clock()
                 self._outbox.extend(entries)
         self.stats.accepted += len(entries)
         # From the fetch thread: never wait for the loop's drain, never block on connecting.
@@ -127,7 +129,7 @@ class Publisher:
 
     def _connect(self) -> KafkaProducer | None:
         silent_s = self.config["delivery_timeout_ms"] / 1000 + 10
-        if self.kafka.producer is not None and time.monotonic() - self._oldest_sent() > silent_s:
+        if self.kafka.producer is not None and self.clock() - self._oldest_sent() > silent_s:
             self._renew = f"no delivery report for {silent_s:g} s"  # it will never report
         if self._renew and self.kafka.producer is not None:
             log.info("starting a new Kafka producer (%s)", self._renew)
@@ -174,7 +176,7 @@ class Publisher:
                 return False
             with self._lock:
                 self._outbox.popleft()
-                self._inflight[entry.id] = Sent(entry, generation, time.monotonic())
+                self._inflight[entry.id] = Sent(entry, generation, self.clock())
             future.add_callback(self._on_delivery, entry.id, generation)
             future.add_errback(self._on_error, entry.id, generation)
 
@@ -193,7 +195,7 @@ class Publisher:
     def _on_delivery(self, entry_id: int, generation: int, _metadata) -> None:
         with self._lock:
             if self._taken(entry_id, generation) is not None:
-                self._acked_at = self._progress_at = time.monotonic()
+                self._acked_at = self._progress_at = self.clock()
                 self.stats.delivered += 1
 
     def _on_error(self, entry_id: int, generation: int, exc: Exception) -> None:
@@ -235,7 +237,7 @@ class Publisher:
 
     def _watch(self) -> None:
         """Say when the broker goes away, every minute while it stays away, and when it is back."""
-        now = time.monotonic()
+        now = self.clock()
         trouble, self._trouble = self._trouble or self.kafka.trouble, None
         self.kafka.trouble = None
         pending = self.pending

@@ -203,52 +203,6 @@ def flink_job(kafka_settings, tmp_path_factory):
 # -- without a job ----------------------------------------------------------------------------
 
 
-def test_sql_is_pointed_at_the_settings():
-    settings = Settings(
-        kafka_bootstrap="broker-a:1,broker-b:2",
-        topic="loc-x",
-        speed_topic="speed-x",
-        stats_topic="stats-x",
-        events_topic="events-x",
-        flink_group="group-x",
-        window_minutes=15,
-        flink_checkpoint_s=7,
-        min_speed_kmh=20_000,
-        max_speed_kmh=30_000.5,
-    )
-    text = "\n".join(
-        s
-        for name in ("00_source_iss_location.sql", "10_speed.sql", "20_stats.sql")
-        for s in flink_runner.load_sql(name, settings)
-    )
-    assert "'topic' = 'loc-x'" in text
-    assert "'topic' = 'speed-x'" in text
-    assert "'topic' = 'stats-x'" in text
-    assert "'properties.bootstrap.servers' = 'broker-a:1,broker-b:2'" in text
-    assert "'properties.group.id' = 'group-x'" in text
-    assert "INTERVAL '15' MINUTES" in text
-    assert "localhost:9092" not in text and "iss-location" not in text
-    assert "--" not in text  # comments are gone, statements are whole
-    # Exactly once: resume at the group's offsets; transactions committed by checkpoints, with
-    # a prefix of the group and the topic (two sinks or two pipelines never share one).
-    assert "'scan.startup.mode' = 'group-offsets'" in text
-    assert "'properties.auto.offset.reset' = 'earliest'" in text
-    assert "SET 'execution.checkpointing.interval' = '7 s'" in text
-    assert "'sink.transactional-id-prefix' = 'group-x-speed-x'" in text
-    assert "'sink.transactional-id-prefix' = 'group-x-stats-x'" in text
-    events = flink_runner.load_sql("30_crossings.sql", settings)
-    assert "'topic' = 'events-x'" in events[1]
-    assert "'sink.transactional-id-prefix' = 'group-x-events-x'" in events[1]
-    assert text.count("'sink.delivery-guarantee' = 'exactly-once'") == 2
-    legs = " ".join(flink_runner.load_sql("05_legs.sql", settings))
-    assert "CAST(20000.0 AS DOUBLE) AS min_speed_kmh" in legs
-    assert "CAST(30000.5 AS DOUBLE) AS max_speed_kmh" in legs
-    # A bounded read is of what the topic holds: from the earliest offset to the end.
-    bounded = " ".join(flink_runner.load_sql("00_source_iss_location.sql", settings, True))
-    assert "'scan.bounded.mode' = 'latest-offset'" in bounded
-    assert "'scan.startup.mode' = 'earliest-offset'" in bounded
-
-
 def test_sql_files_parse_with_flink(tmp_path):
     """Each file, as written, through Flink's own parser and planner (in a child JVM)."""
     code = (

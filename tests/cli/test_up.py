@@ -10,6 +10,7 @@ import time
 import urllib.request
 
 import psutil
+import pytest
 
 from isspanel import lifeline
 from isspanel.broker import read_topic as read_topic_df
@@ -140,6 +141,7 @@ def test_a_killed_up_leaves_no_broker(tmp_path):
             os.killpg(broker.pid, signal.SIGKILL)  # what this test found left behind
 
 
+@pytest.mark.flink
 def test_up_with_flink_stops_every_process_on_sigterm(topic_factory, tmp_path):
     """SIGTERM to `isspanel up` alone: the Flink job is cancelled, its JVM and all else exit."""
     settings = topic_factory()

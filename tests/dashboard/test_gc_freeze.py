@@ -3,7 +3,6 @@ freed, by one collection shortly after it closes (isspanel/dashboard/gc_freeze.p
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import weakref
 
@@ -39,23 +38,46 @@ def test_a_built_page_is_out_of_full_collections(unfrozen):
     assert gone() is not None  # frozen: no collection walks it, not even a full one
 
 
+class Loop:
+    """Stands in for the server's IOLoop: keeps what is scheduled, runs it when told."""
+
+    def __init__(self):
+        self.later: list[tuple[float, object]] = []
+
+    def current(self) -> Loop:
+        return self
+
+    def call_later(self, delay_s: float, callback) -> None:
+        self.later.append((delay_s, callback))
+
+    def run_scheduled(self) -> None:
+        due, self.later = self.later, []
+        for _delay_s, callback in due:
+            callback()
+
+
 def test_a_closed_page_is_collected_once_soon_after(unfrozen, monkeypatch):
-    monkeypatch.setattr(gc_freeze, "COLLECT_AFTER_S", 0.05)
+    # The loop is stood in for: what is scheduled is seen, and run, without waiting for it.
+    loop = Loop()
+    monkeypatch.setattr(gc_freeze, "IOLoop", loop)
     runs: list[int] = []
     real = gc_freeze.collect
     monkeypatch.setattr(gc_freeze, "collect", lambda: runs.append(real()))
     gone = a_cycle()
     gc_freeze.page_built(True)
-
-    async def pages_close_together():
-        for _ in range(3):
-            gc_freeze.page_closed()
-        await asyncio.sleep(0.5)
-
-    asyncio.run(pages_close_together())
+    for _ in range(3):
+        gc_freeze.page_closed()
+    # One collection for the pages that closed together, COLLECT_AFTER_S later.
+    assert [delay for delay, _callback in loop.later] == [gc_freeze.COLLECT_AFTER_S]
+    assert gone() is not None and runs == []
+    loop.run_scheduled()
     assert gone() is None  # the cycle a closed page left is freed
-    assert len(runs) == 1  # one collection for the pages that closed together
+    assert len(runs) == 1
     assert gc.get_freeze_count() > 0  # and what is still open is frozen again
+    gc_freeze.page_closed()  # a page that closes after it: a collection of its own
+    assert [delay for delay, _callback in loop.later] == [gc_freeze.COLLECT_AFTER_S]
+    loop.run_scheduled()
+    assert len(runs) == 2
 
 
 def test_switched_off_nothing_is_frozen(unfrozen):

@@ -44,9 +44,10 @@ async def _read(url: str, ts: int, settings) -> list[list[set[str]]]:
         for name in ("positions", "predicted"):
             ids[session.document.get_model_by_name(name).id] = name
     readers = [asyncio.ensure_future(s.read(queue)) for s in sessions]
-    await asyncio.sleep(1.0)  # the sessions' status refresh (a session count) may come first
-    while not queue.empty():
-        queue.get_nowait()
+    # Nothing to wait for before the record: what a session hears without one (its load, a
+    # status refresh with a new session count, whenever that falls) has no rows, no next
+    # orbit and no "Last record": _changes finds nothing in it, so it is not counted; were
+    # it found, the lists below would not start with the record's messages, and fail.
     await asyncio.get_running_loop().run_in_executor(
         None, publish, settings, [IssRecord(ts, 10.0, 20.0, "sgp4")]
     )

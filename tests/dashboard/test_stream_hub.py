@@ -129,9 +129,26 @@ def texts(hub) -> str:
     return re.sub(r"<[^>]+>", "", hub.snapshot().status)
 
 
-def test_a_record_changes_the_status_only_when_what_it_says_changes(iss_settings, hub_factory):
+def counted(monkeypatch, hub, name: str) -> list[None]:
+    """One entry per call of the hub's method ``name`` (the consumer thread's) from now on,
+    added once the call has returned."""
+    calls: list[None] = []
+    method = getattr(hub, name)
+
+    def call():
+        method()
+        calls.append(None)
+
+    monkeypatch.setattr(hub, name, call)
+    return calls
+
+
+def test_a_record_changes_the_status_only_when_what_it_says_changes(
+    iss_settings, hub_factory, monkeypatch
+):
     settings = iss_settings
     hub = hub_factory(settings)
+    refreshes = counted(monkeypatch, hub, "refresh_status")
     wait_until(lambda: health(hub).kafka_connected, 20, "connected")
     produce_raw(settings, settings.topic, [good(1)])
 
@@ -145,7 +162,11 @@ def test_a_record_changes_the_status_only_when_what_it_says_changes(iss_settings
     assert "1 records" in texts(hub)
     produce_raw(settings, settings.topic, [good(2), good(3)])
     wait_until(lambda: len(positions(hub)) == 3, 10, "two more records")
-    time.sleep(2.5)  # a health refresh (HEALTH_EVERY_S) has passed too
+    # Two health refreshes (HEALTH_EVERY_S) after the rows were published: the first checked
+    # the lag after they were read, and its status went out with that pass's publish (the
+    # second one runs after it).
+    seen = len(refreshes)
+    wait_until(lambda: len(refreshes) >= seen + 2, 10, "two health refreshes after the rows")
     now = wait_until(lambda: settled(3), 10, "no lag")
     # Count and arrival went with the rows: the text is the same (a page compares the text,
     # so a status made again with the same words is not sent again).

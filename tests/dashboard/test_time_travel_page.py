@@ -83,7 +83,16 @@ def test_a_page_at_a_middle_moment_shows_the_100_up_to_it_and_others_stay_live(s
     wait_on(live, lambda: table_keys(live)[0] == BASE + 299 * 60, 20, "the live page")
     publish(settings, [record(300)])
     wait_on(live, lambda: table_keys(live)[0] == BASE + 300 * 60, 20, "the new record, live")
-    time.sleep(1)
+    # The server woke both pages for the record at once, on its one event loop: a heartbeat
+    # the moment's page gets (every BEAT_S), made after the live page showed the record, left
+    # after the moment's update for it, which would have been sent before it.
+    shown_at = time.time()
+    wait_on(
+        moment,
+        lambda: model_data(moment, "heartbeat")["now"][0] > shown_at,
+        15,
+        "a heartbeat sent after the record",
+    )
     assert table_keys(moment) == expected
     assert "Not live" not in all_text(live)
     # "Live" puts this page back on the stream, the address without ?at=.

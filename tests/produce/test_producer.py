@@ -18,6 +18,7 @@ from isspanel.record import IssRecord
 from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources import make_source
 from isspanel.sources.sgp4_model import Sgp4Source
+from tests.browser import wait_until
 from tests.conftest import broker_settings, free_port, good_answer, read_topic
 
 
@@ -141,10 +142,12 @@ def test_a_broker_restart_mid_run_loses_no_accepted_record(tmp_path):
         result = {}
         runner = threading.Thread(target=lambda: result.update(stats=producer.run(count=120)))
         runner.start()
-        while producer.stats.delivered < 20:
-            time.sleep(0.05)
+        wait_until(lambda: producer.stats.delivered >= 20, 60, "20 records delivered")
         broker.stop()  # clean shutdown under load
-        time.sleep(1.0)
+        # Down until the producer has accepted records meanwhile (those must not be lost), or
+        # all 120, if the stop took that long (~1 s here: some 15 were accepted during it).
+        held = min(producer.stats.accepted + 5, 120)
+        wait_until(lambda: producer.stats.accepted >= held, 30, "records accepted meanwhile")
         broker.start()
         runner.join(timeout=120)
         assert not runner.is_alive()
@@ -191,9 +194,8 @@ def test_sigterm_while_the_topics_are_checked_stops_the_producer_cleanly(tmp_pat
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while b"Bootstrap" not in log_path.read_bytes() and time.monotonic() < deadline:
-            time.sleep(0.1)  # kafka-python's DEBUG line: the topics are being checked
+        # kafka-python's DEBUG line: the topics are being checked.
+        wait_until(lambda: b"Bootstrap" in log_path.read_bytes(), 60, "the topics' check")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
     finally:
