@@ -44,6 +44,9 @@ BROWSER_STALL_S = 9.0
 # the page (then it reloads: link.js); a GET unanswered for PROBE_TIMEOUT_S is given up.
 PROBE_S = 1.0
 PROBE_TIMEOUT_S = 10.0
+# A stalled page whose probe the server answered waits this long for its own link before it
+# reloads: a server thawed after a freeze answers the pending GET and beats within BEAT_S.
+ANSWERED_GRACE_S = BEAT_S + 1.0
 
 
 class DashboardPage(pn.viewable.Viewer):
@@ -89,6 +92,7 @@ class DashboardPage(pn.viewable.Viewer):
             "stall_ms": BROWSER_STALL_S * 1000,
             "probe_ms": PROBE_S * 1000,
             "probe_timeout_ms": PROBE_TIMEOUT_S * 1000,
+            "grace_ms": ANSWERED_GRACE_S * 1000,
         }
         alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
         self.heartbeat.js_on_change("data", alive)

@@ -14,8 +14,9 @@
 //   merely frozen answers no GET either; once it thaws, its heartbeat comes first.
 // While it has no word from the server, the banner never says "connected", and the status
 // line does not show the server's claims about its own links (page.css hides them).
-// args: stall_ms, probe_ms (between two probes), probe_timeout_ms, lost (true when called
-// for connection_lost).
+// args: stall_ms, probe_ms (between two probes), probe_timeout_ms, grace_ms (how long a page
+// whose probe was answered waits for its own link), lost (true when called for
+// connection_lost).
 if (window.isspanelLink == null) {
   const el = document.createElement('div');
   el.id = 'isspanel-link';
@@ -108,12 +109,12 @@ if (window.isspanelLink == null) {
       set('stalled', 'Browser ↔ server: no heartbeat for ' + Math.round(silent() / 1000) +
           ' s (server busy or network down)');
       probe(() => new Promise((settled) => setTimeout(() => {
-        // A second's grace: a thawed server's heartbeat may arrive just after its answer.
-        if (!link.lost && silent() > stall_ms) {
+        // A thawed server answers the pending GET first and beats within a beat: grace_ms.
+        if (!link.lost && silent() > stall_ms + grace_ms) {
           reload('Browser ↔ server: the server answers but not on this page\'s link: reloading…');
         }
         settled();
-      }, 1000)));
+      }, grace_ms)));
     } else {
       set('connected', 'Browser ↔ server: connected');
     }
