@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from kafka.errors import (
+    Cancelled,
     KafkaConnectionError,
     KafkaTimeoutError,
     NodeNotReadyError,
@@ -25,6 +26,9 @@ CONNECTION_ERRORS = (
     NodeNotReadyError,
     KafkaTimeoutError,  # bootstrap, metadata wait, batch expiry (the batch comes back to us)
     RequestTimedOutError,  # a peer that accepts and never answers: the connection is dropped
+    # A request in flight when its connection closed ("Metadata refresh: failed Cancelled",
+    # kafka.cluster, at ERROR): seen when the broker stopped mid-request (fresh-3, 2026-12-06).
+    Cancelled,
     ConnectionError,  # BrokenPipe, ConnectionReset (logged with a traceback)
     TimeoutError,
 )

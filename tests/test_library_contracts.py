@@ -125,6 +125,19 @@ def test_a_retried_produce_request_still_names_its_error_by_class_name():
         )
 
 
+def test_a_metadata_request_cancelled_by_a_closed_connection_is_demoted():
+    """kafka.cluster logs the exception of a failed metadata refresh at ERROR; a request cut
+    off by its connection closing fails with Cancelled (a broker stopped mid-request)."""
+    assert any(
+        t.startswith("Metadata refresh: failed %s") for t in logged_templates("kafka.cluster")
+    )
+    record = logging.LogRecord(
+        "kafka.cluster", logging.ERROR, __file__, 1, "Metadata refresh: failed %s",
+        (kafka.errors.Cancelled(),), None,
+    )  # fmt: skip
+    assert not logs.KafkaConnectionNoise().filter(record) and record.levelno == logging.DEBUG
+
+
 # -- what kafka-python logs while a broker is away is all demoted -------------------------------
 
 
