@@ -25,9 +25,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.common import private_broker, row
 from isspanel.broker.history import History, moment
-from isspanel.broker.rows import kind_of
 from isspanel.broker.topics import ensure_topics, fresh_topics
-from isspanel.dashboard.history import Moment, build_moment, moment_at, streams
+from isspanel.dashboard.history import Moment, build_moment, moment_at
+from isspanel.dashboard.streams import STREAMS
 from isspanel.geo.orbit import great_circle_km
 from isspanel.produce.producer import ACCELERATED_CONFIG, IssProducer
 from isspanel.record import IssRecord, iso_utc
@@ -72,7 +72,7 @@ def flink_rows(records: list[IssRecord], window_s: int = 600) -> dict[str, list[
 def fill_flink(settings, rows: dict[str, list[tuple]], delay_s: float | None) -> None:
     """Write the rows, stamped ``delay_s`` after their time (None: now, a job catching up)."""
     producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", **ACCELERATED_CONFIG)
-    topics = {name: topic for name, topic, _ in streams(settings)}
+    topics = {s.name: s.topic(settings) for s in STREAMS}
     for name, items in rows.items():
         for ts, value in items:
             stamp = None if delay_s is None else int((ts + delay_s) * 1000)
@@ -90,8 +90,13 @@ def naive_moment(settings, at: datetime) -> Moment:
         bootstrap_servers=settings.bootstrap, isolation_level="read_committed", group_id=None
     )
     reads, fetched = {}, 0
-    for name, topic, limit in streams(settings):
-        kind = kind_of(settings, topic)
+    for stream in STREAMS:
+        name, topic, limit, kind = (
+            stream.name,
+            stream.topic(settings),
+            stream.keep(settings),
+            stream.kind,
+        )
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)

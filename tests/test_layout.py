@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,19 @@ LAYERS = {
     "__init__": 4,
 }
 LIBRARY_NAMES = {"kafka", "panel", "bokeh", "pyflink", "sqlparse", "skyfield", "sgp4", "tornado"}
+# The dashboard's server side: one per server process, whatever the pages are made of.
+SERVER_SIDE = (
+    "isspanel.dashboard.streams",
+    "isspanel.dashboard.consumer",
+    "isspanel.dashboard.hub",
+    "isspanel.dashboard.buffers",
+    "isspanel.dashboard.snapshot",
+    "isspanel.dashboard.track",
+    "isspanel.dashboard.sky_state",
+    "isspanel.dashboard.map_data",
+    "isspanel.dashboard.history",
+    "isspanel.geo.mercator",
+)
 
 
 def modules() -> dict[str, Path]:
@@ -129,3 +144,23 @@ def test_no_import_circle():
     for start in sorted(graph):
         if start not in state:
             visit(start, [start])
+
+
+def test_the_dashboards_server_side_knows_no_bokeh_or_panel():
+    """Consumer, hub, snapshot, track, sky and the moment builder import neither, directly or
+    through anything they import: a fresh interpreter imports them and lists what it loaded."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {SERVER_SIDE!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'bokeh', 'panel'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

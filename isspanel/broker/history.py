@@ -27,7 +27,16 @@ from datetime import datetime
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from isspanel.broker.rows import Collector, History, HistoryError, kind_of, moment, row_times, utc
+from isspanel.broker.rows import (
+    Collector,
+    History,
+    HistoryError,
+    Kind,
+    kind_of,
+    moment,
+    row_times,
+    utc,
+)
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,7 @@ class HistoryReader:
         self.settings = settings
         self._fetched: collections.Counter[str] = collections.Counter()  # messages, by topic
         self._topics: dict[str, set[int]] | None = None  # partitions by topic, asked once
+        self._kinds: dict[str, Kind] = {}  # what a topic holds, if the caller said (read_many)
         try:
             self._consumer: KafkaConsumer | None = KafkaConsumer(
                 bootstrap_servers=settings.bootstrap,
@@ -95,6 +105,9 @@ class HistoryReader:
                 f"reading {topic} from {self.settings.bootstrap} failed: {exc}"
             ) from None
 
+    def _kind(self, topic: str) -> Kind:
+        return self._kinds.get(topic) or kind_of(self.settings, topic)
+
     def _partitions(self, topic: str) -> list[TopicPartition]:
         if self._topics is None:
             # One metadata request for every topic: later assignments narrow the client's
@@ -109,7 +122,7 @@ class HistoryReader:
     def retained(self, topic: str) -> tuple[datetime, datetime] | None:
         """The times of the oldest and the newest valid row retained; None if there is none."""
         with self._kafka(topic):
-            kind, tps = kind_of(self.settings, topic), self._partitions(topic)
+            kind, tps = self._kind(topic), self._partitions(topic)
             begins, ends = self._consumer.beginning_offsets(tps), self._consumer.end_offsets(tps)
             firsts = [
                 t for t, _ in self._probe({tp: (begins[tp], ends[tp]) for tp in tps}).values()
@@ -127,9 +140,13 @@ class HistoryReader:
         """The newest ``limit`` (default: the buffer size) valid rows of ``topic`` up to ``at``."""
         return self.read_many({topic: limit}, at)[topic]
 
-    def read_many(self, limits: dict[str, int | None], at: datetime) -> dict[str, History]:
-        """Several topics at one moment (``limits``: rows wanted by topic); each step is one
-        request for all their partitions, not one per topic."""
+    def read_many(
+        self, limits: dict[str, int | None], at: datetime, kinds: dict[str, Kind] | None = None
+    ) -> dict[str, History]:
+        """Several topics at one moment (``limits``: rows wanted by topic; ``kinds``: what each
+        holds, by default the pipeline topic's kind); each step is one request for all their
+        partitions, not one per topic."""
+        self._kinds.update(kinds or {})
         at, live = moment(at)
         at_ms, s = at.timestamp() * 1000, self.settings
         with self._kafka(", ".join(limits)):
@@ -149,7 +166,7 @@ class HistoryReader:
                     oldest[tp.topic] = min(oldest.get(tp.topic, t), t)
             collectors = {
                 topic: Collector(
-                    kind_of(s, topic), at_ms, limit or s.buffer_size, s.max_message_bytes
+                    self._kind(topic), at_ms, limit or s.buffer_size, s.max_message_bytes
                 )
                 for topic, limit in limits.items()
                 if oldest.get(topic, float("inf")) <= at_ms
@@ -183,9 +200,7 @@ class HistoryReader:
         if not tps:
             return {}
         slack_ms = self.settings.history_slack_s * 1000
-        targets = {
-            tp: int(at_ms + 1 + slack_ms * kind_of(self.settings, tp.topic).flink) for tp in tps
-        }
+        targets = {tp: int(at_ms + 1 + slack_ms * self._kind(tp.topic).flink) for tp in tps}
         found = self._consumer.offsets_for_times(targets)
         stops = {tp: min(ends[tp], found[tp].offset) if found[tp] else ends[tp] for tp in tps}
         checks = self._probe({tp: (stops[tp], ends[tp]) for tp in tps if stops[tp] < ends[tp]})
@@ -221,7 +236,7 @@ class HistoryReader:
         found: dict[TopicPartition, tuple[float, int]] = {}
 
         def on_message(tp, message) -> bool:
-            times = row_times(kind_of(self.settings, tp.topic), self.settings, message)
+            times = row_times(self._kind(tp.topic), self.settings, message)
             if times:
                 found[tp] = (times[0], message.offset)
             return bool(times)

@@ -1,19 +1,45 @@
 """The dashboard: one Kafka consumer per server process, fanned out to every browser.
 
-- ``consumer.py`` polls the four topics on a thread and feeds the hub;
-- ``hub.py`` validates, buffers and publishes one immutable ``Snapshot`` per change;
-- ``page.py`` is a session's page: it sends each browser only what changed;
-- ``flink_view.py`` shows Flink's rows; ``tables.py`` makes the page's DataTables;
-- ``world_map.py`` draws land, track, next orbit and night; ``health.py`` the status;
+The server side knows no Bokeh or Panel (tests/dashboard/test_server_side.py):
+
+- ``streams.py`` is the one registry of the streams: topic, depth, columns, validator, rows;
+- ``consumer.py`` polls their topics on a thread and feeds the hub;
+- ``hub.py`` validates, buffers (``buffers.py``) and publishes one immutable ``Snapshot``
+  (``snapshot.py``) per change; it owns the sky (``sky_state.py``: TLE, readouts, next orbit,
+  night side) and the health (``health.py``);
 - ``track.py`` decides the map's track (no line across the antimeridian or an anomaly);
+- ``map_data.py`` makes what the map draws besides, as shared arrays;
+- ``history.py`` builds the snapshot of a past moment (time travel) the same way.
+
+The page side, one per browser session:
+
+- ``page.py`` is a session's page: it sends each browser only what changed;
+- ``world_map.py`` draws land, track, next orbit and night; ``flink_view.py`` Flink's rows;
+  ``tables.py`` makes the page's DataTables; ``time_travel.py`` puts a page at a moment;
 - ``to_session.py`` is the one way a worker thread's result reaches a session's document;
 - ``gc_freeze.py`` keeps Python's full garbage collections off the per-record path;
 - ``static/`` holds the page's JavaScript and CSS.
 
 ``isspanel/main.py`` and ``isspanel/app_hooks.py`` are the thin Bokeh directory-app shims.
+The names below load lazily, so that importing the server side never imports the page's.
 """
 
-from isspanel.dashboard.consumer import get_hub, stop_hub
-from isspanel.dashboard.page import LINK_CSS, DashboardPage
+from __future__ import annotations
 
-__all__ = ["LINK_CSS", "DashboardPage", "get_hub", "stop_hub"]
+import importlib
+from typing import Any
+
+_NAMES = {
+    "LINK_CSS": "page",
+    "DashboardPage": "page",
+    "get_hub": "consumer",
+    "stop_hub": "consumer",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module 'isspanel.dashboard' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"isspanel.dashboard.{_NAMES[name]}"), name)

@@ -12,7 +12,8 @@ from kafka.errors import KafkaError
 
 from isspanel import pipeline_state
 from isspanel.dashboard.health import describe
-from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
+from isspanel.dashboard.hub import StreamHub
+from isspanel.dashboard.streams import Stream
 from isspanel.geo import places
 from isspanel.settings import Settings
 
@@ -39,14 +40,9 @@ class HubConsumer:
         self.hub.alive(thread.is_alive)
         self._thread.start()
         s = self.settings
+        topics = ", ".join(backfill(s, self.hub.streams))
         log.info(
-            "dashboard consumer: %s topics %s, %s, %s, %s (group %s)",
-            s.bootstrap,
-            s.topic,
-            s.speed_topic,
-            s.stats_topic,
-            s.events_topic,
-            s.dashboard_group,
+            "dashboard consumer: %s topics %s (group %s)", s.bootstrap, topics, s.dashboard_group
         )
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -72,15 +68,9 @@ class HubConsumer:
 
     def _assign(self, consumer: KafkaConsumer, assigned: dict[str, int]) -> bool:
         """Assign the topics that exist and are not yet assigned; backfill their history."""
-        s = self.settings
-        depth = {
-            s.topic: s.buffer_size,
-            s.speed_topic: SPEED_BUFFER,
-            s.stats_topic: STATS_BUFFER,
-            s.events_topic: EVENTS_BUFFER,
-        }
+        back = backfill(self.settings, self.hub.streams)
         existing = consumer.topics()
-        new = [t for t in depth if t in existing and t not in assigned]
+        new = [t for t in back if t in existing and t not in assigned]
         if not new:
             return False
         tps = list(consumer.assignment())
@@ -93,12 +83,7 @@ class HubConsumer:
         ends = consumer.end_offsets(fresh)
         begins = consumer.beginning_offsets(fresh)
         for tp in fresh:
-            # Backfill: the last `depth` records, so a new browser sees history at once. Flink
-            # writes its topics in transactions, and commit markers take offsets too: a record
-            # costs at most two there, plus the rows a crash rolled back (a few): read further
-            # back; the hub's buffers keep the last `depth`.
-            back = depth[tp.topic] if tp.topic == s.topic else 2 * depth[tp.topic] + 64
-            consumer.seek(tp, max(begins[tp], ends[tp] - back))
+            consumer.seek(tp, max(begins[tp], ends[tp] - back[tp.topic]))
         self.hub.set_health(assigned=tuple(sorted(assigned)))
         log.info("dashboard consumer assigned %s", ", ".join(new))
         return True
@@ -184,6 +169,17 @@ class HubConsumer:
                 self.settings.bootstrap,
             )
             self.hub.publish()
+
+
+def backfill(settings: Settings, streams: tuple[Stream, ...]) -> dict[str, int]:
+    """The offsets to read back, by topic: each stream's rows kept, so a new browser sees
+    history at once. Flink writes its topics in transactions, and commit markers take offsets
+    too: a row costs at most two there, plus the rows a crash rolled back (a few): read
+    further back; the hub's buffers keep the last rows."""
+    return {
+        s.topic(settings): 2 * s.keep(settings) + 64 if s.kind.flink else s.keep(settings)
+        for s in streams
+    }
 
 
 _SERVED: tuple[int, StreamHub, HubConsumer] | None = None

@@ -8,7 +8,6 @@ import panel as pn
 from bokeh.models import ColumnDataSource, DatetimeTickFormatter, NumberFormatter, TableColumn
 from bokeh.plotting import figure
 
-from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.tables import newest_first, table
 
 
@@ -24,8 +23,11 @@ def plain(*renderers) -> None:
 class FlinkView:
     """The sources the page streams Flink's rows to, and ``layout`` to show them."""
 
-    def __init__(self, column: partial[TableColumn], ready: list):
-        self.speeds = ColumnDataSource(snap.columns((), snap.SPEED_COLUMNS), name="speed")
+    def __init__(
+        self, column: partial[TableColumn], ready: list, sources: dict[str, ColumnDataSource]
+    ):
+        # The page's sources, one per stream (streams.STREAMS), by stream name.
+        self.speeds = sources["speeds"]
         self.speed_fig = figure(
             name="speed-figure",
             height=240,
@@ -41,7 +43,7 @@ class FlinkView:
         )
         self.speed_fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", hours="%H:%M")
         number = NumberFormatter(format="0,0.0")
-        self.stats = ColumnDataSource(snap.columns((), snap.STATS_COLUMNS), name="stats")
+        self.stats = sources["stats"]
         self.stats_table = table(
             newest_first(self.stats, "stats-rows", ready),
             "stats-table",
@@ -53,7 +55,7 @@ class FlinkView:
             ],
             height=150,
         )
-        self.events = ColumnDataSource(snap.columns((), snap.EVENT_COLUMNS), name="events")
+        self.events = sources["events"]
         self.events_table = table(
             newest_first(self.events, "events-rows", ready),
             "events-table",

@@ -1,8 +1,9 @@
 """Time travel's page side: the live page's Snapshot, built from Kafka as it was at a moment.
 
-``moment_at`` opens one bounded reader (``isspanel.broker.history``), reads the four topics
-back to ``at`` and closes it. The rows are made by the hub's own functions (``snapshot.py``),
-so a page shows a moment with the same code that shows the live stream.
+``moment_at`` opens one bounded reader (``isspanel.broker.history``), reads every stream's
+topic (``streams.STREAMS``) back to ``at`` and closes it. The rows, the track, the readouts and
+the next orbit are made as the hub makes them (``buffers.py``, ``sky_state.py``), so a page
+shows a moment with the same code that shows the live stream.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from datetime import datetime
 
 from isspanel.broker.history import History, HistoryReader, moment
 from isspanel.dashboard import snapshot as snap
+from isspanel.dashboard.buffers import Buffers
 from isspanel.dashboard.health import Health, text
-from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER
-from isspanel.dashboard.world_map import night_data, predicted_data
+from isspanel.dashboard.sky_state import SkyState
+from isspanel.dashboard.streams import STREAMS, Stream
 from isspanel.flink_rows import FEED_EVENTS, event_ms
-from isspanel.geo.orbit import ground_track, night_polygon
-from isspanel.geo.quick import quick_readout
 from isspanel.settings import Settings
-from isspanel.sources import tle
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class Moment:
     at: datetime  # the moment shown (now, if the one asked lay in the future)
     live: bool  # the moment asked lay in the future
     snapshot: snap.Snapshot
-    reads: dict[str, History]  # by stream: positions, speeds, stats, events
+    reads: dict[str, History]  # by stream (streams.STREAMS)
     notes: tuple[str, ...]  # why a stream may show fewer rows than it would live
     fetched: int  # messages fetched from Kafka, all topics
     seconds: float  # reader opened → snapshot built
@@ -43,48 +42,22 @@ class Moment:
         return f"{self.at:%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _feed_frozen_at(events: tuple[dict, ...], positions: tuple) -> float | None:
+def _feed_frozen_at(reads: dict[str, History], records: tuple) -> float | None:
     """As the hub says it: the newest feed event wins; a newer live position ends a freeze."""
-    feed = [e for e in events if e.get("event") in FEED_EVENTS]
+    feed = [
+        row
+        for read in reads.values()
+        for row in read.rows
+        if isinstance(row, dict) and row.get("event") in FEED_EVENTS
+    ]
     if not feed:
         return None
     newest = max(feed, key=event_ms)
     if newest["event"] != "feed-frozen":
         return None
     frozen_at = event_ms(newest) / 1000
-    live_after = any(p.source == "open-notify" and p.timestamp > frozen_at for p in positions)
+    live_after = any(p.source == "open-notify" and p.timestamp > frozen_at for p in records)
     return None if live_after else frozen_at
-
-
-def _predicted(settings: Settings, ts: int | None) -> dict:
-    """The next orbit from the newest position shown, with the TLE in use."""
-    if ts is None:
-        return {"x": [], "y": []}
-    try:
-        satellite = tle.current_tle(settings).satellite
-        return predicted_data(ground_track(satellite, ts, minutes=93, step_s=30))
-    except (tle.TleError, ValueError) as exc:
-        log.warning("predicted orbit unavailable at the moment shown: %s", exc)
-        return {"x": [], "y": []}
-
-
-def _position_rows(settings: Settings, records) -> tuple:
-    """A moment's rows as the hub makes them: their readouts from the TLE in use; their
-    ``at`` (arrival: a moment has none) is when each happened."""
-    try:
-        current = tle.current_tle(settings)
-        satellite, epoch = current.satellite, current.epoch.timestamp()
-    except tle.TleError:
-        satellite = epoch = None
-    return tuple(
-        snap.position_row(
-            r,
-            i + 1,
-            r.timestamp,
-            quick_readout(satellite, epoch, r.timestamp, r.latitude, r.longitude),
-        )
-        for i, r in enumerate(records)
-    )
 
 
 def status_html(moment_text: str, health: Health, notes: tuple[str, ...], fetched: int) -> str:
@@ -100,30 +73,25 @@ def status_html(moment_text: str, health: Health, notes: tuple[str, ...], fetche
     )
 
 
-def streams(settings: Settings) -> tuple[tuple[str, str, int], ...]:
-    """(stream, topic, rows the live page keeps) of the four streams a page shows."""
-    return (
-        ("positions", settings.topic, settings.buffer_size),
-        ("speeds", settings.speed_topic, SPEED_BUFFER),
-        ("stats", settings.stats_topic, STATS_BUFFER),
-        ("events", settings.events_topic, EVENTS_BUFFER),
-    )
-
-
-def moment_at(settings: Settings, at: datetime) -> Moment:
-    """Read the pipeline's topics back to ``at`` with one short-lived reader; build the
+def moment_at(settings: Settings, at: datetime, streams: tuple[Stream, ...] = STREAMS) -> Moment:
+    """Read the streams' topics back to ``at`` with one short-lived reader; build the
     snapshot. Raises ValueError for a moment without a time zone, HistoryError without Kafka."""
     started = time.monotonic()
-    at, live = moment(at)  # once: four topics, one moment
+    at, live = moment(at)  # once: every topic, one moment
+    topics = {s.name: s.topic(settings) for s in streams}
     with HistoryReader(settings) as reader:
-        read = reader.read_many({topic: limit for _, topic, limit in streams(settings)}, at)
-        reads = {name: read[topic] for name, topic, _ in streams(settings)}
+        read = reader.read_many(
+            {s.topic(settings): s.keep(settings) for s in streams},
+            at,
+            kinds={s.topic(settings): s.kind for s in streams},
+        )
+        reads = {name: read[topic] for name, topic in topics.items()}
         fetched = reader.fetched
-    result = build_moment(settings, at, live, reads, fetched, started)
+    result = build_moment(settings, at, live, reads, fetched, started, streams)
     log.info(
         "time travel to %s: %d position(s), %d message(s) read in %.0f ms",
         result.label,
-        len(result.snapshot.positions.rows),
+        result.snapshot.health.records,
         fetched,
         result.seconds * 1000,
     )
@@ -137,9 +105,17 @@ def build_moment(
     reads: dict[str, History],
     fetched: int,
     started: float,
+    streams: tuple[Stream, ...] = STREAMS,
 ) -> Moment:
-    """The snapshot of the rows read, made by the hub's own row functions."""
-    positions = reads["positions"]
+    """The snapshot of the rows read (``reads``: by stream), made as the hub makes it."""
+    sky = SkyState(settings)
+    sky.update_tle()  # the TLE in use: the readouts and the next orbit
+    buffers = Buffers(settings, streams)
+    for stream in streams:
+        for data in reads[stream.name].rows:
+            # A moment has no arrival times: each row says when it happened instead.
+            buffers.add(stream, data, stream.kind.time_ms(data) / 1000, sky)
+    positions = reads[buffers.record.name]
     records = positions.rows
     newest = records[-1] if records else None
     health = Health(
@@ -150,24 +126,18 @@ def build_moment(
         duplicates=positions.duplicates,
         last_source=newest.source if newest else None,
         model_km=newest.model_km if newest else None,
-        feed_frozen_at=_feed_frozen_at(reads["events"].rows, records),
+        feed_frozen_at=_feed_frozen_at(reads, records),
     )
     notes = tuple(r.note for r in reads.values() if r.note)
     if live:
         notes = ("the moment asked lies in the future: showing now", *notes)
-    rows = {
-        # A moment has no arrival times: each row says when it happened instead.
-        "positions": _position_rows(settings, records),
-        "speeds": tuple(snap.speed_row(r) for r in reads["speeds"].rows),
-        "stats": tuple(snap.stats_row(r) for r in reads["stats"].rows),
-        "events": tuple(snap.event_row(r) for r in reads["events"].rows),
-    }
+    predicted = sky.next_orbit(newest.timestamp) if newest else None
     snapshot = snap.Snapshot(
         version=1,
-        **{name: snap.Stream(r, len(r)) for name, r in rows.items()},
-        predicted=_predicted(settings, newest.timestamp if newest else None),
+        streams=buffers.all(),
+        predicted=predicted or snap.Snapshot().predicted,
         predicted_version=1,
-        night=night_data(night_polygon(at.timestamp())),
+        night=sky.night(at.timestamp()),
         night_version=1,
         health=health,
         status=status_html(f"{at:%Y-%m-%d %H:%M:%S} UTC", health, notes, fetched),

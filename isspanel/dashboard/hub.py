@@ -1,9 +1,11 @@
 """The server's one hub: validated records in, one shared immutable Snapshot out.
 
-The Kafka consumer thread (``consumer.py``) feeds ``ingest``; after each poll the hub
-publishes a new Snapshot (only if something changed) and tells every session's event
-loop, once per loop, never the documents themselves. A session then reads the newest
-snapshot and sends what changed since the one it showed (``page.py``).
+The Kafka consumer thread (``consumer.py``) feeds ``ingest`` the messages of every stream
+(``streams.STREAMS``: each validated by its own validator, made a row by its own builder, kept
+in ``buffers.py``); the hub owns the sky (``sky_state.py``) and the health. After each poll it
+publishes a new Snapshot (only if something changed) and tells every session's event loop,
+once per loop, never the documents themselves. A session then reads the newest snapshot and
+sends what changed since the one it showed (``page.py``).
 """
 
 from __future__ import annotations
@@ -12,22 +14,20 @@ import itertools
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
 from tornado.ioloop import IOLoop
 
-from isspanel import flink_rows
 from isspanel.dashboard import snapshot as snap
+from isspanel.dashboard.buffers import Buffers
 from isspanel.dashboard.health import Health, status_html, status_key
 from isspanel.dashboard.sky_state import SkyState
-from isspanel.dashboard.track import Track, anomaly_leg
-from isspanel.dashboard.world_map import night_data
-from isspanel.geo.orbit import night_polygon
-from isspanel.geo.quick import quick_readout
-from isspanel.messages import parse_object, skip_reason
-from isspanel.record import from_message
+from isspanel.dashboard.streams import STREAMS, Stream
+from isspanel.flink_rows import FEED_EVENTS, event_ms
+from isspanel.geo.orbit import Tle
+from isspanel.messages import skip_reason
+from isspanel.record import InvalidRecord
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,39 +36,39 @@ Listener = Callable[[], None]
 
 # A poll loop that has not completed a pass for this long is stalled: pages say so.
 STALL_S = 10.0
-SPEED_BUFFER = 600
-STATS_BUFFER = 24
-EVENTS_BUFFER = 24
 
 
-class StreamHub(SkyState):
-    def __init__(self, settings: Settings):
+class StreamHub:
+    """Validated rows of ``streams`` in, one shared immutable Snapshot out."""
+
+    def __init__(self, settings: Settings, streams: tuple[Stream, ...] = STREAMS):
         self.settings = settings
-        self._positions: deque[tuple] = deque(maxlen=settings.buffer_size)
-        self._position_keys: set[int] = set()  # the timestamps in _positions: the key
-        self._track = Track(settings.buffer_size)  # a segment per position, into it
+        self.streams = streams
+        self._by_topic = {s.topic(settings): s for s in streams}
+        self._buffers = Buffers(settings, streams)  # under _lock
         self._feed_event_ts = float("-inf")  # the newest feed-frozen/-moving event seen
-        self._speeds: deque[tuple] = deque(maxlen=SPEED_BUFFER)
-        self._stats: deque[tuple] = deque(maxlen=STATS_BUFFER)
-        self._events: deque[tuple] = deque(maxlen=EVENTS_BUFFER)
-        self._totals = {"positions": 0, "speeds": 0, "stats": 0, "events": 0}
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # what else changed: health, predicted, night
         self.health = Health()  # replaced whole, never edited
         self._lock = threading.Lock()
         self._listeners: dict[int, tuple[IOLoop, Listener]] = {}
         self._ids = itertools.count()
         self._last_pass = time.monotonic()  # when the consumer thread last made progress
         self._thread_alive: Callable[[], bool] = lambda: True
-        self._predicted_at = 0.0
-        self._satellite = None
-        self.tle = None  # the Tle in use (places' passes read it), or None
-        self._tle_epoch: float | None = None
+        self.sky = SkyState(settings)  # used by the consumer thread only
         self.update_tle()
+        self._predicted = snap.Snapshot().predicted
+        self._night = self.sky.night()
         self._snapshot = snap.Snapshot(
-            night=night_data(night_polygon(time.time())),
+            streams=self._buffers.all(),
+            night=self._night,
             status=status_html(self.health, settings.bootstrap),
         )
         self._stalled: snap.Snapshot | None = None
+
+    @property
+    def tle(self) -> Tle | None:
+        """The TLE in use (places' passes read it), or None."""
+        return self.sky.tle
 
     # -- sessions (their event loop's thread) ------------------------------------
     def subscribe(self, listener: Listener, loop: IOLoop | None = None) -> int:
@@ -136,72 +136,21 @@ class StreamHub(SkyState):
                 self._dirty.add("health")
 
     def ingest(self, topic: str, value: bytes | None) -> bool:
-        """Validate and buffer one message; False if it was skipped.
+        """Validate and buffer one message; False if it was skipped (or a repeat).
 
         Never raises: whatever one message holds, it is skipped and counted, and the
         consumer goes on with the next.
         """
-        s = self.settings
         try:
-            if topic == s.topic:
-                record = from_message(value, s.max_message_bytes)
-                with self._lock:
-                    if record.timestamp in self._position_keys:
-                        # A repeat (a replayed spool, a second producer): the timestamp is
-                        # the key, so it changes nothing shown.
-                        self.health = replace(self.health, duplicates=self.health.duplicates + 1)
-                        log.debug("repeated position %s ignored", record.event_time)
-                        return False
-                    if len(self._positions) == self._positions.maxlen:
-                        self._position_keys.discard(self._positions[0][0])
-                    self._position_keys.add(record.timestamp)
-                    self._totals["positions"] += 1
-                    now = time.time()
-                    # Once per record, for every session: SGP4 and the own sun model
-                    # (geo/quick.py, ~55 µs), not skyfield (~1.7 ms).
-                    readout = quick_readout(
-                        self._satellite,
-                        self._tle_epoch,
-                        record.timestamp,
-                        record.latitude,
-                        record.longitude,
-                    )
-                    prev = self._positions[-1] if self._positions else None
-                    row = snap.position_row(record, self.health.records + 1, now, readout)
-                    self._positions.append(row)
-                    self._track.follow(prev, row)
-                    frozen_at = self.health.feed_frozen_at
-                    if record.source == "open-notify" and (frozen_at or 0) < record.timestamp:
-                        frozen_at = None  # a live position newer than the freeze: it moves
-                    self.health = replace(
-                        self.health,
-                        records=self.health.records + 1,
-                        last_record_at=now,
-                        last_source=record.source,
-                        model_km=record.model_km,
-                        feed_frozen_at=frozen_at,
-                    )
-                    # Not "health": the count, arrival and live-vs-model figure travel in
-                    # the row (status_key), so a record costs each session one change.
-                    self._dirty.add("positions")
-                    if status_key(self.health) != status_key(self._snapshot.health):
-                        self._dirty.add("health")  # e.g. the first record, a new source
-                self._update_predicted(record.timestamp)
-                return True
-            kind, validate, make_row, target = {
-                s.speed_topic: ("speeds", flink_rows.speed_row, snap.speed_row, self._speeds),
-                s.stats_topic: ("stats", flink_rows.stats_row, snap.stats_row, self._stats),
-            }.get(topic, ("events", flink_rows.event_row, snap.event_row, self._events))
-            data = validate(parse_object(value, s.max_message_bytes))
-            row = make_row(data)
-            leg = anomaly_leg(data)  # the track is not drawn through it
+            stream = self._by_topic.get(topic)
+            if stream is None:
+                raise InvalidRecord(f"{topic} is not one of the dashboard's topics")
+            data = stream.kind.parse(value, self.settings.max_message_bytes)
+            if stream.record:
+                return self._record(stream, data)
             with self._lock:
-                target.append(row)
-                self._totals[kind] += 1
-                self._dirty.add(kind)
-                if leg is not None and self._track.break_leg(leg):
-                    self._dirty.add("track")
-            if data.get("event") in flink_rows.FEED_EVENTS:
+                self._buffers.add(stream, data, time.time(), self.sky)
+            if data.get("event") in FEED_EVENTS:
                 self._feed_event(data)
             return True
         except Exception as exc:  # one message must never stop the consumer
@@ -212,10 +161,43 @@ class StreamHub(SkyState):
         log.warning("skipped a bad message on %s: %s", topic, reason)
         return False
 
+    def _record(self, stream: Stream, record) -> bool:
+        """A position: its row (readouts made once, here, for every session), the track into
+        it, and the status's figures."""
+        with self._lock:
+            now = time.time()
+            if self._buffers.add(stream, record, now, self.sky) is None:
+                # A repeat (a replayed spool, a second producer): the timestamp is the key,
+                # so it changes nothing shown.
+                self.health = replace(self.health, duplicates=self.health.duplicates + 1)
+                log.debug("repeated position %s ignored", record.event_time)
+                return False
+            frozen_at = self.health.feed_frozen_at
+            if record.source == "open-notify" and (frozen_at or 0) < record.timestamp:
+                frozen_at = None  # a live position newer than the freeze: it moves
+            self.health = replace(
+                self.health,
+                records=self.health.records + 1,
+                last_record_at=now,
+                last_source=record.source,
+                model_km=record.model_km,
+                feed_frozen_at=frozen_at,
+            )
+            # Not "health": the count, arrival and live-vs-model figure travel in the row
+            # (status_key), so a record costs each session one change.
+            if status_key(self.health) != status_key(self._snapshot.health):
+                self._dirty.add("health")  # e.g. the first record, a new source
+        predicted = self.sky.next_orbit(record.timestamp)
+        if predicted is not None:
+            with self._lock:
+                self._predicted = predicted
+                self._dirty.add("predicted")
+        return True
+
     def _feed_event(self, row: dict) -> None:
         """The producer says the live feed froze, or moves again: the newest such event wins
         (several partitions may bring them out of order)."""
-        ts = flink_rows.event_ms(row) / 1000
+        ts = event_ms(row) / 1000
         with self._lock:
             if ts < self._feed_event_ts:
                 return
@@ -223,26 +205,29 @@ class StreamHub(SkyState):
         frozen = row["event"] == "feed-frozen"
         self.set_health(feed_frozen_at=ts if frozen else None)
 
+    def update_tle(self) -> None:
+        """Take the TLE in use, and show its age (hourly: ``update_night``)."""
+        self.set_health(**self.sky.update_tle())
+
+    def update_night(self) -> None:
+        """The night side now (called every minute); and, hourly, the TLE's age."""
+        if self.sky.tle_due():
+            self.update_tle()
+        night = self.sky.night()
+        with self._lock:
+            self._night = night
+            self._dirty.add("night")
+
     def publish(self) -> None:
         """Swap in a new snapshot if anything changed, and wake every session's loop."""
         with self._lock:
-            if not self._dirty:
+            if not self._dirty and not self._buffers.changed:
                 return
             dirty, self._dirty = self._dirty, set()
             old = self._snapshot
             changes: dict = {"version": old.version + 1}
-            for kind, rows in (
-                ("positions", self._positions),
-                ("speeds", self._speeds),
-                ("stats", self._stats),
-                ("events", self._events),
-            ):
-                if kind in dirty:
-                    changes[kind] = snap.Stream(tuple(rows), self._totals[kind])
-            if dirty & {"positions", "track"}:
-                changes["track"] = snap.Stream(
-                    tuple(self._track.rows), self._totals["positions"], self._track.resets
-                )
+            if self._buffers.changed:
+                changes["streams"] = self._buffers.take(old.streams)
             if "predicted" in dirty:
                 changes |= {"predicted": self._predicted, "predicted_version": old.version + 1}
             if "night" in dirty:

@@ -22,12 +22,12 @@ from tornado.ioloop import IOLoop
 
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.flink_view import FlinkView
-from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
+from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.place import PlaceView
 from isspanel.dashboard.readouts_view import ReadoutsView
+from isspanel.dashboard.streams import TRACK, records, shown
 from isspanel.dashboard.tables import column_maker, on_any_change, table
 from isspanel.dashboard.to_session import next_tick, when_loaded
-from isspanel.dashboard.track import TRACK_COLUMNS
 from isspanel.dashboard.world_map import WorldMap
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,6 @@ class DashboardPage(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         hub: StreamHub = self.hub
-        self.keep = hub.settings.buffer_size
         self.doc = pn.state.curdoc
         self._scheduled = self._deferred = False
         self._closed = self._loaded = False
@@ -66,8 +65,15 @@ class DashboardPage(pn.viewable.Viewer):
         self.pinned: snap.Snapshot | None = None  # a moment shown instead (time_travel.py)
 
         self.heartbeat = ColumnDataSource({"now": [time.time()]}, name="heartbeat")
-        self.positions = ColumnDataSource(snap.columns((), snap.POSITION_COLUMNS), name="positions")
-        self.map = WorldMap(self.positions)
+        # A source per stream the page shows (streams.py), by name; the views take theirs.
+        self._streams = shown(hub.streams)
+        self._keep = {s.name: s.keep(hub.settings) for s in self._streams}
+        self.sources = {
+            s.name: ColumnDataSource(snap.columns((), s.columns), name=s.source)
+            for s in self._streams
+        }
+        self.positions = self.sources[records(hub.streams).name]
+        self.map = WorldMap(self.positions, self.sources[TRACK.name])
         location = pn.state.location if self.doc is not None else None
         self.readouts = ReadoutsView(self.positions, self.map)
         self.place = PlaceView(self.map, self.readouts.place, hub, self.doc, location)
@@ -111,7 +117,7 @@ class DashboardPage(pn.viewable.Viewer):
             ],
             height=430,
         )
-        self.flink = FlinkView(column, ready)
+        self.flink = FlinkView(column, ready, self.sources)
         # A widget, not an HTML pane: it sends what changed; a pane all (0.15 vs 0.5 ms).
         self.status = pn.widgets.StaticText(stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
         self.tiles = pn.widgets.Checkbox(label="Online basemap (OpenStreetMap; needs internet)")
@@ -219,21 +225,17 @@ class DashboardPage(pn.viewable.Viewer):
     def _send_rows(self, old: snap.Snapshot, new: snap.Snapshot) -> bool:
         """Stream each source's new rows (all of them again after a reset)."""
         sent = False
-        for source, kind, names, keep in (
-            (self.positions, "positions", snap.POSITION_COLUMNS, self.keep),
-            (self.map.track, "track", TRACK_COLUMNS, self.keep),
-            (self.flink.speeds, "speeds", snap.SPEED_COLUMNS, SPEED_BUFFER),
-            (self.flink.stats, "stats", snap.STATS_COLUMNS, STATS_BUFFER),
-            (self.flink.events, "events", snap.EVENT_COLUMNS, EVENTS_BUFFER),
-        ):
-            stream_new, stream_old = getattr(new, kind), getattr(old, kind)
-            if stream_new is stream_old:
+        for stream in self._streams:
+            rows_new, rows_old = new.rows(stream.name), old.rows(stream.name)
+            if rows_new is rows_old and old.version >= 0:
                 continue
-            rows = stream_new.since(stream_old) if old.version >= 0 else None
+            source = self.sources[stream.name]
+            rows = rows_new.since(rows_old) if old.version >= 0 else None
             if rows is None:
-                source.data = snap.columns(stream_new.rows, names)
+                source.data = snap.columns(rows_new.rows, stream.columns)
             elif rows:
-                source.stream(snap.columns(rows, names), rollover=max(keep, len(rows)))
+                keep = max(self._keep[stream.name], len(rows))
+                source.stream(snap.columns(rows, stream.columns), rollover=keep)
             if source is self.positions:
                 self._heard_at = time.monotonic()  # positions.js counts it as a heartbeat
             sent = True

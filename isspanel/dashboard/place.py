@@ -26,7 +26,8 @@ from tornado.ioloop import IOLoop
 from isspanel.dashboard import passes
 from isspanel.dashboard.readouts_view import PLACE_COLOR
 from isspanel.dashboard.to_session import is_loaded, to_session
-from isspanel.dashboard.world_map import R_MERCATOR, WorldMap, mercator
+from isspanel.dashboard.world_map import WorldMap
+from isspanel.geo.mercator import lat_lon, mercator
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,6 @@ def parse_place(lat_text, lon_text) -> tuple[float, float]:
 def rounded(lat: float, lon: float) -> tuple[float, float]:
     """A place as this module keeps it: to DIGITS decimals, and never -0.0 (shown "-0.00")."""
     return round(lat, DIGITS) + 0.0, round(lon, DIGITS) + 0.0
-
-
-def lat_lon(x: float, y: float) -> tuple[float, float]:
-    """A point of the map (Web Mercator metres) as latitude, longitude; longitude wrapped."""
-    lat = math.degrees(2 * math.atan(math.exp(y / R_MERCATOR)) - math.pi / 2)
-    lon = (math.degrees(x / R_MERCATOR) + 180.0) % 360.0 - 180.0
-    return lat, lon
 
 
 class PlaceView:

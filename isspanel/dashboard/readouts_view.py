@@ -1,9 +1,9 @@
 """Readouts beside the position: altitude, ground speed, sunlight, what it is over, footprint.
 
 The hub computes them once per record (``isspanel.geo.quick``) into extra columns of the
-positions row, shared by every session; the browser shows the newest row's and draws the
-footprint circle, and the horizon circle around the session's place, from them
-(``static/readouts.js``). A record costs the server nothing more per session.
+positions row (``streams.READOUT_COLUMNS``), shared by every session; the browser shows the
+newest row's and draws the footprint circle, and the horizon circle around the session's
+place, from them (``static/readouts.js``). A record costs the server nothing more per session.
 """
 
 from __future__ import annotations
@@ -12,35 +12,16 @@ from pathlib import Path
 
 from bokeh.models import ColumnDataSource, CustomJS, Div
 
-from isspanel.dashboard.world_map import MAX_LAT, R_MERCATOR, WorldMap
+from isspanel.dashboard.world_map import WorldMap
+from isspanel.geo.mercator import MAX_LAT, R_MERCATOR
 from isspanel.geo.orbit import EARTH_RADIUS_KM
-from isspanel.geo.quick import Quick
 
 STATIC = Path(__file__).parent / "static"
 JS = (STATIC / "readouts.js").read_text()
 CSS = (STATIC / "readouts.css").read_text()
-# Extra columns of the positions row (snapshot.POSITION_COLUMNS): None where unknown.
-READOUT_COLUMNS = ("alt_km", "speed_kmh", "sunlit", "over", "footprint_km")
 FOOTPRINT_COLOR = "#e4760b"
 PLACE_COLOR = "#1a7f37"
 CIRCLE_POINTS = 181  # as readouts.circle_xy
-
-
-def readout_cells(readout: Quick | None) -> tuple:
-    """The READOUT_COLUMNS of one row; rounded, as shown."""
-    if readout is None:
-        return (None,) * len(READOUT_COLUMNS)
-
-    def rounded(value: float | None, digits: int) -> float | None:
-        return None if value is None else round(value, digits)
-
-    return (
-        rounded(readout.altitude_km, 2),
-        rounded(readout.ground_speed_kmh, 1),
-        readout.sunlit,
-        readout.over.name,
-        rounded(readout.footprint_radius_km, 1),
-    )
 
 
 class ReadoutsView:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from isspanel.dashboard.world_map import R_MERCATOR
+from isspanel.geo.mercator import HALF_WIDTH  # a longer step is an antimeridian jump
 
 # A segment's row: times of its two positions (epoch s) and its ends in Web Mercator (m).
 TRACK_COLUMNS = ("t0", "t1", "x0", "y0", "x1", "y1")
-HALF_WIDTH = R_MERCATOR * math.pi  # half the map's width: a longer step is an antimeridian jump
 NAN = float("nan")
 MAX_ANOMALIES = 512  # the anomalous legs remembered, for positions that arrive after them
 

@@ -1,94 +1,14 @@
-"""The world map: land, ISS marker, track, predicted orbit and night, in Web Mercator."""
+"""The world map: land, ISS marker, track, predicted orbit and night, in Web Mercator
+(``geo/mercator.py``); what it draws is made on the server (``map_data.py``, ``track.py``)."""
 
 from __future__ import annotations
 
-import functools
-import math
-from collections.abc import Sequence
-
-import numpy as np
 from bokeh.layouts import gridplot
 from bokeh.models import ColumnDataSource, HoverTool, WMTSTileSource
 from bokeh.plotting import figure
 
-from isspanel.geo.orbit import split_antimeridian
-
-R_MERCATOR = 6378137.0
-MAX_LAT = 85.0511
-
-
-def mercator(lon: float, lat: float) -> tuple[float, float]:
-    lat = max(-MAX_LAT, min(MAX_LAT, lat))
-    x = math.radians(lon) * R_MERCATOR
-    y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * R_MERCATOR
-    return x, y
-
-
-def _project(xs: Sequence[list[float]], ys: Sequence[list[float]]):
-    out_x, out_y = [], []
-    for lons, lats in zip(xs, ys, strict=True):
-        points = [mercator(lon, lat) for lon, lat in zip(lons, lats, strict=True)]
-        out_x.append([p[0] for p in points])
-        out_y.append([p[1] for p in points])
-    return out_x, out_y
-
-
-def _shared(values: list[float]) -> np.ndarray:
-    """A read-only float array: every session shows the same one."""
-    array = np.array(values, dtype=float)
-    array.flags.writeable = False
-    return array
-
-
-def _line(parts_x: list[list[float]], parts_y: list[list[float]]) -> dict:
-    """Parts as one line with a NaN between them (Bokeh breaks a line there). Two arrays:
-    Bokeh sends each as one binary buffer, where lists of lists go as a JSON number per
-    float (~3.5x the encoding, per session, for the next orbit and the night side)."""
-    xs: list[float] = []
-    ys: list[float] = []
-    for part_x, part_y in zip(parts_x, parts_y, strict=True):
-        if xs:
-            xs.append(math.nan)
-            ys.append(math.nan)
-        xs.extend(part_x)
-        ys.extend(part_y)
-    return {"x": _shared(xs), "y": _shared(ys)}
-
-
-def track_data(lons: list[float], lats: list[float]) -> dict:
-    """A line source, broken wherever the track crosses the antimeridian."""
-    return _line(*_project(*split_antimeridian(lons, lats)))
-
-
-def predicted_data(track: Sequence[tuple[float, float, float]]) -> dict:
-    return track_data([p[2] for p in track], [p[1] for p in track])
-
-
-def night_data(night: tuple[list[float], list[float]]) -> dict:
-    """A patch source: the night side is one polygon."""
-    return _line(*_project([night[0]], [night[1]]))
-
-
-@functools.cache
-def _land_arrays() -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """The land rings in Web Mercator, projected once per process and never changed."""
-    try:
-        from isspanel.geo.land import load_land_xy
-    except ImportError:  # the land module is optional at import time
-        return (), ()
-    try:
-        lons, lats = load_land_xy()
-    except (OSError, ValueError):
-        return (), ()
-    mx, my = _project(lons, lats)
-    return tuple(map(_shared, mx)), tuple(map(_shared, my))  # shared by every session
-
-
-def land_data() -> dict:
-    """A session's land source: its own lists of the shared, read-only ring arrays (Bokeh
-    keeps arrays as they are), so a session costs 287 references, not 16,814 floats."""
-    xs, ys = _land_arrays()
-    return {"xs": list(xs), "ys": list(ys)}
+from isspanel.dashboard.map_data import land_data
+from isspanel.geo.mercator import mercator
 
 
 class WorldMap:
@@ -101,7 +21,7 @@ class WorldMap:
     is the whole canvas and nothing can be drawn outside it. Hover gives coordinates.
     """
 
-    def __init__(self, positions: ColumnDataSource):
+    def __init__(self, positions: ColumnDataSource, track: ColumnDataSource):
         x0, y0 = mercator(-180, -70)
         x1, y1 = mercator(180, 75)
         # Fixed: the position's line is in the readouts text (readouts.js), since a new title
@@ -135,10 +55,7 @@ class WorldMap:
         self.land = ColumnDataSource(land_data(), name="land")
         self.predicted = ColumnDataSource({"x": [], "y": []}, name="predicted")
         self.points = positions
-        # A segment per position, from the hub (isspanel.dashboard.track); NaN: not drawn.
-        self.track = ColumnDataSource(
-            {k: [] for k in ("t0", "t1", "x0", "y0", "x1", "y1")}, name="track"
-        )
+        self.track = track  # a segment per position, from the hub (track.py); NaN: not drawn
         self.iss = ColumnDataSource(
             {k: [] for k in ("x", "y", "time", "lat", "lon", "source")}, name="iss", syncable=False
         )

@@ -4,6 +4,7 @@ as the producer sets them), poison and repeats among them, read back at a moment
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from isspanel.broker import HistoryError, HistoryReader, read_at, retained_range
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.history import moment_at, snapshot_at
 from isspanel.dashboard.hub import StreamHub
+from isspanel.dashboard.streams import POSITION_COLUMNS
 from isspanel.produce.feed_events import kafka_timestamp_ms
 from isspanel.produce.producer import RECORD_KEY, Publisher
 from isspanel.record import IssRecord, iso_utc
@@ -267,9 +269,43 @@ def test_the_snapshot_has_the_rows_the_live_hub_makes(iss_settings):
         assert hub.ingest(settings.topic, value)
     hub.publish()
     # n counts what a hub received and at when it arrived: a moment has neither.
-    kept = [i for i, c in enumerate(snap.POSITION_COLUMNS) if c not in ("n", "at")]
+    kept = [i for i, c in enumerate(POSITION_COLUMNS) if c not in ("n", "at")]
     same = lambda rows: [tuple(row[i] for i in kept) for row in rows]  # noqa: E731
     assert same(shot.positions.rows) == same(hub.snapshot().positions.rows)
+
+
+def test_a_moment_draws_the_track_the_live_hub_draws(iss_settings):
+    """A segment into each position but the first, none along an anomalous leg: the live
+    hub's track for the same rows (a moment had no track: points without their line)."""
+    settings = iss_settings
+    values = [record(i).to_json() for i in range(150)]
+    send(settings, settings.topic, [(BASE + i * 60, v) for i, v in enumerate(values)])
+    t0, t1 = BASE + 120 * 60, BASE + 121 * 60
+    anomaly = {
+        "event": "anomaly",
+        "timestamp": t1,
+        "eventTime": iso_utc(t1),
+        "prev_timestamp": t0,
+        "next_timestamp": t1,
+        "latitude": 71.0,
+        "longitude": -58.0,
+        "source": "sgp4",
+        "reason": "speed 41234 km/h over 60 s, outside 23500-26500 km/h",
+    }
+    send(settings, settings.events_topic, [(t1 + 20, json.dumps(anomaly).encode())])
+    shot = snapshot_at(settings, utc(BASE + 149 * 60))
+    hub = StreamHub(settings)
+    for value in values[-100:]:
+        assert hub.ingest(settings.topic, value)
+    assert hub.ingest(settings.events_topic, json.dumps(anomaly).encode())
+    hub.publish()
+
+    def drawn(rows) -> list[tuple[int, int]]:
+        return [(r[0], r[1]) for r in rows if not math.isnan(r[2])]
+
+    expected = [(BASE + (i - 1) * 60, BASE + i * 60) for i in range(51, 150) if i != 121]
+    assert len(shot.track.rows) == len(shot.positions.rows) == 100
+    assert drawn(shot.track.rows) == expected == drawn(hub.snapshot().track.rows)
 
 
 def test_rows_rolled_back_in_a_transaction_are_never_shown(iss_settings):

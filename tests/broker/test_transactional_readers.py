@@ -10,7 +10,8 @@ import uuid
 from kafka import KafkaProducer
 
 from isspanel.dashboard.consumer import HubConsumer
-from isspanel.dashboard.hub import STATS_BUFFER, StreamHub
+from isspanel.dashboard.hub import StreamHub
+from isspanel.dashboard.streams import STREAMS
 from isspanel.record import iso_utc
 from tests.browser import wait_until
 
@@ -51,7 +52,8 @@ def test_the_dashboard_backfills_committed_rows_by_count(iss_settings):
     uncommitted, showed the aborted row too. The aborted row lies among the last 48 offsets:
     twice the depth is not enough either."""
     settings = iss_settings
-    count = STATS_BUFFER + 8
+    keep = {s.name: s.keep(settings) for s in STREAMS}["stats"]
+    count = keep + 8
     aborted = {count - 5}
     rows = [window(i) for i in range(count)]
     write_in_transactions(settings, settings.stats_topic, rows, aborted)
@@ -64,8 +66,8 @@ def test_the_dashboard_backfills_committed_rows_by_count(iss_settings):
         def shown() -> list[str]:
             return [row[0] for row in consumer.hub.snapshot().stats.rows]
 
-        wait_until(lambda: len(shown()) >= STATS_BUFFER, 30, f"{STATS_BUFFER} backfilled windows")
-        assert shown() == committed[-STATS_BUFFER:]
+        wait_until(lambda: len(shown()) >= keep, 30, f"{keep} backfilled windows")
+        assert shown() == committed[-keep:]
         # A later commit still arrives; a later abort never does.
         later = [window(count), window(count + 1)]
         write_in_transactions(settings, settings.stats_topic, later, aborted={0})

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from isspanel.dashboard.readouts_view import FOOTPRINT_COLOR, PLACE_COLOR
-from isspanel.dashboard.world_map import mercator
 from isspanel.geo import readouts
+from isspanel.geo.mercator import mercator
 from isspanel.record import IssRecord
 from isspanel.sources import tle
 from tests.browser import (

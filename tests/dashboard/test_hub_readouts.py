@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from tornado.ioloop import IOLoop
 
-import isspanel.dashboard.hub as hub_module
-from isspanel.dashboard import snapshot as snap
-from isspanel.dashboard.readouts_view import READOUT_COLUMNS
+import isspanel.dashboard.sky_state as sky_module
+from isspanel.dashboard.streams import POSITION_COLUMNS, READOUT_COLUMNS
 from isspanel.geo import orbit, places, quick, readouts
 from isspanel.record import IssRecord
 from isspanel.sources import tle
@@ -26,7 +25,7 @@ from tests.browser import wait_until
 from tests.conftest import produce_raw
 from tests.tle_helpers import REFERENCE, write_tle
 
-COLUMN = {name: snap.POSITION_COLUMNS.index(name) for name in snap.POSITION_COLUMNS}
+COLUMN = {name: POSITION_COLUMNS.index(name) for name in POSITION_COLUMNS}
 SESSIONS = 5
 
 
@@ -67,13 +66,13 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
     topic_factory, hub_factory, session_loops, monkeypatch, tmp_path
 ):
     calls = []
-    real = hub_module.quick_readout
+    real = sky_module.quick_readout
 
     def counted(*args):
         calls.append(threading.current_thread().name)
         return real(*args)
 
-    monkeypatch.setattr(hub_module, "quick_readout", counted)
+    monkeypatch.setattr(sky_module, "quick_readout", counted)
     # A TLE with a fixed epoch, the records a day after it: whether some are in the Earth's
     # shadow depends on nothing else. Not now: for days at a time (early December 2026, early
     # July 2027 for the real ISS) an orbit is in sunlight throughout. Retained for good: the

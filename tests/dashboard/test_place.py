@@ -11,8 +11,9 @@ from bokeh.models import ColumnDataSource
 
 from isspanel.dashboard import passes
 from isspanel.dashboard.hub import StreamHub
-from isspanel.dashboard.place import PlaceError, PlaceView, lat_lon, parse_place
-from isspanel.dashboard.world_map import WorldMap, mercator
+from isspanel.dashboard.place import PlaceError, PlaceView, parse_place
+from isspanel.dashboard.world_map import WorldMap
+from isspanel.geo.mercator import lat_lon, mercator
 from isspanel.geo.passes import Pass
 from isspanel.settings import Settings
 from tests.tle_helpers import days_ago, tle_of
@@ -82,7 +83,7 @@ def test_a_tap_on_the_map_sets_the_session_place_and_asks_for_its_passes(monkeyp
     # Its own cache, not the shared one: another test's place would hide a request not made.
     cache = AskedCache()
     monkeypatch.setattr(passes, "CACHE", cache)
-    world = WorldMap(ColumnDataSource({"x": [], "y": []}))
+    world = WorldMap(ColumnDataSource({"x": [], "y": []}), ColumnDataSource())
     source = ColumnDataSource({"x": [], "y": [], "lat": [], "lon": []})
     hub = StreamHub(Settings.from_env())
     view = PlaceView(world, source, hub, doc=None, location=None)

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from isspanel.dashboard import history
-from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.health import Health, describe, status_html
+from isspanel.dashboard.streams import POSITION_COLUMNS
 from isspanel.record import IssRecord
 from tests.browser import wait_until
 from tests.conftest import produce_raw
@@ -171,7 +171,7 @@ def test_a_record_changes_the_status_only_when_what_it_says_changes(
     # Count and arrival went with the rows: the text is the same (a page compares the text,
     # so a status made again with the same words is not sent again).
     assert now.status == first.status
-    n, at = snap.POSITION_COLUMNS.index("n"), snap.POSITION_COLUMNS.index("at")
+    n, at = POSITION_COLUMNS.index("n"), POSITION_COLUMNS.index("at")
     assert [row[n] for row in now.positions.rows] == [1, 2, 3]
     assert now.positions.rows[-1][at] == pytest.approx(now.health.last_record_at, abs=0.01)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 import urllib.parse
 
@@ -155,3 +156,23 @@ def test_the_slider_puts_the_page_at_a_moment_within_what_is_retained(served, op
     keys = table_keys(page)
     assert len(keys) == 100 and keys == sorted(keys, reverse=True)
     assert "?at=" in address(page)
+
+
+def drawn(page) -> list[tuple[int, int]]:
+    """The track's drawn segments as the page holds them: (t0, t1) of each; a segment with
+    NaN ends is not drawn."""
+    track = model_data(page, "track")
+    ends = zip(track["t0"], track["t1"], track["x0"], track["x1"], strict=True)
+    return [(int(t0), int(t1)) for t0, t1, x0, x1 in ends if not math.isnan(x0 + x1)]
+
+
+def test_a_page_at_a_moment_draws_the_track_of_its_positions(served, open_page):
+    # The positions' ground track is the live page's, for the rows the moment shows: a
+    # segment from each position to the next (none into the first one shown).
+    _settings, server = served
+    page = open_page(at_url(server, iso_utc(BASE + 200 * 60 + 30)))
+    wait_on(page, lambda: "Not live — showing" in all_text(page), 30, "the moment")
+    wait_on(page, lambda: len(table_keys(page)) == 100, 30, "the 100 positions up to it")
+    expected = [(BASE + (i - 1) * 60, BASE + i * 60) for i in range(102, 201)]
+    wait_on(page, lambda: drawn(page) == expected, 10, "the track of the 100 positions")
+    assert len(model_data(page, "track")["t0"]) == 100

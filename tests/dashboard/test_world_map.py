@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import math
+import time
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 from bokeh.core.serialization import Serializer
 from bokeh.models import ColumnDataSource
 
-from isspanel.dashboard import history
+from isspanel.broker.history import History
+from isspanel.dashboard.history import build_moment
+from isspanel.dashboard.map_data import night_data, predicted_data
 from isspanel.dashboard.snapshot import Snapshot
-from isspanel.dashboard.world_map import (
-    R_MERCATOR,
-    WorldMap,
-    mercator,
-    night_data,
-    predicted_data,
-)
+from isspanel.dashboard.streams import STREAMS
+from isspanel.dashboard.world_map import WorldMap
+from isspanel.geo.mercator import R_MERCATOR, mercator
 from isspanel.geo.orbit import night_polygon
 from isspanel.settings import Settings
 
@@ -57,8 +57,11 @@ def test_shared_shapes_are_read_only_arrays_that_bokeh_sends_as_buffers(data):
 
 def test_every_empty_orbit_and_night_has_the_columns_the_map_draws():
     """A moment with no positions (time travel) shows an empty orbit, not a missing column."""
-    world = WorldMap(ColumnDataSource({"x": [], "y": []}))
+    world = WorldMap(ColumnDataSource({"x": [], "y": []}), ColumnDataSource())
     drawn = set(world.predicted.data)
     assert drawn == set(world.night.data) == {"x", "y"}
-    assert set(history._predicted(Settings.from_env(), None)) == drawn
+    at = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+    reads = {s.name: History(s.name, at) for s in STREAMS}
+    empty = build_moment(Settings.from_env(), at, False, reads, 0, time.monotonic()).snapshot
+    assert set(empty.predicted) == set(empty.night) == drawn
     assert set(Snapshot().predicted) == set(Snapshot().night) == drawn
