@@ -13,7 +13,7 @@ from isspanel.dashboard import passes
 from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.place import PlaceError, PlaceView, parse_place
 from isspanel.dashboard.world_map import WorldMap
-from isspanel.geo.mercator import lat_lon, mercator
+from isspanel.geo.mercator import mercator
 from isspanel.geo.passes import Pass
 from isspanel.settings import Settings
 from tests.tle_helpers import days_ago, tle_of
@@ -57,14 +57,6 @@ def test_a_bad_place_says_what_is_wrong(lat, lon, says):
         parse_place(lat, lon)
     assert says in str(caught.value)
     assert len(str(caught.value)) < 120
-
-
-def test_a_map_point_goes_back_to_latitude_and_longitude():
-    for lat, lon in ((52.52, 13.40), (-33.87, 151.21), (0.0, -179.9), (80.0, 45.0)):
-        assert lat_lon(*mercator(lon, lat)) == pytest.approx((lat, lon))
-    # Panned past the antimeridian: the longitude wraps.
-    x, y = mercator(170.0, 10.0)
-    assert lat_lon(x + mercator(20.0, 0.0)[0], y) == pytest.approx((10.0, -170.0))
 
 
 class AskedCache:
