@@ -91,12 +91,7 @@ def naive_moment(settings, at: datetime) -> Moment:
     )
     reads, fetched = {}, 0
     for stream in STREAMS:
-        name, topic, limit, kind = (
-            stream.name,
-            stream.topic(settings),
-            stream.keep(settings),
-            stream.kind,
-        )
+        topic, kind = stream.topic(settings), stream.kind
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
@@ -113,15 +108,14 @@ def naive_moment(settings, at: datetime) -> Moment:
                     t_ms = kind.time_ms(value)
                     if t_ms <= at_ms:
                         seen.setdefault(kind.key(value), (t_ms, value))
-        rows = tuple(v for _, v in sorted(seen.values(), key=lambda x: x[0])[-limit:])
-        reads[name] = History(topic, at, rows)
+        newest = sorted(seen.values(), key=lambda x: x[0])[-stream.keep(settings) :]
+        reads[stream.name] = History(topic, at, tuple(v for _, v in newest))
     consumer.close()
     return build_moment(settings, at, live, reads, fetched, started)
 
 
 def same(a: Moment, b: Moment) -> bool:
-    kinds = ("positions", "speeds", "stats", "events")
-    return all(getattr(a.snapshot, k).rows == getattr(b.snapshot, k).rows for k in kinds)
+    return all(a.snapshot.rows(s.name).rows == b.snapshot.rows(s.name).rows for s in STREAMS)
 
 
 def measure(name: str, settings, first: int, last: int) -> list[dict]:
