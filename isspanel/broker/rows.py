@@ -8,6 +8,7 @@ the key says which rows are one row, so that a repeat changes nothing shown.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,11 +22,18 @@ from isspanel.settings import Settings
 
 @dataclass(frozen=True)
 class Kind:
+    """What one of the pipeline's topics holds: how a message becomes a row, and the row's own
+    time and key."""
+
     name: str
+    topic_setting: str  # the Settings field that names the topic (dotted: a nested one)
     parse: Callable[[bytes | None, int], Any]  # (value, max bytes) -> row, or InvalidRecord
     time_ms: Callable[[Any], float]  # the moment the row belongs to, epoch ms
     key: Callable[[Any], Hashable]
     flink: bool  # written by Flink: its Kafka timestamp is when it was written, not its time
+
+    def topic(self, settings: Settings) -> str:
+        return operator.attrgetter(self.topic_setting)(settings)
 
 
 def _flink(validate: Callable[[dict], dict]) -> Callable[[bytes | None, int], dict]:
@@ -38,34 +46,43 @@ def _window_end_ms(row: dict) -> float:
 
 
 POSITIONS = Kind(
-    "positions", from_message, lambda r: r.timestamp * 1000.0, lambda r: r.timestamp, False
+    name="positions",
+    topic_setting="topic",
+    parse=from_message,
+    time_ms=lambda r: r.timestamp * 1000.0,
+    key=lambda r: r.timestamp,
+    flink=False,
 )
 SPEEDS = Kind(
-    "speeds", _flink(flink_rows.speed_row), lambda r: r["t_ms"], lambda r: r["t_ms"], True
+    name="speeds",
+    topic_setting="speed_topic",
+    parse=_flink(flink_rows.speed_row),
+    time_ms=lambda r: r["t_ms"],
+    key=lambda r: r["t_ms"],
+    flink=True,
 )
 STATS = Kind(
-    "stats",
-    _flink(flink_rows.stats_row),
-    _window_end_ms,
-    lambda r: flink_rows.epoch_ms(r["window_start"]),
-    True,
+    name="stats",
+    topic_setting="stats_topic",
+    parse=_flink(flink_rows.stats_row),
+    time_ms=_window_end_ms,
+    key=lambda r: flink_rows.epoch_ms(r["window_start"]),
+    flink=True,
 )
 EVENTS = Kind(
-    "events",
-    _flink(flink_rows.event_row),
-    flink_rows.event_ms,
-    lambda r: (r["event"], flink_rows.event_ms(r)),
-    True,
+    name="events",
+    topic_setting="events_topic",
+    parse=_flink(flink_rows.event_row),
+    time_ms=flink_rows.event_ms,
+    key=lambda r: (r["event"], flink_rows.event_ms(r)),
+    flink=True,
 )
+KINDS = (POSITIONS, SPEEDS, STATS, EVENTS)
 
 
 def kind_of(settings: Settings, topic: str) -> Kind:
     """The kind of one of the pipeline's topics (any other topic is read as positions)."""
-    return {
-        settings.speed_topic: SPEEDS,
-        settings.stats_topic: STATS,
-        settings.events_topic: EVENTS,
-    }.get(topic, POSITIONS)
+    return next((k for k in KINDS if k.topic(settings) == topic), POSITIONS)
 
 
 def row_times(kind: Kind, settings: Settings, message) -> list[float]:

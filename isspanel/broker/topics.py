@@ -9,13 +9,15 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from isspanel.broker.rows import KINDS
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def pipeline_topics(settings: Settings) -> list[str]:
-    return [settings.topic, settings.speed_topic, settings.stats_topic, settings.events_topic]
+    """The topics of the pipeline's kinds of rows (``rows.KINDS``): positions first."""
+    return [kind.topic(settings) for kind in KINDS]
 
 
 def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:

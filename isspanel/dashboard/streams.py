@@ -7,12 +7,13 @@ rows (``history.py``), and a page makes one ColumnDataSource per entry and strea
 it (``page.py``). None of them names a stream; the positions entry is marked ``record``: the
 status counts its records and the map's track and next orbit follow them.
 
-A fifth stream is one entry here: its Kind (``broker/rows.py``: the validator, the row's own
-time and its key, whether Flink writes it), the Settings field that names its topic, how many
+A fifth stream is one entry here: its Kind (``broker/rows.py``: the Settings field that names
+its topic, the validator, the row's own time and its key, whether Flink writes it), how many
 rows a page keeps, its columns and the function that makes a row of them, and the name of the
-page's source. Beyond this registry it needs only what makes it exist and be seen: its topic in
-Settings (created with the others by ``broker/topics.py``) and a view of its source on the page
-(as ``flink_view.py`` shows the Flink streams). tests/dashboard/test_streams.py adds one.
+page's source (tests/dashboard/test_streams.py adds one). Around the dashboard it needs what
+makes it exist and be seen: its topic's Settings field; its Kind in ``rows.KINDS`` too, for the
+topic to be created with the others and known to every reader (notebooks, ``read_at``); and a
+view of its source on the page (as ``flink_view.py`` shows the Flink streams).
 """
 
 from __future__ import annotations
@@ -47,20 +48,22 @@ class Shown:
     depth: int | str  # the rows kept: a number, or the Settings field that holds it
 
     def keep(self, settings: Settings) -> int:
-        return self.depth if isinstance(self.depth, int) else getattr(settings, self.depth)
+        if isinstance(self.depth, int):
+            return self.depth
+        return operator.attrgetter(self.depth)(settings)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Stream(Shown):
-    """A stream read from Kafka: a topic, how its messages are validated and made rows."""
+    """A stream read from Kafka: its topic's kind, and how its rows are made."""
 
-    topic_setting: str  # the Settings field that names the topic (dotted: a nested one)
-    kind: Kind  # validator, row time, key; flink: written in transactions (backfill margin)
+    # The topic's Settings field, validator, row time and key; flink: written in transactions.
+    kind: Kind
     row: RowBuilder
     record: bool = False  # the ISS's own records: counted, deduplicated, the track's points
 
     def topic(self, settings: Settings) -> str:
-        return operator.attrgetter(self.topic_setting)(settings)
+        return self.kind.topic(settings)
 
 
 # Extra columns of the positions row: the readouts (isspanel.geo.quick), None where unknown.
@@ -152,7 +155,6 @@ STREAMS: tuple[Stream, ...] = (
         source="positions",
         columns=POSITION_COLUMNS,
         depth="buffer_size",
-        topic_setting="topic",
         kind=POSITIONS,
         row=position_row,
         record=True,
@@ -162,7 +164,6 @@ STREAMS: tuple[Stream, ...] = (
         source="speed",
         columns=SPEED_COLUMNS,
         depth=600,
-        topic_setting="speed_topic",
         kind=SPEEDS,
         row=speed_row,
     ),
@@ -171,7 +172,6 @@ STREAMS: tuple[Stream, ...] = (
         source="stats",
         columns=STATS_COLUMNS,
         depth=24,
-        topic_setting="stats_topic",
         kind=STATS,
         row=stats_row,
     ),
@@ -180,7 +180,6 @@ STREAMS: tuple[Stream, ...] = (
         source="events",
         columns=EVENT_COLUMNS,
         depth=24,
-        topic_setting="events_topic",
         kind=EVENTS,
         row=event_row,
     ),

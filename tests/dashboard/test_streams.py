@@ -51,8 +51,14 @@ CREW = Stream(
     source="crew-rows",
     columns=("t", "name"),
     depth=5,
-    topic_setting="crew_topic",
-    kind=Kind("crew", _crew, lambda r: r["t_ms"], lambda r: r["name"], False),
+    kind=Kind(
+        name="crew",
+        topic_setting="crew_topic",
+        parse=_crew,
+        time_ms=lambda r: r["t_ms"],
+        key=lambda r: r["name"],
+        flink=False,
+    ),
     row=lambda row, *_context: (row["t_ms"], row["name"]),
 )
 FIVE = (*STREAMS, CREW)
@@ -189,7 +195,7 @@ def names(module: str) -> set[str]:
 @pytest.mark.parametrize("module", CONSUMERS)
 def test_no_part_that_handles_streams_names_one(module):
     streams = {s.name for s in shown()} | {s.source for s in shown()}
-    topics = {s.topic_setting for s in STREAMS} - {"topic"}  # .topic: also Stream.topic()
+    topics = {s.kind.topic_setting for s in STREAMS} - {"topic"}  # .topic: also Stream.topic()
     old = {"SPEED_BUFFER", "STATS_BUFFER", "EVENTS_BUFFER"}  # the depths, before the registry
     # page.py's "positions" is static/positions.js and the name that script reads its
     # source by, not a stream's: the page takes the source from the registry (records()).
