@@ -7,8 +7,9 @@ after a grace period. Why not PR_SET_PDEATHSIG: it fires when the forking *threa
 broker started from a worker thread would die with the thread), it reaches one process, not a
 group, and it cannot be set on a daemon that a script such as Flink's jobmanager.sh forks off.
 
-The watchdog runs this file as a script, standard library only (`python -I -S`), in a session
-of its own, so that a terminal's Ctrl-C or hangup, meant for its starter, spares it.
+The watchdog runs this module with the standard library only (`python -I -S`, the package's
+folder put on its path by hand), in a session of its own, so that a terminal's Ctrl-C or hangup,
+meant for its starter, spares it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+from isspanel.processes import group_alive, signal_group
 
 log = logging.getLogger("isspanel.lifeline")
 
@@ -31,6 +35,11 @@ _lock = threading.Lock()
 _write_end: int | None = None
 _watchdog: subprocess.Popen | None = None
 _tied: dict[int, float] = {}  # process group id -> grace in seconds
+# What the watchdog runs: isolated from site-packages and the environment, so it imports
+# nothing but this package (its folder on the path) and the standard library.
+_WATCHDOG = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from isspanel.lifeline import main; main()"
+)
 
 
 def popen(cmd, grace_s: float = GRACE_S, **kwargs) -> subprocess.Popen:
@@ -63,7 +72,7 @@ def _ensure_watchdog() -> None:
     read_end, write_end = os.pipe()  # both close-on-exec: no other child inherits them
     try:
         _watchdog = subprocess.Popen(
-            [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())],
+            [sys.executable, "-I", "-S", "-c", _WATCHDOG, _package_root(), str(os.getpid())],
             stdin=read_end,
             stdout=subprocess.DEVNULL,
             start_new_session=True,
@@ -74,6 +83,10 @@ def _ensure_watchdog() -> None:
     finally:
         os.close(read_end)
     _write_end = write_end
+
+
+def _package_root() -> str:
+    return str(Path(__file__).resolve().parent.parent)
 
 
 def _send(line: str) -> None:
@@ -115,23 +128,6 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 # -- the watchdog ------------------------------------------------------------------------------
 
 
-def _exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _signal(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def watch(starter: int) -> None:
     """Read tie and untie lines from stdin until EOF, then end the groups still tied."""
     groups: dict[int, float] = {}
@@ -139,7 +135,7 @@ def watch(starter: int) -> None:
     while True:
         ready, _, _ = select.select([0], [], [], SWEEP_S)
         if not ready:
-            groups = {g: s for g, s in groups.items() if _exists(g)}
+            groups = {g: s for g, s in groups.items() if group_alive(g)}
             continue
         data = os.read(0, 4096)
         if not data:
@@ -151,7 +147,7 @@ def watch(starter: int) -> None:
                 groups[int(op[1:])] = float(rest)
             elif op.startswith("-"):
                 groups.pop(int(op[1:]), None)
-    groups = {g: s for g, s in groups.items() if _exists(g)}
+    groups = {g: s for g, s in groups.items() if group_alive(g)}
     if not groups:
         return
     log.warning(
@@ -161,29 +157,26 @@ def watch(starter: int) -> None:
     )
     started = time.monotonic()
     for pgid in groups:
-        _signal(pgid, signal.SIGTERM)
+        signal_group(pgid, signal.SIGTERM)
     while groups:
         time.sleep(0.1)
         elapsed = time.monotonic() - started
         for pgid, grace_s in list(groups.items()):
-            if not _exists(pgid):
+            if not group_alive(pgid):
                 del groups[pgid]
             elif elapsed > grace_s:
                 log.warning(
                     "process group %d outlived %.0f s after SIGTERM: SIGKILL", pgid, grace_s
                 )
-                _signal(pgid, signal.SIGKILL)
+                signal_group(pgid, signal.SIGKILL)
                 del groups[pgid]
 
 
 def main() -> None:
+    """The watchdog: `python -I -S -c _WATCHDOG <package folder> <starter's pid>`."""
     # Its own session spares it a terminal's signals; these two are ignored all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.raiseExceptions = False  # a stderr whose reader is gone must not stop the work
     logging.basicConfig(format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    watch(int(sys.argv[1]))
-
-
-if __name__ == "__main__":
-    main()
+    watch(int(sys.argv[-1]))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Iterable
@@ -12,6 +11,7 @@ from dataclasses import asdict
 
 from kafka.errors import KafkaError
 
+from isspanel.processes import StopSignals
 from isspanel.produce.entries import ProducerStats
 from isspanel.produce.moments import Moments, newest_on_topic
 from isspanel.produce.publisher import RECORD_KEY, Publisher
@@ -206,17 +206,8 @@ class IssProducer:
         log.info("producer stopped: %s", asdict(self.stats))
         return self.stats
 
-    def install_signal_handlers(self) -> None:
-        """SIGINT and SIGTERM stop the loop; `finish` then flushes what was accepted."""
-        install_stop_handlers(self.stop_event)
 
-
-def install_stop_handlers(stop_event: threading.Event) -> None:
-    """SIGINT and SIGTERM set ``stop_event`` (said in the log) instead of killing us."""
-
-    def stop(signum, _frame):
-        log.info("%s received: flushing and stopping", signal.Signals(signum).name)
-        stop_event.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+def stop_signals() -> StopSignals:
+    """SIGINT and SIGTERM set the stop event (said in the log) instead of killing us; the
+    producer's `finish` then flushes what was accepted."""
+    return StopSignals(log, "%s received: flushing and stopping")

@@ -36,8 +36,8 @@ from isspanel.analytics import runner as flink_runner
 from isspanel.analytics import state as flink_state
 from isspanel.broker.topics import ensure_topics
 from isspanel.cli.flink import flink_command
-from isspanel.cli.supervisor import group_members
 from isspanel.geo.orbit import great_circle_km
+from isspanel.processes import group_members
 from isspanel.produce.producer import IssProducer
 from isspanel.record import IssRecord, iso_utc
 from isspanel.settings import PROJECT_ROOT, Settings

@@ -29,7 +29,7 @@ from isspanel import lifeline
 from isspanel.analytics import local as flink_local
 from isspanel.broker.topics import pipeline_topics
 from isspanel.cli.flink import flink_command
-from isspanel.cli.supervisor import group_members
+from isspanel.processes import group_members
 from isspanel.produce.producer import IssProducer
 from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources.sgp4_model import Sgp4Source
