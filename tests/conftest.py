@@ -206,7 +206,7 @@ def read_topic(
 
 def publish(settings: Settings, records) -> None:
     """Publish records as the producer does (its Publisher: keyed, JSON, delivered)."""
-    from isspanel.produce.producer import Publisher
+    from isspanel.produce.publisher import Publisher
 
     publisher = Publisher(settings)
     for record in records:

@@ -12,9 +12,9 @@ from dataclasses import asdict
 from kafka.errors import KafkaError
 
 from isspanel.processes import StopSignals
-from isspanel.produce.entries import ProducerStats
 from isspanel.produce.moments import Moments, newest_on_topic
-from isspanel.produce.publisher import RECORD_KEY, Publisher
+from isspanel.produce.publisher import Publisher
+from isspanel.produce.stats import ProducerStats
 from isspanel.record import InvalidRecord, IssRecord
 from isspanel.settings import Settings
 from isspanel.sources import Source, SourceError, StaleAnswer
@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 
 # Publishing history fast wants big batches: linger lets the sender fill 1 MiB batches.
 ACCELERATED_CONFIG = {"linger_ms": 50, "batch_size": 1 << 20}
-
-__all__ = ["ACCELERATED_CONFIG", "RECORD_KEY", "IssProducer", "ProducerStats", "Publisher"]
 
 
 class IssProducer:
@@ -40,11 +38,9 @@ class IssProducer:
     ):
         self.settings = settings
         self.source = source
-        self.stats = ProducerStats()
         config = ACCELERATED_CONFIG if accelerated else {}
-        self.publisher = publisher or Publisher(settings, self.stats, **config)
-        self.publisher.stats = self.stats
-        self.stats.replayed = self.publisher.replayed
+        self.publisher = publisher or Publisher(settings, **config)
+        self.stats = self.publisher.stats  # one account: the publisher counts deliveries
         self.stop_event = stop_event or threading.Event()
         self.moments = Moments(self.stats)
         self._started = False
@@ -55,13 +51,14 @@ class IssProducer:
         self._inflight_since = 0.0
 
     def _start(self) -> None:
-        """Learn the newest timestamp already published: the topic's tail, the spool's."""
+        """Learn the newest timestamp already published: the topic's tail, the spool's. What
+        the spool holds up to the tail's newest is on the topic already: not sent again."""
         if self._started:
             return
         self._started = True
         self.moments.seed(self.publisher.replayed_newest, "in the spool")
         try:
-            self.moments.seed(newest_on_topic(self.settings), f"on {self.settings.topic}")
+            newest = newest_on_topic(self.settings)
         except (KafkaError, OSError) as exc:
             log.warning(
                 "could not read the newest record of %s (%s): only this run's timestamps are"
@@ -69,6 +66,10 @@ class IssProducer:
                 self.settings.topic,
                 exc,
             )
+            return
+        self.moments.seed(newest, f"on {self.settings.topic}")
+        if newest is not None:
+            self.publisher.drop_published(newest, self.settings.topic)
 
     def _fetch_and_accept(self) -> None:
         try:

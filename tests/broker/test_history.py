@@ -17,7 +17,7 @@ from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.history import moment_at, snapshot_at
 from isspanel.dashboard.hub import StreamHub
 from isspanel.produce.feed_events import kafka_timestamp_ms
-from isspanel.produce.producer import RECORD_KEY, Publisher
+from isspanel.produce.publisher import RECORD_KEY, Publisher
 from isspanel.record import IssRecord, iso_utc
 
 # Three days back, on a whole minute: well inside the 7-day retention.

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from isspanel.dashboard.world_map import mercator
-from isspanel.produce.producer import Publisher
+from isspanel.produce.publisher import Publisher
 from isspanel.record import IssRecord
 from tests.browser import (
     DashboardServer,

@@ -14,7 +14,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from isspanel.geo.orbit import great_circle_km
-from isspanel.produce.producer import IssProducer, Publisher
+from isspanel.produce.producer import IssProducer
+from isspanel.produce.publisher import Publisher
 from isspanel.record import IssRecord
 from isspanel.settings import PROJECT_ROOT
 from isspanel.sources import make_source
