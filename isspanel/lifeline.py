@@ -7,9 +7,9 @@ after a grace period. Why not PR_SET_PDEATHSIG: it fires when the forking *threa
 broker started from a worker thread would die with the thread), it reaches one process, not a
 group, and it cannot be set on a daemon that a script such as Flink's jobmanager.sh forks off.
 
-The watchdog runs this module with the standard library only (`python -I -S`, the package's
-folder put on its path by hand), in a session of its own, so that a terminal's Ctrl-C or hangup,
-meant for its starter, spares it.
+The watchdog runs this file as a script, standard library only (`python -I -S`: it finds its own
+package through the folder it lives in), in a session of its own, so that a terminal's Ctrl-C or
+hangup, meant for its starter, spares it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ import threading
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # the watchdog: isolated, so its package is not on its path yet
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from isspanel.processes import group_alive, signal_group
 
 log = logging.getLogger("isspanel.lifeline")
@@ -35,11 +38,6 @@ _lock = threading.Lock()
 _write_end: int | None = None
 _watchdog: subprocess.Popen | None = None
 _tied: dict[int, float] = {}  # process group id -> grace in seconds
-# What the watchdog runs: isolated from site-packages and the environment, so it imports
-# nothing but this package (its folder on the path) and the standard library.
-_WATCHDOG = (
-    "import sys; sys.path.insert(0, sys.argv[1]); from isspanel.lifeline import main; main()"
-)
 
 
 def popen(cmd, grace_s: float = GRACE_S, **kwargs) -> subprocess.Popen:
@@ -72,7 +70,7 @@ def _ensure_watchdog() -> None:
     read_end, write_end = os.pipe()  # both close-on-exec: no other child inherits them
     try:
         _watchdog = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _WATCHDOG, _package_root(), str(os.getpid())],
+            [sys.executable, "-I", "-S", os.path.abspath(__file__), str(os.getpid())],
             stdin=read_end,
             stdout=subprocess.DEVNULL,
             start_new_session=True,
@@ -83,10 +81,6 @@ def _ensure_watchdog() -> None:
     finally:
         os.close(read_end)
     _write_end = write_end
-
-
-def _package_root() -> str:
-    return str(Path(__file__).resolve().parent.parent)
 
 
 def _send(line: str) -> None:
@@ -173,10 +167,14 @@ def watch(starter: int) -> None:
 
 
 def main() -> None:
-    """The watchdog: `python -I -S -c _WATCHDOG <package folder> <starter's pid>`."""
+    """The watchdog: `python -I -S lifeline.py <starter's pid>`."""
     # Its own session spares it a terminal's signals; these two are ignored all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logging.raiseExceptions = False  # a stderr whose reader is gone must not stop the work
     logging.basicConfig(format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    watch(int(sys.argv[-1]))
+    watch(int(sys.argv[1]))
+
+
+if __name__ == "__main__":
+    main()
