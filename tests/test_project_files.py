@@ -121,7 +121,7 @@ def test_ci_runs_make_test():
     assert lines[0].startswith("#!"), "CI runs it with bash, but it should say so itself"
 
 
-@pytest.mark.parametrize("target", ["up", "test", "bench", "help"])
+@pytest.mark.parametrize("target", ["up", "test", "bench", "help", "sql-client"])
 def test_makefile_has_target(target):
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(rf"^{target}:", makefile, re.M), f"no `{target}:` rule"
