@@ -55,25 +55,27 @@ def reading_options(settings: Settings, bounded: bool) -> dict[str, str]:
 
 
 def init_statements(settings: Settings, bounded: bool = False) -> list[str]:
-    """SET and CREATE of every flink/*.sql file (no INSERT), then each table set to read."""
+    """SET and CREATE of every flink/*.sql file (no INSERT), each table set to read as soon
+    as it is made (the views on it are planned for what it reads: a batch view needs it
+    bounded)."""
     client = client_settings(settings)
-    statements = [
-        sql
-        for path in sql_files()
-        for sql in load_sql(path.name, client)
-        if statement_kind(sql) != "INSERT"
-    ]
-    tables = [m.group(1) for sql in statements if (m := _TABLE.match(sql))]
-    options = ", ".join(f"'{k}' = '{v}'" for k, v in reading_options(settings, bounded).items())
-    return statements + [f"ALTER TABLE {table} SET ({options})" for table in tables]
+    options = ",\n  ".join(f"'{k}' = '{v}'" for k, v in reading_options(settings, bounded).items())
+    statements = []
+    for path in sql_files():
+        for sql in load_sql(path.name, client):
+            if statement_kind(sql) != "INSERT":
+                statements.append(sql)
+            if match := _TABLE.match(sql):
+                statements.append(f"ALTER TABLE {match.group(1)} SET (\n  {options}\n)")
+    return statements
 
 
 def render_init(settings: Settings, bounded: bool = False) -> str:
+    reads = "up to the end offsets at each query's start (batch mode)" if bounded else "on"
     head = (
         "-- Written by `isspanel sql-client` at each start: the SET and CREATE statements of\n"
-        "-- flink/*.sql with the ISS_* settings, then each table set to read from the earliest\n"
-        f"-- offset{' up to the offsets at the query start' if bounded else ''}, committed rows "
-        "only.\n\n"
+        "-- flink/*.sql with the ISS_* settings, each table set to read committed rows from the\n"
+        f"-- earliest offset {reads}.\n\n"
     )
     # Each statement without the blank lines its comments left (flink/*.sql has them).
     lines = [
@@ -115,7 +117,7 @@ def opt_dir(settings: Settings, home: Path) -> Path:
     return folder
 
 
-def client_config(settings: Settings) -> dict[str, str]:
+def client_config(settings: Settings, bounded: bool = False) -> dict[str, str]:
     """The session's -D options: flink run's cluster settings, loopback binds included."""
     config = flink_config(settings)
     del config["pipeline.jars"]  # given with -j, which also loads it into the session
@@ -124,6 +126,10 @@ def client_config(settings: Settings) -> dict[str, str]:
         del config["rest.port"]
         config["execution.target"] = "local"
     config["sql-client.execution.result-mode"] = "tableau"  # plain rows, fine in any terminal
+    if bounded:
+        # Every table ends: a query gives its final rows, not a changelog. Set from the start,
+        # so that the views are planned for batch too (a view made in streaming mode is not).
+        config["execution.runtime-mode"] = "batch"
     return config
 
 
@@ -141,7 +147,7 @@ def client_command(
     env = dict(os.environ)
     env.update(FLINK_OPT_DIR=str(opt_dir(settings, home)), FLINK_LOG_DIR=str(log_dir))
     argv = ["bash", str(home / "bin" / "sql-client.sh"), "embedded"]
-    for key, value in client_config(settings).items():
+    for key, value in client_config(settings, bounded).items():
         argv += ["-D", f"{key}={value}"]
     argv += ["-j", str(connector_jar(settings)), "-i", str(init)]
     argv += ["-hist", str(folder / "history"), *(extra or [])]

@@ -49,7 +49,7 @@ def test_the_init_file_is_the_projects_ddl_with_the_settings(kafka_settings):
     ddl = [
         s for p in sql_files() for s in load_sql(p.name, client) if statement_kind(s) != "INSERT"
     ]
-    assert statements[: len(ddl)] == ddl
+    assert [s for s in statements if statement_kind(s) != "ALTER TABLE"] == ddl
     text = "\n".join(statements)
     assert "'topic' = 't-loc'" in text and "'topic' = 't-speed'" in text
     assert f"'properties.bootstrap.servers' = '{settings.bootstrap}'" in text
@@ -58,12 +58,16 @@ def test_the_init_file_is_the_projects_ddl_with_the_settings(kafka_settings):
     assert "'sink.transactional-id-prefix' = 'g-sql-client-t-speed'" in text
     alters = [s for s in statements if statement_kind(s) == "ALTER TABLE"]
     assert [s.split()[2] for s in alters] == list(TABLES)
+    for sql in alters:  # right after its table: the views on it are planned for its reads
+        made = statements[statements.index(sql) - 1]
+        assert statement_kind(made) == "CREATE TABLE" and made.split()[2] == sql.split()[2]
     for sql in alters:
         assert "'scan.startup.mode' = 'earliest-offset'" in sql
         assert "'properties.isolation.level' = 'read_committed'" in sql
         assert "scan.bounded.mode" not in sql
     bounded = sql_client.init_statements(settings, bounded=True)
-    assert all("'scan.bounded.mode' = 'latest-offset'" in s for s in bounded[-4:])
+    alters = [s for s in bounded if statement_kind(s) == "ALTER TABLE"]
+    assert len(alters) == 4 and all("'scan.bounded.mode' = 'latest-offset'" in s for s in alters)
 
 
 def test_print_init_writes_the_init_sql(kafka_settings, capsys):
@@ -89,6 +93,8 @@ def test_the_client_runs_embedded_on_loopback_or_on_a_jobmanager(kafka_settings,
     for key in ("rest.bind-address", "jobmanager.bind-host", "taskmanager.bind-host"):
         assert options[key] == "127.0.0.1"
     assert "rest.port" not in options  # a free one per query: ISS_FLINK_REST_PORT is flink run's
+    assert "execution.runtime-mode" not in options  # streaming: a query runs on
+    assert sql_client.client_config(settings, bounded=True)["execution.runtime-mode"] == "batch"
     opt = sorted(p.name for p in (tmp_path / "flink" / "sql-client" / "opt").iterdir())
     assert any(n.startswith("flink-sql-gateway-") for n in opt), opt
     assert any(n.startswith("flink-sql-client-") for n in opt), opt
