@@ -589,6 +589,11 @@ def test_flink_dockerfile_versions():
     assert '"apache-flink==${FLINK_VERSION}"' in dockerfile.run_text()
 
 
+def test_the_sql_gateway_jar_joins_pyflinks_own_version():
+    """`isspanel sql-client` adds flink-sql-gateway to PyFlink's distribution: same release."""
+    assert pom_properties()["flink.version"] == versions.FLINK_VERSION
+
+
 def test_project_dockerfile_versions():
     dockerfile = Dockerfile.parse(PROJECT_DOCKERFILE)
     args = dockerfile.args()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -26,6 +28,9 @@ from isspanel.processes import alive, signal_group
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# The broker's GC, unless KAFKA_JVM_PERFORMANCE_OPTS says otherwise (as kafka-run-class.sh).
+GC_FLAGS = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
 
 LOG4J2_PROPERTIES = """\
 status = warn
@@ -133,12 +138,15 @@ class LocalBroker:
 
     def _java_command(self, main: str, *args: str) -> list[str]:
         heap = self.settings.kafka_heap
+        # As Kafka's own kafka-run-class.sh: KAFKA_JVM_PERFORMANCE_OPTS replaces the GC flags,
+        # KAFKA_OPTS adds to them (the test suite starts brokers with a quicker-starting JIT).
+        performance = os.environ.get("KAFKA_JVM_PERFORMANCE_OPTS")
         return [
             self.settings.java,
             f"-Xms{heap}",
             f"-Xmx{heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
+            *(shlex.split(performance) if performance else GC_FLAGS),
+            *shlex.split(os.environ.get("KAFKA_OPTS", "")),
             "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={self.paths.logs}",
             f"-Dlog4j2.configurationFile={self.paths.log4j}",

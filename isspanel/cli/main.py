@@ -215,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_passes(sub)
 
+    from isspanel.cli.sql_client import add_parser as add_sql_client
+
+    add_sql_client(sub)
+
     p = sub.add_parser("config", help="list every ISS_* setting")
     p.set_defaults(func=cmd_config)
     return parser
