@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from isspanel.analytics.environment import flink_config, gateway_alive, root_cause
+from isspanel.analytics.environment import flink_config, root_cause
 from isspanel.settings import Settings
 
 TRACE = """\
@@ -34,10 +34,6 @@ def test_without_a_cause_the_first_line_else_what_it_is():
     assert root_cause(ValueError("x" * 400)) == "x" * 300
     assert root_cause(TimeoutError()) == "TimeoutError"
     assert root_cause("") == "unknown"
-
-
-def test_no_gateway_jvm_runs_under_a_test_that_is_not_marked_flink():
-    assert not gateway_alive()
 
 
 def test_the_local_mini_cluster_listens_on_its_bind_address_only(tmp_path):

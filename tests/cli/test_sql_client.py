@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from isspanel import lifeline
-from isspanel.analytics import load_sql, sql_files, statement_kind
+from isspanel.analytics.sql import load_sql, sql_files, statement_kind
 from isspanel.broker.topics import ensure_topics
 from isspanel.cli import sql_client
 from isspanel.cli.main import build_parser
