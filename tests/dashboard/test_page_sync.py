@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import panel as pn
 import pytest
 from bokeh.document import Document
 from panel.io.state import set_curdoc
@@ -108,3 +109,21 @@ def test_a_page_that_gets_only_status_changes_still_gets_its_heartbeat(monkeypat
         assert page.status.value == stalled.status
     assert len(beats) == 3
     page.context.close()
+
+
+def test_a_page_outside_a_served_session_builds_and_follows_the_hub():
+    """As in a notebook cell: no document yet and no address bar. The page and its time
+    travel build, show, and the hub's wake reaches the page all the same."""
+    from isspanel.dashboard.time_travel import TimeTravel
+
+    hub = StreamHub(Settings.from_env())
+    context = SessionContext(loop=Loop())
+    assert SessionContext.current().location is None  # no pn.state.location assumed
+    page = DashboardPage(hub=hub, context=context)
+    travel = TimeTravel(page, context)
+    pn.Column(travel, page).get_root(Document())  # what showing it in a cell makes
+    ts = int(time.time()) - 3600
+    record(hub, ts)
+    assert page.positions.data["ts"] == [ts] and "Last record" in page.status.value
+    context.close()
+    assert hub.health.sessions == 0
