@@ -16,7 +16,8 @@ from isspanel.cli.supervisor import (
     Supervisor,
     backoff_s,
 )
-from isspanel.dashboard.health import Health, status_html
+from isspanel.dashboard.health import Health
+from isspanel.dashboard.status import status_html
 from isspanel.pipeline_state import ChildState
 from isspanel.processes import group_members
 from tests.browser import wait_until
