@@ -14,8 +14,9 @@ from datetime import datetime
 
 from isspanel.broker.history import History, HistoryReader, moment
 from isspanel.dashboard import snapshot as snap
-from isspanel.dashboard.health import Health, text
+from isspanel.dashboard.health import Health
 from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER
+from isspanel.dashboard.status import moment_status_html
 from isspanel.dashboard.world_map import night_data, predicted_data
 from isspanel.flink_rows import FEED_EVENTS, event_ms
 from isspanel.geo.orbit import ground_track, night_polygon
@@ -84,19 +85,6 @@ def _position_rows(settings: Settings, records) -> tuple:
             quick_readout(satellite, epoch, r.timestamp, r.latitude, r.longitude),
         )
         for i, r in enumerate(records)
-    )
-
-
-def status_html(moment_text: str, health: Health, notes: tuple[str, ...], fetched: int) -> str:
-    """The status line of a page at a moment: what it shows, never the live link."""
-    repeats = f", {health.duplicates} repeat(s) ignored" if health.duplicates else ""
-    note = "".join(f'<span class="history-note">{text(n)}</span>' for n in notes)
-    return (
-        '<div class="status"><span class="time-travel">'
-        f'<span class="dot wait"></span>Not live — showing {text(moment_text)}</span>'
-        f'<span class="record-count">{health.records} records</span>'
-        f'<span class="skipped">{health.skipped} bad message(s) skipped{repeats}</span>'
-        f'<span class="fetched">{fetched:,} message(s) read from Kafka</span>{note}</div>'
     )
 
 
@@ -170,7 +158,7 @@ def build_moment(
         night=night_data(night_polygon(at.timestamp())),
         night_version=1,
         health=health,
-        status=status_html(f"{at:%Y-%m-%d %H:%M:%S} UTC", health, notes, fetched),
+        status=moment_status_html(f"{at:%Y-%m-%d %H:%M:%S} UTC", health, notes, fetched),
         health_version=1,
     )
     return Moment(at, live, snapshot, reads, notes, fetched, time.monotonic() - started)

@@ -20,8 +20,9 @@ from tornado.ioloop import IOLoop
 
 from isspanel import flink_rows
 from isspanel.dashboard import snapshot as snap
-from isspanel.dashboard.health import Health, status_html, status_key
+from isspanel.dashboard.health import Health, status_key
 from isspanel.dashboard.sky_state import SkyState
+from isspanel.dashboard.status import status_html
 from isspanel.dashboard.track import Track, anomaly_leg
 from isspanel.dashboard.world_map import night_data
 from isspanel.geo.orbit import night_polygon

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import panel as pn
 import param
@@ -25,6 +24,7 @@ from isspanel.dashboard.flink_view import FlinkView
 from isspanel.dashboard.hub import EVENTS_BUFFER, SPEED_BUFFER, STATS_BUFFER, StreamHub
 from isspanel.dashboard.place import PlaceView
 from isspanel.dashboard.readouts_view import ReadoutsView
+from isspanel.dashboard.static_files import static_text
 from isspanel.dashboard.tables import column_maker, on_any_change, table
 from isspanel.dashboard.to_session import next_tick, when_loaded
 from isspanel.dashboard.track import TRACK_COLUMNS
@@ -32,10 +32,8 @@ from isspanel.dashboard.world_map import WorldMap
 
 log = logging.getLogger(__name__)
 
-STATIC = Path(__file__).parent / "static"
-JS = {name: (STATIC / f"{name}.js").read_text() for name in ("positions", "link")}
-PAGE_CSS = (STATIC / "page.css").read_text()
-LINK_CSS = (STATIC / "link.css").read_text()
+PAGE_CSS = static_text("page.css")
+LINK_CSS = static_text("link.css")
 # A quiet page hears from the server this often (a ~100-byte message), so that it can tell
 # a dead link from a quiet one: silence for BROWSER_STALL_S shows as "stalled".
 BEAT_S = 4.0
@@ -83,7 +81,7 @@ class DashboardPage(pn.viewable.Viewer):
                 "iss": self.map.iss,
                 "beat": self.heartbeat,  # unused there: it puts the heartbeat in the document
             },
-            code=JS["positions"],
+            code=static_text("positions.js"),
         )
         ready: list[CustomJS] = []
         on_any_change(self.positions, derive, ready)
@@ -94,7 +92,7 @@ class DashboardPage(pn.viewable.Viewer):
             "probe_timeout_ms": PROBE_TIMEOUT_S * 1000,
             "grace_ms": ANSWERED_GRACE_S * 1000,
         }
-        alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
+        alive = CustomJS(args={**link_args, "lost": False}, code=static_text("link.js"))
         self.heartbeat.js_on_change("data", alive)
         column = column_maker()
         mark = {"background_color": "mark"}  # the newest row's colour (positions.js)
@@ -137,7 +135,8 @@ class DashboardPage(pn.viewable.Viewer):
         if self.doc is not None:
             self.doc.js_on_event("document_ready", *ready, alive)  # alive: the banner
             self.doc.js_on_event(
-                "connection_lost", CustomJS(args={**link_args, "lost": True}, code=JS["link"])
+                "connection_lost",
+                CustomJS(args={**link_args, "lost": True}, code=static_text("link.js")),
             )
             self._beat_cb = self.doc.add_periodic_callback(self._beat, int(BEAT_S * 1000))
             self.doc.on_session_destroyed(self._destroyed)

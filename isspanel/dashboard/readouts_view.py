@@ -8,17 +8,13 @@ footprint circle, and the horizon circle around the session's place, from them
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from bokeh.models import ColumnDataSource, CustomJS, Div
 
+from isspanel.dashboard.static_files import static_text
 from isspanel.dashboard.world_map import MAX_LAT, R_MERCATOR, WorldMap
 from isspanel.geo.orbit import EARTH_RADIUS_KM
 from isspanel.geo.quick import Quick
 
-STATIC = Path(__file__).parent / "static"
-JS = (STATIC / "readouts.js").read_text()
-CSS = (STATIC / "readouts.css").read_text()
 # Extra columns of the positions row (snapshot.POSITION_COLUMNS): None where unknown.
 READOUT_COLUMNS = ("alt_km", "speed_kmh", "sunlit", "over", "footprint_km")
 FOOTPRINT_COLOR = "#e4760b"
@@ -66,7 +62,7 @@ class ReadoutsView:
                 "white-space": "pre",  # the position's line, then the readouts' line
                 "overflow": "hidden",
             },
-            stylesheets=[CSS],  # a line too long for the width ends in "…"
+            stylesheets=[static_text("readouts.css")],  # a line too long for the width ends in "…"
         )
         self.circles = ColumnDataSource(
             {"xs": [], "ys": [], "color": []}, name="circles", syncable=False
@@ -95,7 +91,7 @@ class ReadoutsView:
                 "footprint_color": FOOTPRINT_COLOR,
                 "place_color": PLACE_COLOR,
             },
-            code=JS,
+            code=static_text("readouts.js"),
         )
 
     def hook(self, ready: list) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 from bokeh.models import ColumnDataSource, CustomJS, DataTable, StringEditor, TableColumn
 
-NEWEST_FIRST_JS = (Path(__file__).parent / "static" / "newest_first.js").read_text()
+from isspanel.dashboard.static_files import static_text
 
 
 def table(source: ColumnDataSource, name: str, columns: list[TableColumn], **kw) -> DataTable:
@@ -44,5 +43,7 @@ def newest_first(src: ColumnDataSource, name: str, ready: list) -> ColumnDataSou
     # tags=[src]: nothing else refers to src, and a model nothing refers to is not in the
     # document, so the rows streamed to it would never reach the browser.
     dst = ColumnDataSource({k: [] for k in src.data}, name=name, syncable=False, tags=[src])
-    on_any_change(src, CustomJS(args={"src": src, "dst": dst}, code=NEWEST_FIRST_JS), ready)
+    on_any_change(
+        src, CustomJS(args={"src": src, "dst": dst}, code=static_text("newest_first.js")), ready
+    )
     return dst

@@ -8,13 +8,11 @@ every other page go on as before.
 
 from __future__ import annotations
 
-import html
 import logging
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 
 import panel as pn
 from bokeh.models import CustomJSTickFormatter
@@ -24,6 +22,8 @@ from isspanel.broker import HistoryError, retained_range
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.history import Moment, moment_at
 from isspanel.dashboard.page import DashboardPage
+from isspanel.dashboard.static_files import static_text
+from isspanel.dashboard.status import banner_html, loading_status_html
 from isspanel.dashboard.to_session import to_session
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,6 @@ log = logging.getLogger(__name__)
 # Readers at once per server process: more pages at a moment wait their turn.
 READERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="isspanel-time-travel")
 EXAMPLE = "2026-11-27T01:00:00Z"
-# The slider's value (minutes since t0, epoch ms) as the time it stands for.
-LABEL_JS = (Path(__file__).parent / "static" / "time_label.js").read_text()
 
 
 def parse_at(text: str) -> datetime:
@@ -87,7 +85,7 @@ class TimeTravel:
         try:
             at = parse_at(text)
         except ValueError as exc:
-            self._say(f"{html.escape(str(exc))}. Showing live.", "danger")
+            self._say(f"{exc}. Showing live.", "danger")
             return False
         self.go(at)
         return True
@@ -96,9 +94,8 @@ class TimeTravel:
         """Show ``at``: at once "loading", then the moment when its reader has read it."""
         self._request += 1
         label = f"{at:%Y-%m-%d %H:%M:%S} UTC"
-        status = f'<div class="status"><span class="time-travel">Loading {label}…</span></div>'
-        self.page.show(snap.Snapshot(version=0, status=status))
-        self._say(f"Not live — loading {html.escape(label)}…", "warning")
+        self.page.show(snap.Snapshot(version=0, status=loading_status_html(label)))
+        self._say(f"Not live — loading {label}…", "warning")
         self.live.visible = True
         self._set_query(_iso(at))
         READERS.submit(self._read, self._request, at)
@@ -111,8 +108,9 @@ class TimeTravel:
         self.banner.object = ""
         self._set_query(None)
 
-    def _say(self, text: str, kind: str) -> None:
-        self.banner.object = text
+    def _say(self, text: str, kind: str, notes: tuple[str, ...] = (), bold: bool = False) -> None:
+        """Say ``text`` (plain text, then a line per note) in the banner."""
+        self.banner.object = banner_html(text, notes, bold)
         self.banner.alert_type = kind
         self.banner.visible = True
 
@@ -132,7 +130,7 @@ class TimeTravel:
         if request != self._request or self._closed:
             return
         if moment is None:
-            self._say(f"Could not read that moment: {html.escape(error)}", "danger")
+            self._say(f"Could not read that moment: {error}", "danger")
             return
         if moment.live:  # a moment in the future: now is as far as Kafka goes
             self.go_live()
@@ -140,8 +138,7 @@ class TimeTravel:
             return
         self.page.show(moment.snapshot)
         self._at = moment.at
-        notes = "".join(f"<br>{html.escape(n)}" for n in moment.notes)
-        self._say(f"<b>Not live — showing {html.escape(moment.label)}</b>{notes}", "warning")
+        self._say(f"Not live — showing {moment.label}", "warning", moment.notes, bold=True)
         if self.slider is not None and moment.at >= self._t0:
             self.slider.value = min(
                 self.slider.end, int((moment.at - self._t0).total_seconds() // 60)
@@ -156,16 +153,17 @@ class TimeTravel:
         if self._closed:
             return
         if bounds is None:
-            self._say(
-                f"Nothing to travel to: {html.escape(error or 'no position retained')}", "info"
-            )
+            self._say(f"Nothing to travel to: {error or 'no position retained'}", "info")
             return
         # Minutes from the oldest position retained: Panel 1.9.4's DatetimeSlider sends its
         # start and end to the browser as dates (midnight), so the slider counts minutes and
         # shows them as times.
         self._t0, minutes = bounds[0], int((bounds[1] - bounds[0]).total_seconds() // 60)
         at = minutes if self._at is None else (self._at - self._t0).total_seconds() // 60
-        label = CustomJSTickFormatter(args={"t0": self._t0.timestamp() * 1000}, code=LABEL_JS)
+        # The slider's value (minutes since t0, epoch ms) as the time it stands for.
+        label = CustomJSTickFormatter(
+            args={"t0": self._t0.timestamp() * 1000}, code=static_text("time_label.js")
+        )
         if self.slider is None:
             self.slider = pn.widgets.IntSlider(
                 label="Moment (UTC)", start=0, end=max(1, minutes), format=label,

@@ -17,7 +17,8 @@ from isspanel.cli.supervisor import (
     backoff_s,
     group_members,
 )
-from isspanel.dashboard.health import Health, status_html
+from isspanel.dashboard.health import Health
+from isspanel.dashboard.status import status_html
 from isspanel.pipeline_state import ChildState
 from tests.browser import wait_until
 
