@@ -21,10 +21,11 @@ def plain(*renderers) -> None:
         renderer.muted_glyph = None
 
 
-class FlinkView:
-    """The sources the page streams Flink's rows to, and ``layout`` to show them."""
+class FlinkView(pn.viewable.Viewer):
+    """The sources the page streams Flink's rows to, and their figure and tables."""
 
-    def __init__(self, column: partial[TableColumn], ready: list):
+    def __init__(self, column: partial[TableColumn], ready: list, **params):
+        super().__init__(**params)
         self.speeds = ColumnDataSource(snap.columns((), snap.SPEED_COLUMNS), name="speed")
         self.speed_fig = figure(
             name="speed-figure",
@@ -65,7 +66,7 @@ class FlinkView:
             ],
             height=150,
         )
-        self.layout = pn.Row(
+        self._layout = pn.Row(
             pn.pane.Bokeh(self.speed_fig, sizing_mode="stretch_width"),
             pn.Column(
                 pn.pane.Markdown("**Windows (Flink)**", margin=(0, 10)),
@@ -76,3 +77,6 @@ class FlinkView:
             ),
             sizing_mode="stretch_width",
         )
+
+    def __panel__(self):
+        return self._layout

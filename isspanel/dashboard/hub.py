@@ -1,9 +1,9 @@
 """The server's one hub: validated records in, one shared immutable Snapshot out.
 
 The Kafka consumer thread (``consumer.py``) feeds ``ingest``; after each poll the hub
-publishes a new Snapshot (only if something changed) and tells every session's event
-loop, once per loop, never the documents themselves. A session then reads the newest
-snapshot and sends what changed since the one it showed (``page.py``).
+publishes a new Snapshot (only if something changed) and wakes every session, which hands
+the work to its own event loop (``session.py``), never touching a document here. A session
+then reads the newest snapshot and sends what changed since the one it showed (``page.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
-
-from tornado.ioloop import IOLoop
 
 from isspanel import flink_rows
 from isspanel.dashboard import snapshot as snap
@@ -56,7 +54,7 @@ class StreamHub(SkyState):
         self._dirty: set[str] = set()
         self.health = Health()  # replaced whole, never edited
         self._lock = threading.Lock()
-        self._listeners: dict[int, tuple[IOLoop, Listener]] = {}
+        self._listeners: dict[int, Listener] = {}
         self._ids = itertools.count()
         self._last_pass = time.monotonic()  # when the consumer thread last made progress
         self._thread_alive: Callable[[], bool] = lambda: True
@@ -72,11 +70,12 @@ class StreamHub(SkyState):
         self._stalled: snap.Snapshot | None = None
 
     # -- sessions (their event loop's thread) ------------------------------------
-    def subscribe(self, listener: Listener, loop: IOLoop | None = None) -> int:
-        """Call ``listener`` on ``loop`` (the caller's) after each new snapshot."""
+    def subscribe(self, listener: Listener) -> int:
+        """Call ``listener`` after each new snapshot, on the consumer thread: it must only
+        hand the work on (``SessionContext.post``)."""
         with self._lock:
             token = next(self._ids)
-            self._listeners[token] = (loop or IOLoop.current(), listener)
+            self._listeners[token] = listener
         self._set_sessions()
         return token
 
@@ -225,7 +224,7 @@ class StreamHub(SkyState):
         self.set_health(feed_frozen_at=ts if frozen else None)
 
     def publish(self) -> None:
-        """Swap in a new snapshot if anything changed, and wake every session's loop."""
+        """Swap in a new snapshot if anything changed, and wake every session."""
         with self._lock:
             if not self._dirty:
                 return
@@ -256,17 +255,9 @@ class StreamHub(SkyState):
                         "health_version": old.health_version + 1,
                     }
             self._snapshot = replace(old, **changes)
-            loops: dict[IOLoop, list[Listener]] = {}
-            for loop, listener in self._listeners.values():
-                loops.setdefault(loop, []).append(listener)
-        for loop, listeners in loops.items():
-            # The only way onto the sessions' thread: tornado's thread-safe add_callback.
-            loop.add_callback(_wake, listeners)
-
-
-def _wake(listeners: list[Listener]) -> None:
-    for listener in listeners:
-        try:
-            listener()
-        except Exception:
-            log.exception("a session's listener failed")
+            listeners = list(self._listeners.values())
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("a session's listener failed")

@@ -8,6 +8,7 @@ footprint circle, and the horizon circle around the session's place, from them
 
 from __future__ import annotations
 
+import panel as pn
 from bokeh.models import ColumnDataSource, CustomJS, Div
 
 from isspanel.dashboard.static_files import static_text
@@ -39,15 +40,16 @@ def readout_cells(readout: Quick | None) -> tuple:
     )
 
 
-class ReadoutsView:
+class ReadoutsView(pn.viewable.Viewer):
     """The readouts lines and the map's circles of one session, all derived in the browser.
 
-    ``text`` is the two lines to put above the map (the position, then its readouts);
+    It shows ``text``, the two lines to put above the map (the position, then its readouts);
     ``place`` holds the session's place (set by ``place.py``), whose horizon circle is drawn
     with the newest footprint radius.
     """
 
-    def __init__(self, positions: ColumnDataSource, world: WorldMap):
+    def __init__(self, positions: ColumnDataSource, world: WorldMap, **params):
+        super().__init__(**params)
         self.place = ColumnDataSource({"x": [], "y": [], "lat": [], "lon": []}, name="place")
         # Written by the browser only (readouts.js): never synced back.
         self.text = Div(
@@ -93,6 +95,10 @@ class ReadoutsView:
             },
             code=static_text("readouts.js"),
         )
+        self._pane = pn.pane.Bokeh(self.text, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return self._pane
 
     def hook(self, ready: list) -> None:
         """Run in the browser on every change of the positions or the place, and at load."""

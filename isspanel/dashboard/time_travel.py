@@ -2,8 +2,9 @@
 
 Only that session changes: its page stops showing the hub's snapshots and shows the snapshot
 of its moment (``DashboardPage.show``), read by one short-lived, bounded reader
-(``history.moment_at``) on a worker thread, never on the server's event loop. The live hub and
-every other page go on as before.
+(``history.moment_at``) on a worker thread, never on the server's event loop; its answer
+comes back by the session's one way in (``session.py``). The live hub and every other page
+go on as before.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from functools import partial
 
 import panel as pn
 from bokeh.models import CustomJSTickFormatter
-from tornado.ioloop import IOLoop
 
 from isspanel.broker import HistoryError, retained_range
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.history import Moment, moment_at
 from isspanel.dashboard.page import DashboardPage
+from isspanel.dashboard.session import SessionContext
 from isspanel.dashboard.static_files import static_text
 from isspanel.dashboard.status import banner_html, loading_status_html
-from isspanel.dashboard.to_session import to_session
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +50,14 @@ def _iso(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class TimeTravel:
+class TimeTravel(pn.viewable.Viewer):
     """The time-travel controls of one session's page: banner, slider, "Live"."""
 
-    def __init__(self, page: DashboardPage):
-        self.page = page
+    def __init__(self, page: DashboardPage, context: SessionContext, **params):
+        super().__init__(**params)
+        self.page, self.context = page, context
         self.settings = page.hub.settings
-        self.doc = page.doc
-        # This session's Location, kept: pn.state.location follows pn.state.curdoc, which a
-        # reader's answer (a next-tick callback) does not set, so it may be another page's.
-        self.location = pn.state.location if self.doc is not None else None
-        self.loop = IOLoop.current() if self.doc is not None else None  # this session's
         self._request = 0  # the newest moment asked: older answers are dropped
-        self._closed = False
         self.banner = pn.pane.Alert("", alert_type="warning", visible=False, margin=(0, 10))
         self.live = pn.widgets.Button(label="Live", button_type="primary", visible=False)
         self.travel = pn.widgets.Button(label="Time travel…", button_type="light")
@@ -70,14 +65,15 @@ class TimeTravel:
         self._t0 = datetime.now(UTC)  # the oldest position retained, once the slider opens
         self._at: datetime | None = None  # the moment shown; None: live
         self.controls = pn.Row(self.travel, self.live, sizing_mode="stretch_width")
-        self.panel = pn.Column(self.banner, self.controls, sizing_mode="stretch_width")
+        self._layout = pn.Column(self.banner, self.controls, sizing_mode="stretch_width")
         self.live.on_click(lambda _event: self.go_live())
         self.travel.on_click(lambda _event: self._open_slider())
-        if self.doc is not None:
-            self.doc.on_session_destroyed(self._destroyed)
-        raw = pn.state.session_args.get("at") if self.doc is not None else None
-        if raw and self.go_text(raw[0].decode("utf-8", errors="replace")):
+        at = context.arg("at")
+        if at and self.go_text(at):
             self._open_slider()  # the slider too, at the moment
+
+    def __panel__(self):
+        return self._layout
 
     # -- on the session's event loop ------------------------------------------------
     def go_text(self, text: str) -> bool:
@@ -116,7 +112,7 @@ class TimeTravel:
 
     def _set_query(self, at: str | None) -> None:
         """Keep ``?at=`` in the address bar (a reload or a shared link shows the same)."""
-        location = self.location
+        location = self.context.location
         if location is None:
             return
         query = dict(urllib.parse.parse_qsl(location.search.lstrip("?")))
@@ -127,7 +123,7 @@ class TimeTravel:
         location.search = f"?{search}" if search else ""
 
     def _arrived(self, request: int, moment: Moment | None, error: str) -> None:
-        if request != self._request or self._closed:
+        if request != self._request:
             return
         if moment is None:
             self._say(f"Could not read that moment: {error}", "danger")
@@ -150,8 +146,6 @@ class TimeTravel:
 
     def _range_arrived(self, bounds: tuple[datetime, datetime] | None, error: str) -> None:
         self.travel.disabled = False
-        if self._closed:
-            return
         if bounds is None:
             self._say(f"Nothing to travel to: {error or 'no position retained'}", "info")
             return
@@ -180,12 +174,9 @@ class TimeTravel:
         if event.new is not None:
             self.go(self._t0 + timedelta(minutes=event.new))
 
-    def _destroyed(self, _context) -> None:
-        self._closed = True
-
-    # -- on a reader thread: the only way back is the document's next-tick callback -----
+    # -- on a reader thread: the only way back is the session's post --------------------
     def _read(self, request: int, at: datetime) -> None:
-        if request != self._request or self._closed:
+        if request != self._request or not self.context.alive:
             return  # asked for another moment meanwhile: skip the read
         moment, error = None, ""
         try:
@@ -198,7 +189,7 @@ class TimeTravel:
         self._back(partial(self._arrived, request, moment, error))
 
     def _read_range(self) -> None:
-        if self._closed:
+        if not self.context.alive:
             return  # the page went away while this waited for a reader: nobody to show it to
         bounds, error = None, ""
         try:
@@ -209,5 +200,5 @@ class TimeTravel:
 
     def _back(self, callback) -> None:
         """Hand a reader's answer to this session (never the document from this thread)."""
-        if self.loop is not None and not self._closed:
-            to_session(self.loop, self.doc, callback, lambda: not self._closed)
+        if self.context.alive:
+            self.context.post(callback)
