@@ -160,10 +160,13 @@ class TimeTravel(pn.viewable.Viewer):
         )
         if self.slider is None:
             self.slider = pn.widgets.IntSlider(
-                label="Moment (UTC)", start=0, end=max(1, minutes), format=label,
+                label="Moment (UTC)",
+                start=0,
+                end=max(1, minutes),
+                format=label,
                 value=int(min(max(at, 0), minutes)),
                 sizing_mode="stretch_width",
-            )  # fmt: skip
+            )
             self.slider.param.watch(self._slid, "value_throttled")
             self.controls.insert(1, self.slider)
         else:
