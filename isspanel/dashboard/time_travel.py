@@ -68,8 +68,8 @@ class TimeTravel(pn.viewable.Viewer):
         self._layout = pn.Column(self.banner, self.controls, sizing_mode="stretch_width")
         self.live.on_click(lambda _event: self.go_live())
         self.travel.on_click(lambda _event: self._open_slider())
-        at = context.arg("at")
-        if at and self.go_text(at):
+        at = context.arg("at")  # "" too is a moment asked, and said to be no time
+        if at is not None and self.go_text(at):
             self._open_slider()  # the slider too, at the moment
 
     def __panel__(self):

@@ -94,6 +94,12 @@ def test_a_document_of_no_session_runs_it_at_once():
     assert ran == ["loaded", "work"]
 
 
+def test_a_request_argument_is_its_first_value_and_an_empty_one_is_not_absent():
+    context = SessionContext(Document(), Loop(), args={"at": [b"", b"x"], "lat": [b"\xff1"]})
+    assert context.arg("at") == "" and context.arg("lat") == "\ufffd1"
+    assert context.arg("lon") is None
+
+
 def test_posts_from_threads_reach_each_session_once_due_in_one_hop_per_batch(ticks):
     loop = Loop()
     contexts = [SessionContext(Document(), loop) for _ in range(3)]
