@@ -6,16 +6,23 @@ their updates on an asyncio event loop, as a kernel's; a notebook run is in test
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
+import uuid
+from unittest.mock import patch
 
+import nbformat
 import panel as pn
 import pytest
 from bokeh.document import Document
+from nbclient import NotebookClient
 
 from isspanel.dashboard import live
 from isspanel.record import IssRecord
-from tests.conftest import produce_raw
+from tests.conftest import kafka_env, produce_raw
+
+PANEL_MIME = "application/vnd.holoviews_exec.v0+json"
 
 NOW = int(time.time()) - 3600
 
@@ -91,3 +98,38 @@ def test_a_second_settings_is_refused_while_the_hub_runs(kernel, topic_factory):
     live.hub(kernel)
     with pytest.raises(ValueError, match=r"live\.stop"):
         live.hub(topic_factory())
+
+
+def test_jupyterlab_clearing_an_output_unsubscribes_its_view(kernel):
+    """In a real kernel: the test sends what JupyterLab's pyviz extension sends when a cell's
+    output goes (a ``delete`` of the output's id on the ``hv-extension-comm`` comm)."""
+    settings = kernel
+    code = [
+        "from isspanel.dashboard import live\nlive.extension()\ntable = live.table()\ntable",
+        "status = live.status()\nstatus",
+        "print(table.subscribed, status.subscribed, len(live.views()))",
+        "live.stop()\nimport threading\n"
+        "print([t.name for t in threading.enumerate() if t.name == 'isspanel-hub'])",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in code])
+    client = NotebookClient(nb, timeout=60, kernel_name="python3")
+    with patch.dict(os.environ, kafka_env(settings)), client.setup_kernel():
+        for index in range(2):
+            client.execute_cell(nb.cells[index], index)
+        (shown,) = [o for o in nb.cells[0].outputs if o.output_type == "execute_result"]
+        comm_id = uuid.uuid4().hex
+        for kind, content in (
+            ("comm_open", {"comm_id": comm_id, "target_name": "hv-extension-comm", "data": {}}),
+            (
+                "comm_msg",
+                {
+                    "comm_id": comm_id,
+                    "data": {"event_type": "delete", "id": shown.metadata[PANEL_MIME]["id"]},
+                },
+            ),
+        ):
+            client.kc.shell_channel.send(client.kc.session.msg(kind, content))
+        for index in range(2, 4):
+            client.execute_cell(nb.cells[index], index)
+    said = [o.text for c in nb.cells[2:] for o in c.outputs if o.output_type == "stream"]
+    assert said == ["False True 1\n", "[]\n"]
