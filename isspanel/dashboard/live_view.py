@@ -16,7 +16,6 @@ from collections.abc import Iterable
 
 import panel as pn
 from bokeh.models import ColumnDataSource, CustomJS, Div
-from tornado.ioloop import IOLoop
 
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.flink_view import FlinkView
@@ -127,7 +126,7 @@ class LiveView(pn.viewable.Viewer):
         if self._token is None:
             return  # closed
         self.roots = frozenset(root.id for root in doc.roots)
-        self.context = SessionContext(doc, IOLoop.current())
+        self.context = SessionContext(doc)  # on the running loop: the kernel's
         # Everything once more, as a change: the browser derives the table, the marker and
         # the newest-first rows from changes only (positions.js, newest_first.js).
         self._shown = snap.Snapshot(version=-1, status="")
