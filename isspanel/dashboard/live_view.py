@@ -148,17 +148,18 @@ class LiveView(pn.viewable.Viewer):
 
     def wait_for(self, records: int, timeout_s: float = 60.0, shown: bool = False) -> dict:
         """Wait until this view has ``received`` (or ``shown``) at least ``records``
-        positions; the counts, or TimeoutError. ``shown`` needs the kernel's event loop
-        free: not from a cell of the same kernel (its loop runs that cell)."""
+        positions; the counts, or TimeoutError (also if it closes first). ``shown`` needs
+        the kernel's event loop free: not from a cell of the same kernel (its loop runs that
+        cell)."""
         counts = (lambda: self.shown) if shown else (lambda: self.received)
         with self._changed:
-            if not self._changed.wait_for(
+            reached = self._changed.wait_for(
                 lambda: counts()["positions"] >= records or not self.subscribed, timeout_s
-            ):
-                raise TimeoutError(
-                    f"{counts()['positions']} of {records} positions after {timeout_s} s"
-                )
-            return dict(counts())
+            )
+            if counts()["positions"] >= records:
+                return dict(counts())
+            why = f"after {timeout_s} s" if not reached else "and the view was closed"
+            raise TimeoutError(f"{counts()['positions']} of {records} positions {why}")
 
     # -- the consumer thread --------------------------------------------------------------
     def _woken(self) -> None:

@@ -90,8 +90,11 @@ def test_wait_for_counts_what_the_consumer_received_without_the_loop(kernel):
     produce_raw(settings, settings.topic, records(0, 2))
     assert view.wait_for(records=2, timeout_s=30)["positions"] == 2
     assert view.shown["positions"] == 0  # never shown: nothing was put in an output
-    with pytest.raises(TimeoutError, match="2 of 3 positions"):
+    with pytest.raises(TimeoutError, match="2 of 3 positions after"):
         view.wait_for(records=3, timeout_s=0.5)
+    view.close()
+    with pytest.raises(TimeoutError, match="2 of 3 positions and the view was closed"):
+        view.wait_for(records=3, timeout_s=30)
 
 
 def test_a_second_settings_is_refused_while_the_hub_runs(kernel, topic_factory):
