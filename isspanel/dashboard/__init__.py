@@ -9,6 +9,7 @@
 - ``status.py`` makes every piece of HTML from data (the status line, the banner);
 - ``track.py`` decides the map's track (no line across the antimeridian or an anomaly);
 - ``gc_freeze.py`` keeps Python's full garbage collections off the per-record path;
+- ``live.py`` is the dashboard in a notebook cell (one hub per kernel); ``live_view.py`` a view;
 - ``static/`` holds the page's JavaScript and CSS, read by ``static_files.py``.
 
 ``isspanel/main.py`` and ``isspanel/app_hooks.py`` are the thin Bokeh directory-app shims.
