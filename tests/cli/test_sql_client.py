@@ -24,7 +24,7 @@ from isspanel.analytics.sql import load_sql, sql_files, statement_kind
 from isspanel.broker.topics import ensure_topics
 from isspanel.cli import sql_client
 from isspanel.cli.main import build_parser
-from isspanel.cli.supervisor import group_members
+from isspanel.processes import group_members
 from isspanel.produce.producer import IssProducer
 from isspanel.settings import PROJECT_ROOT
 from isspanel.sources.sgp4_model import Sgp4Source
