@@ -159,7 +159,7 @@ DOCS = sorted((ROOT / "docs").glob("*.md"))
 PAGES = [README, *DOCS, ROOT / "bench" / "README.md"]
 # Linked from the README before it exists: the design note of architecture v3 (#22), which its
 # lead writes once the redesign lands. Remove it from here then (a test below insists).
-PENDING = {ROOT / "docs" / "architecture.md"}
+PENDING: set[Path] = set()
 
 
 def settings_env_vars() -> set[str]:
