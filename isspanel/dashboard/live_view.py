@@ -185,14 +185,9 @@ class LiveView(pn.viewable.Viewer):
         """Set what changed between the snapshot shown and ``new``: work ∝ the change."""
         old = self._shown
         for source, kind, names, keep in self._streams:
-            stream_new, stream_old = getattr(new, kind), getattr(old, kind)
-            if stream_new is stream_old:
-                continue
-            rows = stream_new.since(stream_old) if old.version >= 0 else None
-            if rows is None:
-                source.data = snap.columns(stream_new.rows, names)
-            elif rows:
-                source.stream(snap.columns(rows, names), rollover=max(keep, len(rows)))
+            snap.send_rows(
+                source, getattr(new, kind), getattr(old, kind), names, keep, old.version < 0
+            )
         if self.map is not None:
             if new.predicted_version != old.predicted_version or old.version < 0:
                 self.map.show_predicted(new.predicted)

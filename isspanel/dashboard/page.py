@@ -203,14 +203,10 @@ class DashboardPage(pn.viewable.Viewer):
             (self.flink.stats, "stats", snap.STATS_COLUMNS, STATS_BUFFER),
             (self.flink.events, "events", snap.EVENT_COLUMNS, EVENTS_BUFFER),
         ):
-            stream_new, stream_old = getattr(new, kind), getattr(old, kind)
-            if stream_new is stream_old:
+            if not snap.send_rows(
+                source, getattr(new, kind), getattr(old, kind), names, keep, old.version < 0
+            ):
                 continue
-            rows = stream_new.since(stream_old) if old.version >= 0 else None
-            if rows is None:
-                source.data = snap.columns(stream_new.rows, names)
-            elif rows:
-                source.stream(snap.columns(rows, names), rollover=max(keep, len(rows)))
             if source is self.positions:
                 self._heard_at = time.monotonic()  # positions.js counts it as a heartbeat
             sent = True
