@@ -10,9 +10,10 @@ STATE  := .isspanel
 JARS   := $(STATE)/jars
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_ARGS ?=
+SQL_CLIENT_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help up test bench lint format lab jars venv chromium kafka-start kafka-stop clean
+.PHONY: help up test bench lint format lab sql-client jars venv chromium kafka-start kafka-stop clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,7 +30,7 @@ $(JARS)/.resolved: pom.xml
 	mvn -q -B -f pom.xml package
 	@touch $@
 
-jars: $(JARS)/.resolved ## resolve the Kafka broker and Flink connector jars from Maven Central (once)
+jars: $(JARS)/.resolved ## resolve the Kafka broker, Flink connector and SQL gateway jars from Maven Central (once)
 
 chromium: ## install Debian's chromium for the browser tests (once)
 	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
@@ -53,6 +54,9 @@ format: venv ## format the code with ruff
 
 lab: venv jars ## open the notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks/
+
+sql-client: venv jars ## Flink's SQL client with the tables of flink/*.sql (SQL_CLIENT_ARGS='--bounded')
+	$(BIN)/isspanel sql-client $(SQL_CLIENT_ARGS)
 
 kafka-start: venv jars ## start the local broker alone
 	$(BIN)/isspanel kafka start

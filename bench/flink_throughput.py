@@ -22,7 +22,8 @@ import uuid
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from bench.common import print_table, private_broker, row
-from isspanel.analytics import runner as flink_runner
+from isspanel.analytics import jobs
+from isspanel.analytics.environment import create_table_env
 from isspanel.broker.topics import ensure_topics, fresh_topics
 from isspanel.geo.orbit import great_circle_km
 from isspanel.produce.producer import IssProducer
@@ -71,10 +72,10 @@ class Committed:
 
 def flink_run(settings: Settings) -> dict:
     started = time.monotonic()
-    t_env = flink_runner.create_table_env(settings, **flink_runner.RUN_CONFIG)  # as `flink run`
+    t_env = create_table_env(settings, **jobs.RUN_CONFIG)  # as `flink run`
     jvm_s = time.monotonic() - started
     submitted_ms = time.time() * 1000
-    result = flink_runner.submit(settings, t_env=t_env)
+    result = jobs.submit(settings, t_env=t_env)
     submit_s = time.time() - submitted_ms / 1000
     speeds = Committed(settings, settings.speed_topic)
     windows = Committed(settings, settings.stats_topic)

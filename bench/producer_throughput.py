@@ -13,7 +13,8 @@ from kafka import KafkaProducer
 
 from bench.common import percentile, print_table, private_broker, row
 from isspanel.broker.topics import ensure_topics
-from isspanel.produce.producer import ACCELERATED_CONFIG, IssProducer, Publisher
+from isspanel.produce.producer import ACCELERATED_CONFIG, IssProducer
+from isspanel.produce.publisher import Publisher
 from isspanel.sources.sgp4_model import Sgp4Source
 
 log = logging.getLogger(__name__)

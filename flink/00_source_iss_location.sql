@@ -2,7 +2,7 @@
 --   {"timestamp": 1732608000, "latitude": 12.3, "longitude": -45.6,
 --    "eventTime": "2024-11-26T08:00:00Z", "source": "sgp4"}
 --
--- Run first, in the same session as the other files (Flink SQL client or isspanel.flink_runner).
+-- Run first, in the same session as the other files (Flink SQL client or isspanel.analytics.jobs).
 -- In the SQL client, e.g. the speed job:
 --   cat flink/00_source_iss_location.sql flink/05_legs.sql flink/10_speed.sql > speed.sql
 --   sql-client.sh -j flink-sql-connector-kafka-5.0.0-2.2.jar -f speed.sql

@@ -29,7 +29,7 @@ def on_server_unloaded(server_context):
 
 
 def on_session_destroyed(session_context):
-    # Each page unsubscribes itself (DashboardPage._destroyed); what it leaves is collected.
+    # Each page unsubscribes itself (SessionContext.on_close); what it leaves is collected.
     page_closed()
 
 

@@ -7,8 +7,9 @@ after a grace period. Why not PR_SET_PDEATHSIG: it fires when the forking *threa
 broker started from a worker thread would die with the thread), it reaches one process, not a
 group, and it cannot be set on a daemon that a script such as Flink's jobmanager.sh forks off.
 
-The watchdog runs this file as a script, standard library only (`python -I -S`), in a session
-of its own, so that a terminal's Ctrl-C or hangup, meant for its starter, spares it.
+The watchdog runs this file as a script, standard library only (`python -I -S`: it finds its own
+package through the folder it lives in), in a session of its own, so that a terminal's Ctrl-C or
+hangup, meant for its starter, spares it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
+
+if __name__ == "__main__":  # the watchdog: isolated, so its package is not on its path yet
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from isspanel.processes import group_alive, signal_group
 
 log = logging.getLogger("isspanel.lifeline")
 
@@ -115,23 +122,6 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 # -- the watchdog ------------------------------------------------------------------------------
 
 
-def _exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _signal(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def watch(starter: int) -> None:
     """Read tie and untie lines from stdin until EOF, then end the groups still tied."""
     groups: dict[int, float] = {}
@@ -139,7 +129,7 @@ def watch(starter: int) -> None:
     while True:
         ready, _, _ = select.select([0], [], [], SWEEP_S)
         if not ready:
-            groups = {g: s for g, s in groups.items() if _exists(g)}
+            groups = {g: s for g, s in groups.items() if group_alive(g)}
             continue
         data = os.read(0, 4096)
         if not data:
@@ -151,7 +141,7 @@ def watch(starter: int) -> None:
                 groups[int(op[1:])] = float(rest)
             elif op.startswith("-"):
                 groups.pop(int(op[1:]), None)
-    groups = {g: s for g, s in groups.items() if _exists(g)}
+    groups = {g: s for g, s in groups.items() if group_alive(g)}
     if not groups:
         return
     log.warning(
@@ -161,22 +151,23 @@ def watch(starter: int) -> None:
     )
     started = time.monotonic()
     for pgid in groups:
-        _signal(pgid, signal.SIGTERM)
+        signal_group(pgid, signal.SIGTERM)
     while groups:
         time.sleep(0.1)
         elapsed = time.monotonic() - started
         for pgid, grace_s in list(groups.items()):
-            if not _exists(pgid):
+            if not group_alive(pgid):
                 del groups[pgid]
             elif elapsed > grace_s:
                 log.warning(
                     "process group %d outlived %.0f s after SIGTERM: SIGKILL", pgid, grace_s
                 )
-                _signal(pgid, signal.SIGKILL)
+                signal_group(pgid, signal.SIGKILL)
                 del groups[pgid]
 
 
 def main() -> None:
+    """The watchdog: `python -I -S lifeline.py <starter's pid>`."""
     # Its own session spares it a terminal's signals; these two are ignored all the same.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -15,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from isspanel.processes import alive
+
 STATES = ("running", "restarting", "failed", "stopped")
 MAX_BYTES = 64 * 1024  # ours is under 1 kB: a bigger file is not ours
 
@@ -55,7 +57,7 @@ def read(home: Path) -> tuple[ChildState, ...]:
         with open(state_path(home), "rb") as f:
             data = json.loads(f.read(MAX_BYTES + 1)[:MAX_BYTES])
         pid = data["pid"]
-        if not isinstance(pid, int) or isinstance(pid, bool) or not _alive(pid):
+        if not isinstance(pid, int) or isinstance(pid, bool) or not alive(pid):
             return ()
         children = data["children"]
         return tuple(
@@ -65,15 +67,3 @@ def read(home: Path) -> tuple[ChildState, ...]:
         )
     except (OSError, ValueError, RecursionError, KeyError, TypeError, AttributeError):
         return ()
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:  # 0 and -1 would signal process groups, not a process
-        return False
-    try:
-        os.kill(pid, 0)
-    except PermissionError:
-        return True
-    except (ProcessLookupError, OverflowError):
-        return False
-    return True

@@ -219,7 +219,7 @@ def _boolean(raw: str) -> bool:
 
 
 def settings_table() -> list[tuple[str, str, str]]:
-    """(env var, default, help) rows, for the README and `isspanel config`."""
+    """(env var, default, help) rows, for docs/settings.md and `isspanel config`."""
     rows = []
     for f in dataclasses.fields(Settings):
         default = f.default

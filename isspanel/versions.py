@@ -13,7 +13,7 @@ JAVA = "17"
 KAFKA_VERSION = "4.1.1"  # apache/kafka image tag and pom.xml <kafka.version>
 KAFKA_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
 
-FLINK_VERSION = "2.2.1"  # apache-flink pin and the flink image
+FLINK_VERSION = "2.2.1"  # apache-flink pin, the flink image, pom.xml <flink.version>
 FLINK_MINOR = ".".join(FLINK_VERSION.split(".")[:2])
 FLINK_SCALA = "2.12"
 FLINK_IMAGE = f"flink:{FLINK_VERSION}-scala_{FLINK_SCALA}-java{JAVA}"

@@ -25,6 +25,25 @@ from tests.tle_helpers import days_ago, write_tle
 logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
+# The suite starts dozens of short-lived JVMs (brokers, Flink gateways, Flink clusters) on two
+# cores: the C1 compiler alone and the serial GC start each on about half the CPU (a broker
+# 4.6-5.2 -> 2.6 CPU-s, a PyFlink gateway with a small job 8.5 -> 4.8 CPU-s). Their own
+# variables, so a developer's setting wins: PyFlink's gateway and Flink's daemon scripts read
+# JVM_ARGS, LocalBroker reads KAFKA_JVM_PERFORMANCE_OPTS (as Kafka's scripts do).
+QUICK_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# Flink's exactly-once sinks commit with each checkpoint: tests wait for 3 s, not 10 s.
+TEST_ENV = {
+    "JVM_ARGS": QUICK_JVM,
+    "KAFKA_JVM_PERFORMANCE_OPTS": QUICK_JVM,
+    "ISS_FLINK_CHECKPOINT_S": "3",
+}
+
+
+def pytest_configure(config) -> None:
+    for var, value in TEST_ENV.items():
+        os.environ.setdefault(var, value)  # the workers and every child process inherit them
+
+
 def pytest_sessionstart(session) -> None:
     """A SIGTERM (a CI timeout, a plain `kill`) ends the run as Ctrl-C does, fixtures torn
     down: the session's broker and servers stop with it instead of outliving it."""
@@ -206,7 +225,7 @@ def read_topic(
 
 def publish(settings: Settings, records) -> None:
     """Publish records as the producer does (its Publisher: keyed, JSON, delivered)."""
-    from isspanel.produce.producer import Publisher
+    from isspanel.produce.publisher import Publisher
 
     publisher = Publisher(settings)
     for record in records:

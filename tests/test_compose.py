@@ -428,7 +428,7 @@ def test_flink_cluster_configuration(services):
 def test_flink_state_is_on_a_named_volume(compose, services):
     """Checkpoints and savepoints outlive the containers: the JobManager, the TaskManager and
     the submitter (which picks the snapshot to resume from) share one named volume."""
-    from isspanel.analytics import state as flink_state
+    from isspanel.analytics import savepoints
 
     assert "flink-state" in compose["volumes"]
     for name in ("jobmanager", "taskmanager", "flink-submit"):
@@ -438,7 +438,7 @@ def test_flink_state_is_on_a_named_volume(compose, services):
     settings = Settings.from_env(environ=env)
     assert settings.jobmanager == "jobmanager:8081"
     # Without ISS_FLINK_STATE_DIR a remote cluster keeps checkpoints in its memory only.
-    assert flink_state.state_root(settings) == Path("/flink-state")
+    assert savepoints.state_root(settings) == Path("/flink-state")
     # The submitter runs as the Flink image's user (uid and gid 9999), who owns the mount
     # point (a new volume takes its owner), and its ISS_HOME is one that user may write.
     assert submit["user"] == "9999:9999"
@@ -589,6 +589,11 @@ def test_flink_dockerfile_versions():
     assert '"apache-flink==${FLINK_VERSION}"' in dockerfile.run_text()
 
 
+def test_the_sql_gateway_jar_joins_pyflinks_own_version():
+    """`isspanel sql-client` adds flink-sql-gateway to PyFlink's distribution: same release."""
+    assert pom_properties()["flink.version"] == versions.FLINK_VERSION
+
+
 def test_project_dockerfile_versions():
     dockerfile = Dockerfile.parse(PROJECT_DOCKERFILE)
     args = dockerfile.args()
@@ -606,8 +611,8 @@ def test_project_dockerfile_versions():
 
 def test_project_image_is_laid_out_like_a_checkout():
     """PROJECT_ROOT is the folder above the package: the image keeps flink/ beside isspanel/
-    and installs in place, so flink_runner finds flink/*.sql and panel serves isspanel/."""
-    from isspanel.analytics.runner import SQL_DIR  # where the runner reads the SQL
+    and installs in place, so the analytics find flink/*.sql and panel serves isspanel/."""
+    from isspanel.analytics.sql import SQL_DIR  # where the runner reads the SQL
 
     dockerfile = Dockerfile.parse(PROJECT_DOCKERFILE)
     (workdir,) = [rest for keyword, rest in dockerfile.instructions if keyword == "WORKDIR"]

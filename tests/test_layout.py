@@ -23,6 +23,7 @@ LAYERS = {
     "messages": 0,
     "lifeline": 0,
     "pipeline_state": 0,
+    "processes": 0,
     "geo": 1,
     "sources": 2,
     "broker": 2,

@@ -129,7 +129,8 @@ def test_a_daemon_left_by_a_script_ends_with_the_starter(tmp_path):
     )
     try:
         daemon = psutil.Process(int(read_when_written(lines, run, 30)))
-        assert daemon.name() == "sleep"
+        # `$!` is said as soon as sh has forked the child, which may not have run `sleep` yet.
+        wait_until(lambda: daemon.name() == "sleep", 10, "the background child to run sleep")
         kill_9(run)
         wait_until(lambda: gone(daemon), 10, "the daemon to end")
     finally:

@@ -1,4 +1,5 @@
-"""The notebooks: stored clean, and 01/03 run top to bottom against the session's broker."""
+"""The notebooks: stored clean, and 01/03 run top to bottom against the session's broker;
+03 shows the live dashboard (isspanel.dashboard.live), offline, and waits on its counters."""
 
 from __future__ import annotations
 
@@ -80,6 +81,54 @@ def use_topics(settings, monkeypatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
+PANEL_MIME = "application/vnd.holoviews_exec.v0+json"
+URL = re.compile(r"""https?://[^\s"'`<>()\\]+""")
+# A URL something would load: a script, style, font, image or module file, or anything on a
+# CDN host (a non-inline pn.extension() lists cdn.bokeh.org and cdn.holoviz.org files).
+RESOURCE = re.compile(
+    r"^https?://(?:(?:cdn\.[^/]*|[^/]*\.jsdelivr\.net|unpkg\.com|esm\.sh)/|[^?#]*"
+    r"\.(?:m?js|css|woff2?|ttf|otf|png|jpe?g|gif|svg|json|wasm)(?:[?#]|$))"
+)
+# Inside Bokeh's and Panel's inline code, fetched only on demand for what no view here has:
+# MathJax to typeset math text, the Tabler icon font for icons.
+ON_DEMAND = {
+    "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-svg.js",
+    "https://cdn.jsdelivr.net/npm/@tabler/icons-webfont@latest",
+}
+
+
+def cell_with(nb, code: str):
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and code in c.source]
+    return cell
+
+
+def mimes_of(cell) -> set[str]:
+    return {m for o in cell.get("outputs", []) for m in o.get("data", {})}
+
+
+def live_received(nb, published: int, buffer: int) -> bool:
+    """The live dashboard is shown, and its own counters say it received the records the
+    notebook read (or published) before, up to the newest ``buffer`` it backfills."""
+    assert PANEL_MIME in mimes_of(cell_with(nb, "board = live.dashboard()")), "not shown"
+    said = text_of(cell_with(nb, "expected = min(len(location)"))
+    found = re.search(r"live dashboard received (\d+) positions \(waited for (\d+)\)", said)
+    assert found, said
+    received, waited = int(found.group(1)), int(found.group(2))
+    return waited == min(published, buffer) and received >= waited
+
+
+def remote_resources(nb) -> set[str]:
+    """What any output would load from another host: nothing, Panel and Bokeh are inline
+    (live.extension)."""
+    found = set()
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for data in output.get("data", {}).values():
+                text = data if isinstance(data, str) else str(data)
+                found |= {url for url in URL.findall(text) if RESOURCE.match(url)}
+    return found - ON_DEMAND
+
+
 def errors_of(nb) -> list:
     return [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
 
@@ -110,8 +159,9 @@ def test_notebook_runs(name, topic_factory, monkeypatch):
         last = nb.cells[-2].outputs
         assert any("text/html" in o.get("data", {}) for o in last), "no DataFrame shown"
     else:
-        shown = {m for o in nb.cells[-2].outputs for m in o.get("data", {})}
-        assert "application/vnd.holoviews_exec.v0+json" in shown, "the Panel layout is not shown"
+        assert PANEL_MIME in mimes_of(cell_with(nb, "dashboard = pn.Column(")), "no Panel layout"
+        assert live_received(nb, published=2 * ORBIT_RECORDS, buffer=settings.buffer_size)
+        assert not remote_resources(nb)
         all_text = "".join(text_of(c) for c in nb.cells)
         assert "the Flink speed topic is empty" in all_text  # fresh topics: pandas speed
         (described,) = [c for c in nb.cells if '["speed_kmh"].describe()' in c.source]
@@ -153,6 +203,7 @@ def test_explore_uses_flink_topics_when_they_have_data(topic_factory, monkeypatc
     assert f"{settings.speed_topic}: 1 records, {settings.stats_topic}: 1 records" in all_text
     assert "Flink speed from columns 'eventTime', 'speed_kmh'" in all_text
     assert "ProducerStats" not in all_text  # nothing published
+    assert live_received(nb, published=10, buffer=settings.buffer_size)
     assert len(read_topic(settings, settings.topic, expected=10)) == 10  # read to the end
 
 

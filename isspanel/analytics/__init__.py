@@ -1,20 +1,10 @@
-"""The Flink side: SQL loading, jobs, REST.
+"""The Flink side: the SQL jobs of flink/*.sql, run with PyFlink.
 
-`sql` splits flink/*.sql into statements (sqlparse) and points them at the ISS_* settings;
-`environment` says where the cluster is and creates a TableEnvironment on it. The jobs, their
-check and `isspanel flink run|list|cancel` are in runner.py and run.py.
+    sql          flink/*.sql split into statements (sqlparse), pointed at the ISS_* settings
+    environment  where the cluster is, a TableEnvironment on it, the gateway JVM under PyFlink
+    jobs         the jobs (speed, stats, crossings): put together, submitted, watched
+    savepoints   where a run keeps its checkpoints and savepoints, and which one it resumes
+    cluster      a cluster's jobs from outside (REST): list, cancel, stop; the local run
+
+The commands (`isspanel flink run|list|cancel`) and their exit codes are in isspanel.cli.
 """
-
-from isspanel.analytics.environment import create_table_env, rest_address, web_url
-from isspanel.analytics.sql import SQL_DIR, load_sql, split_statements, sql_files, statement_kind
-
-__all__ = [
-    "SQL_DIR",
-    "create_table_env",
-    "load_sql",
-    "rest_address",
-    "split_statements",
-    "sql_files",
-    "statement_kind",
-    "web_url",
-]

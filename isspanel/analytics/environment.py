@@ -1,14 +1,18 @@
 """Where the Flink cluster is and a TableEnvironment on it: the local mini-cluster inside this
 process (REST on ISS_FLINK_BIND_ADDRESS:ISS_FLINK_REST_PORT, loopback by default) or the
-JobManager of ISS_FLINK_JOBMANAGER, with the Kafka SQL connector jar of `make jars`.
+JobManager of ISS_FLINK_JOBMANAGER, with the Kafka SQL connector jar of `make jars`. And the
+client's side of PyFlink's gateway JVM: whether it still runs, py4j's noise, what a Java error
+says in one line.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
+from isspanel.processes import children
 from isspanel.settings import Settings
 
 
@@ -87,3 +91,55 @@ def create_table_env(settings: Settings, **config: str):
     # Set through TableConfig too: that also puts the jar on the client's class loader.
     t_env.get_config().set("pipeline.jars", conf.get_string("pipeline.jars", ""))
     return t_env
+
+
+# -- the gateway JVM --------------------------------------------------------------------------
+
+
+class Py4JNoise(logging.Filter):
+    """py4j's own records (connection errors once the JVM is gone, a KeyboardInterrupt inside a
+    call) go to DEBUG: they repeat per Java object and say nothing the runner does not say."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (record.name.startswith("py4j") or "py4j" in Path(record.pathname).parts):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+_PY4J_FILTER = Py4JNoise()
+
+
+def quiet_py4j() -> None:
+    """Install the filter for the rest of the process: py4j logs at exit too (object GC).
+
+    Filters of a logger see only records made by that logger, so each py4j logger gets it,
+    and the root logger for py4j's `logging.exception(...)` calls.
+    """
+    for name in ("", "py4j", "py4j.java_gateway", "py4j.clientserver"):
+        logger = logging.getLogger(name)
+        if _PY4J_FILTER not in logger.filters:
+            logger.addFilter(_PY4J_FILTER)
+
+
+def gateway_alive(settle_s: float = 0.0) -> bool:
+    """Whether the gateway JVM (a java child of this process) still runs; waits up to
+    ``settle_s`` for one that is going."""
+    deadline = time.monotonic() + settle_s
+    while children(os.getpid(), "java") != []:  # None: no /proc to tell, so take it as alive
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def root_cause(error: BaseException | str) -> str:
+    """The innermost `Caused by` of a Java exception's text (py4j's, or a stack trace the REST
+    API sent), else its first line; in one line of 300 characters at most."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip() and ln[0] != "\t"]
+    causes = [ln.removeprefix("Caused by: ") for ln in lines if ln.startswith("Caused by")]
+    if causes:
+        return causes[-1][:300]
+    if lines:
+        return lines[0][:300]
+    return type(error).__name__ if isinstance(error, BaseException) else "unknown"

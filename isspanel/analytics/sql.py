@@ -96,6 +96,15 @@ def statement_kind(sql: str) -> str:
     return words[0]
 
 
+_SET = re.compile(r"^SET\s+'([^']+)'\s*=\s*'((?:[^']|'')*)'$", re.IGNORECASE | re.DOTALL)
+
+
+def set_option(sql: str) -> tuple[str, str] | None:
+    """Key and value of ``SET 'key' = 'value'`` (a statement as split); None for any other."""
+    match = _SET.match(sql)
+    return (match.group(1), match.group(2).replace("''", "'")) if match else None
+
+
 def sql_files() -> list[Path]:
     return sorted(SQL_DIR.glob("*.sql"))
 

@@ -15,7 +15,11 @@ log = logging.getLogger("isspanel.produce.producer")
 
 
 class KafkaLink:
-    """The publisher's current KafkaProducer, or None while there is none yet."""
+    """The publisher's current KafkaProducer, or None while there is none yet.
+
+    Its state is written by the thread that connects and by kafka-python's callbacks (through
+    `renew` and `note_trouble`): one lock guards it, and only its own methods change it.
+    """
 
     def __init__(
         self,
@@ -24,16 +28,18 @@ class KafkaLink:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.config = config  # read at each connect: callers may still change it
+        self.clock = clock  # the publisher's, for connected_at and the backoff
         self.producer: KafkaProducer | None = None
         self.generation = 0  # which producer sent a record: a replaced one's reports are stale
-        self.clock = clock  # the publisher's, for connected_at and the backoff
         self.connected_at = 0.0
-        self.trouble: str | None = None  # why the last connect failed
         self.closing = False
         self._on_connected = on_connected
+        self._lock = threading.Lock()
         self._connecting = False
         self._backoff_s = 0.5
         self._next_try = 0.0
+        self._trouble: str | None = None  # the last failure seen, until it is told
+        self._renewal = ""  # why the producer must be replaced
 
     def get(self) -> KafkaProducer | None:
         """The producer; without one, start connecting (when the backoff allows) and say None.
@@ -41,8 +47,11 @@ class KafkaLink:
         KafkaProducer() blocks until the broker answers (bootstrap_timeout_ms): in a thread
         of its own, so neither the ticks nor the fetches wait for it.
         """
-        if self.producer is None and not self._connecting and self.clock() >= self._next_try:
-            self._connecting = True
+        with self._lock:
+            start = self.producer is None and not self._connecting
+            start = start and self.clock() >= self._next_try
+            self._connecting = self._connecting or start
+        if start:
             threading.Thread(target=self._connect, name="kafka-connect").start()
         return self.producer
 
@@ -50,22 +59,48 @@ class KafkaLink:
         try:
             producer = KafkaProducer(**self.config)
         except (KafkaError, OSError) as exc:
-            self.trouble = type(exc).__name__
             log.debug("connecting to Kafka failed: %s", exc)
-            self._next_try = self.clock() + self._backoff_s
-            self._backoff_s = min(self._backoff_s * 2, 30.0)
-            self._connecting = False
+            with self._lock:
+                self._trouble = type(exc).__name__
+                self._next_try = self.clock() + self._backoff_s
+                self._backoff_s = min(self._backoff_s * 2, 30.0)
+                self._connecting = False
             return
-        self._backoff_s = 0.5
-        self.connected_at = self.clock()
-        self.producer, self._connecting = producer, False
+        with self._lock:
+            self._backoff_s = 0.5
+            self.connected_at = self.clock()
+            self.producer, self._connecting = producer, False
         if not self.closing:
             self._on_connected()
 
+    def note_trouble(self, why: str) -> None:
+        """A send or a delivery failed (``why``, for the outage line)."""
+        with self._lock:
+            self._trouble = why
+
+    def take_trouble(self) -> str | None:
+        """The last failure seen since the last call, if any."""
+        with self._lock:
+            why, self._trouble = self._trouble, None
+            return why
+
+    def renew(self, why: str, generation: int) -> None:
+        """Producer ``generation`` must be replaced (``why``); a replaced one needs nothing."""
+        with self._lock:
+            if generation == self.generation and self.producer is not None:
+                self._renewal = why
+
+    def renewal(self) -> str:
+        """Why the producer must be replaced; empty while it need not."""
+        with self._lock:
+            return self._renewal
+
     def replace(self) -> None:
         """Let the producer go (the caller took back what it held); the next get() connects."""
-        old, self.producer = self.producer, None
-        self.generation += 1
+        with self._lock:
+            old, self.producer = self.producer, None
+            self.generation += 1
+            self._renewal = ""
         if old is not None:
             close_in_background(old)
 
@@ -74,9 +109,10 @@ class KafkaLink:
         deadline = time.monotonic() + self.config["bootstrap_timeout_ms"] / 1000 + 1
         while self._connecting and time.monotonic() < deadline:
             time.sleep(0.1)  # a producer on its way would be left open
-        if self.producer is not None:
-            close_in_background(self.producer, first_wait_s=2.0)
-            self.producer = None
+        with self._lock:
+            producer, self.producer = self.producer, None
+        if producer is not None:
+            close_in_background(producer, first_wait_s=2.0)
 
 
 def close_in_background(producer: KafkaProducer, first_wait_s: float = 0.0) -> None:

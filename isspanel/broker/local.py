@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -23,9 +24,13 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from isspanel import lifeline
+from isspanel.processes import alive, signal_group
 from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# The broker's GC, unless KAFKA_JVM_PERFORMANCE_OPTS says otherwise (as kafka-run-class.sh).
+GC_FLAGS = ("-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20")
 
 LOG4J2_PROPERTIES = """\
 status = warn
@@ -133,12 +138,15 @@ class LocalBroker:
 
     def _java_command(self, main: str, *args: str) -> list[str]:
         heap = self.settings.kafka_heap
+        # As Kafka's own kafka-run-class.sh: KAFKA_JVM_PERFORMANCE_OPTS replaces the GC flags,
+        # KAFKA_OPTS adds to them (the test suite starts brokers with a quicker-starting JIT).
+        performance = os.environ.get("KAFKA_JVM_PERFORMANCE_OPTS")
         return [
             self.settings.java,
             f"-Xms{heap}",
             f"-Xmx{heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
+            *(shlex.split(performance) if performance else GC_FLAGS),
+            *shlex.split(os.environ.get("KAFKA_OPTS", "")),
             "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={self.paths.logs}",
             f"-Dlog4j2.configurationFile={self.paths.log4j}",
@@ -177,7 +185,7 @@ class LocalBroker:
             pid = int(self.paths.pid.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if alive(pid) else None
 
     def answers(self, timeout_s: float = 3.0) -> bool:
         """True when the broker answers a metadata request."""
@@ -231,15 +239,15 @@ class LocalBroker:
             self.paths.pid.unlink(missing_ok=True)
             return False
         log.info("stopping Kafka broker (pid %s)", pid)
-        _signal_group(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _alive(pid):
+        if alive(pid):
             log.warning("broker did not stop in %.0f s: killing it", timeout_s)
-            _signal_group(pid, signal.SIGKILL)
-            while _alive(pid):
-                time.sleep(0.05)
+            if signal_group(pid, signal.SIGKILL):  # not when it is someone else's by now
+                while alive(pid):
+                    time.sleep(0.05)
         self._untie()
         self.paths.pid.unlink(missing_ok=True)
         return True
@@ -290,27 +298,3 @@ def cluster_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
         return False
     finally:
         admin.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        os.kill(pid, sig)

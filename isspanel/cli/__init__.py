@@ -1,8 +1,10 @@
 """The `isspanel` command: its subcommands (main.py), `up`, which runs the parts together
-(up.py), `panel serve` for the dashboard (serve.py) and `passes` (passes.py).
+(up.py, supervisor.py), `panel serve` for the dashboard (serve.py), `flink` (flink.py: `run` in
+flink_run.py, `list` and `cancel` in flink_jobs.py) and `passes` (passes.py). The commands'
+exit codes are decided here, not in the parts.
 
 Imports point one way: cli -> the parts (broker, produce, analytics, dashboard, sources)
--> geo, record, settings. Nothing outside cli imports it.
+-> geo, record, settings, processes. Nothing outside cli imports it.
 """
 
 from isspanel.cli.main import main

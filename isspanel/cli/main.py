@@ -7,7 +7,6 @@ import itertools
 import json
 import logging
 import sys
-import threading
 from pathlib import Path
 
 from isspanel.cli.serve import serve_command
@@ -59,12 +58,11 @@ def cmd_topics(_args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     from isspanel.broker.topics import ensure_topics
-    from isspanel.produce.producer import IssProducer, install_stop_handlers
+    from isspanel.produce.producer import IssProducer, stop_signals
     from isspanel.sources import make_source
 
     # First: a SIGTERM while the topics are checked (up to 5 s) used to kill us silently.
-    stop = threading.Event()
-    install_stop_handlers(stop)
+    stop = stop_signals().install()
 
     overrides = {}
     if args.replay_file:
@@ -82,7 +80,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
         log.info("stopped before producing anything")
         return 0
     source = make_source(settings, args.source)
-    producer = IssProducer(settings, source, accelerated=args.accelerated, stop_event=stop)
+    producer = IssProducer(settings, source, accelerated=args.accelerated, stop_event=stop.event)
     if args.accelerated:
         if source.name == "sgp4":
             count = args.count or 86_400
@@ -216,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     from isspanel.cli.passes import add_parser as add_passes
 
     add_passes(sub)
+
+    from isspanel.cli.sql_client import add_parser as add_sql_client
+
+    add_sql_client(sub)
 
     p = sub.add_parser("config", help="list every ISS_* setting")
     p.set_defaults(func=cmd_config)

@@ -10,7 +10,6 @@ the dashboard shows them from ISS_HOME/up/state.json (pipeline_state.py).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import subprocess
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from isspanel import lifeline, pipeline_state
+from isspanel.processes import end_group
 
 log = logging.getLogger("isspanel.cli.up")
 
@@ -180,38 +180,3 @@ class Supervisor:
             lifeline.untie(child.proc.pid)
             child.proc = None
         pipeline_state.remove(self.home)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes of process group ``pgid``, from /proc."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
-        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            pids.append(int(entry.name))
-    return pids
-
-
-def signal_group(pgid: int, signum: int) -> None:
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:
-        pass
-
-
-def end_group(pgid: int, grace_s: float = 10.0) -> None:
-    """SIGTERM what is left of process group ``pgid``; SIGKILL what outlives ``grace_s``."""
-    for signum in (signal.SIGTERM, signal.SIGKILL):
-        if not group_members(pgid):
-            return
-        signal_group(pgid, signum)
-        deadline = time.monotonic() + grace_s
-        while group_members(pgid) and time.monotonic() < deadline:
-            time.sleep(0.1)

@@ -14,12 +14,11 @@ from kafka import KafkaConsumer, TopicPartition
 
 from isspanel import lifeline
 from isspanel.cli.serve import serve_command
-from isspanel.cli.supervisor import Supervisor, end_group, signal_group
+from isspanel.cli.supervisor import Supervisor
+from isspanel.processes import StopSignals, end_group, signal_group
 from isspanel.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger(__name__)
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
@@ -31,37 +30,32 @@ def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
     Returns 0 after a requested stop, else the child's exit status.
     """
     child: subprocess.Popen | None = None
-    stop_at: list[float] = []
 
-    def forward(signum, _frame):
-        log.info("%s: stopping the %s", signal.Signals(signum).name, name)
-        stop_at.append(time.monotonic())
+    def forward() -> None:
         if child is not None:
             # SIGTERM for either: the group may ignore SIGINT (started in the background by a
             # shell), and panel serve shuts down cleanly on SIGTERM.
             signal_group(child.pid, signal.SIGTERM)
 
     # Handlers first, so that no signal falls between the start and the handlers.
-    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
-    try:
-        child = lifeline.popen(cmd)
-        if stop_at:
-            signal_group(child.pid, signal.SIGTERM)
-        while True:
-            try:
-                code = child.wait(0.5)
-                break
-            except subprocess.TimeoutExpired:
-                if stop_at and time.monotonic() - stop_at[0] > grace_s:
-                    log.warning("the %s did not stop in %.0f s: killing it", name, grace_s)
-                    signal_group(child.pid, signal.SIGKILL)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        if child is not None:
-            end_group(child.pid)
-            lifeline.untie(child.pid)
-    return 0 if stop_at else code
+    with StopSignals(log, f"%s: stopping the {name}", then=forward) as stop:
+        try:
+            child = lifeline.popen(cmd)
+            if stop.is_set():
+                signal_group(child.pid, signal.SIGTERM)
+            while True:
+                try:
+                    code = child.wait(0.5)
+                    break
+                except subprocess.TimeoutExpired:
+                    if stop.is_set() and time.monotonic() - stop.first_at > grace_s:
+                        log.warning("the %s did not stop in %.0f s: killing it", name, grace_s)
+                        signal_group(child.pid, signal.SIGKILL)
+        finally:
+            if child is not None:
+                end_group(child.pid)
+                lifeline.untie(child.pid)
+    return 0 if stop.is_set() else code
 
 
 def topic_is_empty(settings: Settings) -> bool:
@@ -92,16 +86,8 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
     from isspanel.broker.local import LocalBroker
     from isspanel.broker.topics import ensure_topics
 
-    stopping = False
-
-    def stop(signum, _frame):
-        nonlocal stopping
-        stopping = True
-        log.info("%s: stopping the pipeline", signal.Signals(signum).name)
-
     # Before the broker starts: a signal during start-up must still stop what was started.
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, stop)
+    stop = StopSignals(log, "%s: stopping the pipeline").install()
     broker: LocalBroker | None = None
     found_pid: int | None = None  # a broker that was running before us: never ours to stop
     supervisor: Supervisor | None = None
@@ -116,9 +102,9 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
             if running is not None and broker.answers():
                 found_pid = running
             broker.start()
-        if not stopping:
+        if not stop.is_set():
             ensure_topics(settings)
-        if not stopping and topic_is_empty(settings):
+        if not stop.is_set() and topic_is_empty(settings):
             seed_history(settings)
 
         logs = Path(settings.home) / "logs"
@@ -132,8 +118,8 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
         if not args.no_flink:
             commands["flink"] = [*isspanel, "flink", "run"]
         supervisor = Supervisor(settings.home, commands, logs, PROJECT_ROOT)
-        supervisor.start_all(stopping=lambda: stopping)
-        if not stopping:
+        supervisor.start_all(stopping=stop.is_set)
+        if not stop.is_set():
             log.info("dashboard: http://localhost:%s/isspanel", port)
             log.info(
                 "Kafka: %s, topics %s, %s, %s, %s",
@@ -145,7 +131,7 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
             )
             log.info("Ctrl-C stops everything")
         broker_pid = broker.pid() if broker is not None else None
-        while not stopping:
+        while not stop.is_set():
             if not supervisor.poll():
                 code = 1
                 break
@@ -157,7 +143,7 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
                 )
                 code = 1
                 break
-            time.sleep(0.5)
+            stop.event.wait(0.5)
     finally:
         if supervisor is not None:
             supervisor.stop()

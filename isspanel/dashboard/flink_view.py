@@ -20,12 +20,17 @@ def plain(*renderers) -> None:
         renderer.muted_glyph = None
 
 
-class FlinkView:
-    """The sources the page streams Flink's rows to, and ``layout`` to show them."""
+class FlinkView(pn.viewable.Viewer):
+    """The sources the page streams Flink's rows to, and their figure and tables."""
 
     def __init__(
-        self, column: partial[TableColumn], ready: list, sources: dict[str, ColumnDataSource]
+        self,
+        column: partial[TableColumn],
+        ready: list,
+        sources: dict[str, ColumnDataSource],
+        **params,
     ):
+        super().__init__(**params)
         # The page's sources, one per stream (streams.STREAMS), by stream name.
         self.speeds = sources["speeds"]
         self.speed_fig = figure(
@@ -67,7 +72,7 @@ class FlinkView:
             ],
             height=150,
         )
-        self.layout = pn.Row(
+        self._layout = pn.Row(
             pn.pane.Bokeh(self.speed_fig, sizing_mode="stretch_width"),
             pn.Column(
                 pn.pane.Markdown("**Windows (Flink)**", margin=(0, 10)),
@@ -78,3 +83,6 @@ class FlinkView:
             ),
             sizing_mode="stretch_width",
         )
+
+    def __panel__(self):
+        return self._layout

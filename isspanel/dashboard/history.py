@@ -16,8 +16,9 @@ from datetime import datetime
 from isspanel.broker.history import History, HistoryReader, moment
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.buffers import Buffers
-from isspanel.dashboard.health import Health, text
+from isspanel.dashboard.health import Health
 from isspanel.dashboard.sky_state import SkyState
+from isspanel.dashboard.status import moment_status_html
 from isspanel.dashboard.streams import STREAMS, Stream
 from isspanel.flink_rows import FEED_EVENTS, event_ms
 from isspanel.settings import Settings
@@ -58,19 +59,6 @@ def _feed_frozen_at(reads: dict[str, History], records: tuple) -> float | None:
     frozen_at = event_ms(newest) / 1000
     live_after = any(p.source == "open-notify" and p.timestamp > frozen_at for p in records)
     return None if live_after else frozen_at
-
-
-def status_html(moment_text: str, health: Health, notes: tuple[str, ...], fetched: int) -> str:
-    """The status line of a page at a moment: what it shows, never the live link."""
-    repeats = f", {health.duplicates} repeat(s) ignored" if health.duplicates else ""
-    note = "".join(f'<span class="history-note">{text(n)}</span>' for n in notes)
-    return (
-        '<div class="status"><span class="time-travel">'
-        f'<span class="dot wait"></span>Not live — showing {text(moment_text)}</span>'
-        f'<span class="record-count">{health.records} records</span>'
-        f'<span class="skipped">{health.skipped} bad message(s) skipped{repeats}</span>'
-        f'<span class="fetched">{fetched:,} message(s) read from Kafka</span>{note}</div>'
-    )
 
 
 def moment_at(settings: Settings, at: datetime, streams: tuple[Stream, ...] = STREAMS) -> Moment:
@@ -140,7 +128,7 @@ def build_moment(
         night=sky.night(at.timestamp()),
         night_version=1,
         health=health,
-        status=status_html(f"{at:%Y-%m-%d %H:%M:%S} UTC", health, notes, fetched),
+        status=moment_status_html(f"{at:%Y-%m-%d %H:%M:%S} UTC", health, notes, fetched),
         health_version=1,
     )
     return Moment(at, live, snapshot, reads, notes, fetched, time.monotonic() - started)

@@ -3,9 +3,9 @@
 The Kafka consumer thread (``consumer.py``) feeds ``ingest`` the messages of every stream
 (``streams.STREAMS``: each validated by its own validator, made a row by its own builder, kept
 in ``buffers.py``); the hub owns the sky (``sky_state.py``) and the health. After each poll it
-publishes a new Snapshot (only if something changed) and tells every session's event loop,
-once per loop, never the documents themselves. A session then reads the newest snapshot and
-sends what changed since the one it showed (``page.py``).
+publishes a new Snapshot (only if something changed) and wakes every session, which hands the
+work to its own event loop (``session.py``), never touching a document here. A session then
+reads the newest snapshot and sends what changed since the one it showed (``page.py``).
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from tornado.ioloop import IOLoop
-
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.buffers import Buffers
-from isspanel.dashboard.health import Health, status_html, status_key
+from isspanel.dashboard.health import Health, status_key
 from isspanel.dashboard.sky_state import SkyState
+from isspanel.dashboard.status import status_html
 from isspanel.dashboard.streams import STREAMS, Stream
 from isspanel.flink_rows import FEED_EVENTS, event_ms
 from isspanel.geo.orbit import Tle
@@ -50,7 +49,7 @@ class StreamHub:
         self._dirty: set[str] = set()  # what else changed: health, predicted, night
         self.health = Health()  # replaced whole, never edited
         self._lock = threading.Lock()
-        self._listeners: dict[int, tuple[IOLoop, Listener]] = {}
+        self._listeners: dict[int, Listener] = {}
         self._ids = itertools.count()
         self._last_pass = time.monotonic()  # when the consumer thread last made progress
         self._thread_alive: Callable[[], bool] = lambda: True
@@ -71,11 +70,12 @@ class StreamHub:
         return self.sky.tle
 
     # -- sessions (their event loop's thread) ------------------------------------
-    def subscribe(self, listener: Listener, loop: IOLoop | None = None) -> int:
-        """Call ``listener`` on ``loop`` (the caller's) after each new snapshot."""
+    def subscribe(self, listener: Listener) -> int:
+        """Call ``listener`` after each new snapshot, on the consumer thread: it must only
+        hand the work on (``SessionContext.post``)."""
         with self._lock:
             token = next(self._ids)
-            self._listeners[token] = (loop or IOLoop.current(), listener)
+            self._listeners[token] = listener
         self._set_sessions()
         return token
 
@@ -219,7 +219,7 @@ class StreamHub:
             self._dirty.add("night")
 
     def publish(self) -> None:
-        """Swap in a new snapshot if anything changed, and wake every session's loop."""
+        """Swap in a new snapshot if anything changed, and wake every session."""
         with self._lock:
             if not self._dirty and not self._buffers.changed:
                 return
@@ -240,17 +240,9 @@ class StreamHub:
                         "health_version": old.health_version + 1,
                     }
             self._snapshot = replace(old, **changes)
-            loops: dict[IOLoop, list[Listener]] = {}
-            for loop, listener in self._listeners.values():
-                loops.setdefault(loop, []).append(listener)
-        for loop, listeners in loops.items():
-            # The only way onto the sessions' thread: tornado's thread-safe add_callback.
-            loop.add_callback(_wake, listeners)
-
-
-def _wake(listeners: list[Listener]) -> None:
-    for listener in listeners:
-        try:
-            listener()
-        except Exception:
-            log.exception("a session's listener failed")
+            listeners = list(self._listeners.values())
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("a session's listener failed")

@@ -5,7 +5,8 @@ sources (``ColumnDataSource.stream``; the hub decides the track: ``track.py``). 
 ISS marker and the position's line are derived from the positions in the browser
 (``static/positions.js``, ``static/readouts.js``). When the status line, the next orbit or
 the night side changed too, that follows in a second message, once every page has the
-record's rows (``_sync``).
+record's rows (``_sync``). The hub's wake reaches the page by the session's one way in
+(``session.py``).
 """
 
 from __future__ import annotations
@@ -13,29 +14,27 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from pathlib import Path
+from functools import partial
 
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, CustomJS, NumberFormatter, StringFormatter
-from tornado.ioloop import IOLoop
+from bokeh.models import ColumnDataSource, CustomJS
 
 from isspanel.dashboard import snapshot as snap
 from isspanel.dashboard.flink_view import FlinkView
 from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.place import PlaceView
 from isspanel.dashboard.readouts_view import ReadoutsView
+from isspanel.dashboard.session import SessionContext
+from isspanel.dashboard.static_files import static_text
 from isspanel.dashboard.streams import TRACK, records, shown
-from isspanel.dashboard.tables import column_maker, on_any_change, table
-from isspanel.dashboard.to_session import next_tick, when_loaded
+from isspanel.dashboard.tables import PositionsTable, column_maker, on_any_change
 from isspanel.dashboard.world_map import WorldMap
 
 log = logging.getLogger(__name__)
 
-STATIC = Path(__file__).parent / "static"
-JS = {name: (STATIC / f"{name}.js").read_text() for name in ("positions", "link")}
-PAGE_CSS = (STATIC / "page.css").read_text()
-LINK_CSS = (STATIC / "link.css").read_text()
+PAGE_CSS = static_text("page.css")
+LINK_CSS = static_text("link.css")
 # A quiet page hears from the server this often (a ~100-byte message), so that it can tell
 # a dead link from a quiet one: silence for BROWSER_STALL_S shows as "stalled".
 BEAT_S = 4.0
@@ -53,13 +52,17 @@ class DashboardPage(pn.viewable.Viewer):
     """The page of one session; it reads the hub's shared snapshots and sends deltas."""
 
     hub = param.Parameter(doc="The server's StreamHub.")
+    context = param.ClassSelector(
+        class_=SessionContext, doc="This page's session (made if not given)."
+    )
 
     def __init__(self, **params):
         super().__init__(**params)
         hub: StreamHub = self.hub
-        self.doc = pn.state.curdoc
-        self._scheduled = self._deferred = False
-        self._closed = self._loaded = False
+        if self.context is None:
+            self.context = SessionContext.current()
+        context: SessionContext = self.context
+        self._deferred = False
         self._heard_at = time.monotonic()  # rows or heartbeat: what link.js counts as alive
         self._shown = snap.Snapshot(version=-1, status="")
         self.pinned: snap.Snapshot | None = None  # a moment shown instead (time_travel.py)
@@ -74,22 +77,18 @@ class DashboardPage(pn.viewable.Viewer):
         }
         self.positions = self.sources[records(hub.streams).name]
         self.map = WorldMap(self.positions, self.sources[TRACK.name])
-        location = pn.state.location if self.doc is not None else None
         self.readouts = ReadoutsView(self.positions, self.map)
-        self.place = PlaceView(self.map, self.readouts.place, hub, self.doc, location)
-        self.rows = ColumnDataSource(
-            {"ts": [], "time": [], "lat": [], "lon": [], "source": [], "mark": []},
-            name="iss-table-rows",
-            syncable=False,
-        )
+        self.place = PlaceView(self.map, self.readouts.place, hub, context)
+        column = column_maker()
+        self.table = PositionsTable(column)
         derive = CustomJS(
             args={
                 "positions": self.positions,
-                "rows": self.rows,
+                "rows": self.table.rows,
                 "iss": self.map.iss,
                 "beat": self.heartbeat,  # unused there: it puts the heartbeat in the document
             },
-            code=JS["positions"],
+            code=static_text("positions.js"),
         )
         ready: list[CustomJS] = []
         on_any_change(self.positions, derive, ready)
@@ -100,23 +99,8 @@ class DashboardPage(pn.viewable.Viewer):
             "probe_timeout_ms": PROBE_TIMEOUT_S * 1000,
             "grace_ms": ANSWERED_GRACE_S * 1000,
         }
-        alive = CustomJS(args={**link_args, "lost": False}, code=JS["link"])
+        alive = CustomJS(args={**link_args, "lost": False}, code=static_text("link.js"))
         self.heartbeat.js_on_change("data", alive)
-        column = column_maker()
-        mark = {"background_color": "mark"}  # the newest row's colour (positions.js)
-        coordinate = NumberFormatter(format="0.0000", **mark)
-        text = StringFormatter(**mark)
-        self.table = table(
-            self.rows,
-            "iss-table",
-            [
-                column(field="time", width=150, title="Timestamp (UTC)", formatter=text),
-                column(field="lat", width=85, title="Latitude", formatter=coordinate),
-                column(field="lon", width=85, title="Longitude", formatter=coordinate),
-                column(field="source", width=95, title="Source", formatter=text),
-            ],
-            height=430,
-        )
         self.flink = FlinkView(column, ready, self.sources)
         # A widget, not an HTML pane: it sends what changed; a pane all (0.15 vs 0.5 ms).
         self.status = pn.widgets.StaticText(stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
@@ -127,59 +111,52 @@ class DashboardPage(pn.viewable.Viewer):
             self.status,
             pn.Row(
                 pn.Column(
-                    pn.pane.Bokeh(self.readouts.text, sizing_mode="stretch_width"),
-                    pn.pane.Bokeh(self.map.layout, sizing_mode="stretch_width"),
+                    self.readouts,
+                    self.map,
                     self.tiles,
-                    self.place.layout,
+                    self.place,
                     sizing_mode="stretch_width",
                 ),
-                pn.pane.Bokeh(self.table, width=430),
+                self.table,
                 sizing_mode="stretch_width",
             ),
-            self.flink.layout,
+            self.flink,
             sizing_mode="stretch_width",
         )
         self._sync(hub.snapshot())  # the first rendering: everything, before any message
-        if self.doc is not None:
-            self.doc.js_on_event("document_ready", *ready, alive)  # alive: the banner
-            self.doc.js_on_event(
-                "connection_lost", CustomJS(args={**link_args, "lost": True}, code=JS["link"])
+        if context.doc is not None:
+            context.doc.js_on_event("document_ready", *ready, alive)  # alive: the banner
+            context.doc.js_on_event(
+                "connection_lost",
+                CustomJS(args={**link_args, "lost": True}, code=static_text("link.js")),
             )
-            self._beat_cb = self.doc.add_periodic_callback(self._beat, int(BEAT_S * 1000))
-            self.doc.on_session_destroyed(self._destroyed)
-            when_loaded(self.doc, self._on_loaded)  # till then a held update is dropped
-        self._token = hub.subscribe(self._on_snapshot, IOLoop.current())
+        context.every(self._beat, BEAT_S)
+        context.when_loaded(self._on_loaded)  # till then a held update is dropped
+        self._token = hub.subscribe(partial(context.post, self._update))
+        context.on_close(self._closed)
 
     def __panel__(self):
         return self._layout
 
     # -- on the session's event loop --------------------------------------------------
     def _on_loaded(self) -> None:
-        """The browser has rendered the document: from now on, send what changes (and what
-        changed since it was made)."""
-        self._loaded = True
+        """The browser has rendered the document: send what changed since it was made (from
+        now on the hub's wakes come through)."""
         if self.hub.snapshot().version != self._shown.version:
-            self._on_snapshot()
-
-    def _on_snapshot(self) -> None:
-        """The hub has a new snapshot: update on the next tick, once however many came."""
-        if self._scheduled or self._closed or not self._loaded:
-            return
-        self._scheduled = True
-        next_tick(self.doc, self._update)  # every change of this update in one message
+            self.context.soon(self._update)
 
     def _update(self) -> None:
-        self._scheduled = False
+        """The hub has a new snapshot (once, however many came): send what changed, held."""
         self._sync(self.pinned or self.hub.snapshot(), rows_first=True)
 
     def _beat(self) -> None:
         """A quiet page still hears from the server, and learns of a stalled consumer."""
-        if not self._loaded:
+        if not self.context.loaded:
             return
         quiet = time.monotonic() - self._heard_at >= BEAT_S * 0.9
         if not quiet and self._shown.health.stalled_s is None:
             return
-        with pn.io.hold(self.doc):
+        with self.context.hold():
             self._sync(self.pinned or self.hub.snapshot(), rows_first=True)
             # Only positions and the heartbeat tell the page its link is alive (link.js);
             # a status alone does not: a stalled consumer's changes every beat, and a page
@@ -191,7 +168,7 @@ class DashboardPage(pn.viewable.Viewer):
     def show(self, pinned: snap.Snapshot | None) -> None:
         """Show ``pinned`` (a moment) instead of the hub's snapshots, or live again (None)."""
         self.pinned, self._shown = pinned, snap.Snapshot(version=-1, status="")  # redraw all
-        with pn.io.hold(self.doc):
+        with self.context.hold():
             self._sync(pinned or self.hub.snapshot())
 
     def _sync(self, new: snap.Snapshot, rows_first: bool = False) -> None:
@@ -211,7 +188,7 @@ class DashboardPage(pn.viewable.Viewer):
             self._shown = replace(
                 new, status=later[0], predicted_version=later[1], night_version=later[2]
             )
-            self._on_snapshot()
+            self.context.soon(self._update)
             return
         self._deferred = False
         if new.predicted_version != old.predicted_version or old.version < 0:
@@ -226,22 +203,21 @@ class DashboardPage(pn.viewable.Viewer):
         """Stream each source's new rows (all of them again after a reset)."""
         sent = False
         for stream in self._streams:
-            rows_new, rows_old = new.rows(stream.name), old.rows(stream.name)
-            if rows_new is rows_old and old.version >= 0:
-                continue
             source = self.sources[stream.name]
-            rows = rows_new.since(rows_old) if old.version >= 0 else None
-            if rows is None:
-                source.data = snap.columns(rows_new.rows, stream.columns)
-            elif rows:
-                keep = max(self._keep[stream.name], len(rows))
-                source.stream(snap.columns(rows, stream.columns), rollover=keep)
+            if not snap.send_rows(
+                source,
+                new.rows(stream.name),
+                old.rows(stream.name),
+                stream.columns,
+                self._keep[stream.name],
+                old.version < 0,
+            ):
+                continue
             if source is self.positions:
                 self._heard_at = time.monotonic()  # positions.js counts it as a heartbeat
             sent = True
         return sent
 
-    def _destroyed(self, _context) -> None:
-        self._closed = True
+    def _closed(self) -> None:
         self.hub.unsubscribe(self._token)
         log.info("session closed")

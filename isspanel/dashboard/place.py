@@ -21,11 +21,10 @@ import panel as pn
 from bokeh.events import ButtonClick, Tap
 from bokeh.layouts import column, row
 from bokeh.models import Button, ColumnDataSource, DataTable, Div, TextInput
-from tornado.ioloop import IOLoop
 
 from isspanel.dashboard import passes
 from isspanel.dashboard.readouts_view import PLACE_COLOR
-from isspanel.dashboard.to_session import is_loaded, to_session
+from isspanel.dashboard.session import SessionContext
 from isspanel.dashboard.world_map import WorldMap
 from isspanel.geo.mercator import lat_lon, mercator
 
@@ -64,16 +63,22 @@ def rounded(lat: float, lon: float) -> tuple[float, float]:
     return round(lat, DIGITS) + 0.0, round(lon, DIGITS) + 0.0
 
 
-class PlaceView:
-    """The place controls of one session; ``layout`` is what the page shows."""
+class PlaceView(pn.viewable.Viewer):
+    """The place controls of one session, its place kept in the address (if it has one)."""
 
-    def __init__(self, world: WorldMap, source: ColumnDataSource, hub, doc, location):
-        self.hub, self.doc, self.location = hub, doc, location
-        self.loop = IOLoop.current()
+    def __init__(
+        self,
+        world: WorldMap,
+        source: ColumnDataSource,
+        hub,
+        context: SessionContext,
+        **params,
+    ):
+        super().__init__(**params)
+        self.hub, self.context, self.location = hub, context, context.location
         self.place: tuple[float, float] | None = None
         self._token = 0  # which request's passes may still be shown
         self._refresh_cb = None
-        self._closed = False
         self.source = source  # x, y, lat, lon of the place (readouts_view.py draws its circle)
         self.world, self._marker = world, None  # the marker: drawn with the first place
         world.figure.on_event(Tap, self.on_tap)
@@ -97,12 +102,13 @@ class PlaceView:
             self.message,
             sizing_mode="stretch_width",
         )
-        self.layout = pn.pane.Bokeh(self.form, sizing_mode="stretch_width")
-        if location is not None:
-            location.param.watch(self._on_search, "search")
+        self._pane = pn.pane.Bokeh(self.form, sizing_mode="stretch_width")
+        if self.location is not None:
+            self.location.param.watch(self._on_search, "search")
             self._on_search()
-        if doc is not None:
-            doc.on_session_destroyed(self._destroyed)
+
+    def __panel__(self):
+        return self._pane
 
     # -- the three ways in ---------------------------------------------------------------
     def _on_search(self, *_events) -> None:
@@ -113,7 +119,7 @@ class PlaceView:
         try:
             place = parse_place(query.get("lat"), query.get("lon"))
         except PlaceError as exc:
-            with pn.io.hold(self.doc):
+            with self.context.hold():
                 self._say(f"The place in the address is not used: {exc}.", error=True)
             log.info("a page's place in the URL was refused: %s", exc)
             return
@@ -124,7 +130,7 @@ class PlaceView:
         try:
             place = parse_place(self.lat_input.value.strip(), self.lon_input.value.strip())
         except PlaceError as exc:
-            with pn.io.hold(self.doc):
+            with self.context.hold():
                 self._say(f"Not a place: {exc}.", error=True)
             return
         self.set_place(*place)
@@ -137,7 +143,7 @@ class PlaceView:
             self.set_place(*rounded(lat, lon))
 
     def _on_clear(self, _event) -> None:
-        with pn.io.hold(self.doc):
+        with self.context.hold():
             self.place = None
             self._token += 1
             self.source.data = {"x": [], "y": [], "lat": [], "lon": []}
@@ -147,14 +153,13 @@ class PlaceView:
                 self._table.visible = False
             self._say(HINT)
             self._write_query(None)
-            if self._refresh_cb is not None and self.doc is not None:
-                self.doc.remove_periodic_callback(self._refresh_cb)
-                self._refresh_cb = None
+            self.context.stop(self._refresh_cb)
+            self._refresh_cb = None
 
     # -- setting it ------------------------------------------------------------------------
     def set_place(self, lat: float, lon: float) -> None:
         """Show the place, remember it in the URL and ask for its passes."""
-        with pn.io.hold(self.doc):
+        with self.context.hold():
             self.place = (lat, lon)
             if self._marker is None:
                 self._marker = self.world.figure.scatter(
@@ -175,16 +180,14 @@ class PlaceView:
             self.lat_input.value, self.lon_input.value = f"{lat:.{DIGITS}f}", f"{lon:.{DIGITS}f}"
             self._write_query((lat, lon))
             self._request_passes()
-            if self._refresh_cb is None and self.doc is not None:
-                self._refresh_cb = self.doc.add_periodic_callback(
-                    self._refresh, int(REFRESH_S * 1000)
-                )
+            if self._refresh_cb is None:
+                self._refresh_cb = self.context.every(self._refresh, REFRESH_S)
 
     def _refresh(self) -> None:
         """Drop the passes that have ended (and recompute once the cache's copy is old)."""
-        if not is_loaded(self.doc):
+        if not self.context.loaded:
             return  # a change now would be dropped, and the page believed to have it
-        with pn.io.hold(self.doc):
+        with self.context.hold():
             self._request_passes()
 
     def _write_query(self, place: tuple[float, float] | None) -> None:
@@ -213,14 +216,8 @@ class PlaceView:
             self._show(token, future)
             return
         self._say(f"Computing the passes over {self._where()}…")
-        future.add_done_callback(
-            lambda f: to_session(
-                self.loop, self.doc, partial(self._show, token, f), partial(self._wanted, token)
-            )
-        )
-
-    def _wanted(self, token: int) -> bool:
-        return not self._closed and token == self._token
+        # On the worker's thread: the one way back (session.py).
+        future.add_done_callback(lambda f: self.context.post(partial(self._show, token, f)))
 
     def _show(self, token: int, future: Future) -> None:
         if token != self._token or self.place is None:
@@ -263,6 +260,3 @@ class PlaceView:
     def _say(self, text: str, error: bool = False) -> None:
         self.message.text = text  # shown as text (render_as_text): never parsed as HTML
         self.message.styles = {"color": "#b91c1c" if error else "inherit"}
-
-    def _destroyed(self, _context) -> None:
-        self._closed = True

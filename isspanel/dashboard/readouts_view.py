@@ -8,31 +8,29 @@ place, from them (``static/readouts.js``). A record costs the server nothing mor
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import panel as pn
 from bokeh.models import ColumnDataSource, CustomJS, Div
 
+from isspanel.dashboard.static_files import static_text
 from isspanel.dashboard.world_map import WorldMap
 from isspanel.geo.mercator import MAX_LAT, R_MERCATOR
 from isspanel.geo.orbit import EARTH_RADIUS_KM
 
-STATIC = Path(__file__).parent / "static"
-JS = (STATIC / "readouts.js").read_text()
-CSS = (STATIC / "readouts.css").read_text()
 FOOTPRINT_COLOR = "#e4760b"
 PLACE_COLOR = "#1a7f37"
 CIRCLE_POINTS = 181  # as readouts.circle_xy
 
 
-class ReadoutsView:
+class ReadoutsView(pn.viewable.Viewer):
     """The readouts lines and the map's circles of one session, all derived in the browser.
 
-    ``text`` is the two lines to put above the map (the position, then its readouts);
+    It shows ``text``, the two lines to put above the map (the position, then its readouts);
     ``place`` holds the session's place (set by ``place.py``), whose horizon circle is drawn
     with the newest footprint radius.
     """
 
-    def __init__(self, positions: ColumnDataSource, world: WorldMap):
+    def __init__(self, positions: ColumnDataSource, world: WorldMap, **params):
+        super().__init__(**params)
         self.place = ColumnDataSource({"x": [], "y": [], "lat": [], "lon": []}, name="place")
         # Written by the browser only (readouts.js): never synced back.
         self.text = Div(
@@ -47,7 +45,7 @@ class ReadoutsView:
                 "white-space": "pre",  # the position's line, then the readouts' line
                 "overflow": "hidden",
             },
-            stylesheets=[CSS],  # a line too long for the width ends in "…"
+            stylesheets=[static_text("readouts.css")],  # a line too long for the width ends in "…"
         )
         self.circles = ColumnDataSource(
             {"xs": [], "ys": [], "color": []}, name="circles", syncable=False
@@ -76,8 +74,12 @@ class ReadoutsView:
                 "footprint_color": FOOTPRINT_COLOR,
                 "place_color": PLACE_COLOR,
             },
-            code=JS,
+            code=static_text("readouts.js"),
         )
+        self._pane = pn.pane.Bokeh(self.text, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return self._pane
 
     def hook(self, ready: list) -> None:
         """Run in the browser on every change of the positions or the place, and at load."""

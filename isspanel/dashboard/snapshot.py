@@ -21,6 +21,19 @@ def columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, list]:
     return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
 
 
+def send_rows(source, new: Rows, old: Rows, names: Sequence[str], keep: int, fresh: bool) -> bool:
+    """Bring ``source`` (a ColumnDataSource) from ``old`` to ``new``: the new rows streamed, or
+    all of them again after a reset or on a ``fresh`` view. False if the stream did not change."""
+    if new is old and not fresh:
+        return False
+    rows = None if fresh else new.since(old)
+    if rows is None:
+        source.data = columns(new.rows, names)
+    elif rows:
+        source.stream(columns(rows, names), rollover=max(keep, len(rows)))
+    return True
+
+
 @dataclass(frozen=True)
 class Rows:
     """The newest rows of one stream and how many it has had in all (for deltas)."""

@@ -1,13 +1,22 @@
-"""Bokeh DataTables as the page uses them: read-only, fixed widths, newest row on top."""
+"""Bokeh DataTables as the page uses them: read-only, fixed widths, newest row on top; and
+the positions' table."""
 
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
-from bokeh.models import ColumnDataSource, CustomJS, DataTable, StringEditor, TableColumn
+import panel as pn
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    DataTable,
+    NumberFormatter,
+    StringEditor,
+    StringFormatter,
+    TableColumn,
+)
 
-NEWEST_FIRST_JS = (Path(__file__).parent / "static" / "newest_first.js").read_text()
+from isspanel.dashboard.static_files import static_text
 
 
 def table(source: ColumnDataSource, name: str, columns: list[TableColumn], **kw) -> DataTable:
@@ -44,5 +53,38 @@ def newest_first(src: ColumnDataSource, name: str, ready: list) -> ColumnDataSou
     # tags=[src]: nothing else refers to src, and a model nothing refers to is not in the
     # document, so the rows streamed to it would never reach the browser.
     dst = ColumnDataSource({k: [] for k in src.data}, name=name, syncable=False, tags=[src])
-    on_any_change(src, CustomJS(args={"src": src, "dst": dst}, code=NEWEST_FIRST_JS), ready)
+    on_any_change(
+        src, CustomJS(args={"src": src, "dst": dst}, code=static_text("newest_first.js")), ready
+    )
     return dst
+
+
+class PositionsTable(pn.viewable.Viewer):
+    """The positions, newest on top: ``rows`` is kept in the browser, from the positions
+    source, by ``static/positions.js`` (the page links the two), and never synced back."""
+
+    def __init__(self, column: partial[TableColumn], **params):
+        super().__init__(**params)
+        self.rows = ColumnDataSource(
+            {"ts": [], "time": [], "lat": [], "lon": [], "source": [], "mark": []},
+            name="iss-table-rows",
+            syncable=False,
+        )
+        mark = {"background_color": "mark"}  # the newest row's colour (positions.js)
+        coordinate = NumberFormatter(format="0.0000", **mark)
+        text = StringFormatter(**mark)
+        self.table = table(
+            self.rows,
+            "iss-table",
+            [
+                column(field="time", width=150, title="Timestamp (UTC)", formatter=text),
+                column(field="lat", width=85, title="Latitude", formatter=coordinate),
+                column(field="lon", width=85, title="Longitude", formatter=coordinate),
+                column(field="source", width=95, title="Source", formatter=text),
+            ],
+            height=430,
+        )
+        self._pane = pn.pane.Bokeh(self.table, width=430)
+
+    def __panel__(self):
+        return self._pane

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import panel as pn
 from bokeh.layouts import gridplot
 from bokeh.models import ColumnDataSource, HoverTool, WMTSTileSource
 from bokeh.plotting import figure
@@ -11,8 +12,8 @@ from isspanel.dashboard.map_data import land_data
 from isspanel.geo.mercator import mercator
 
 
-class WorldMap:
-    """The figure and its sources for one session; ``layout`` is what the page shows.
+class WorldMap(pn.viewable.Viewer):
+    """The figure and its sources for one session.
 
     The moving parts (track, points, ISS, next orbit) draw on Bokeh's overlay canvas
     layer, so a new position repaints them alone and not the land (~8 ms instead of ~24
@@ -21,7 +22,8 @@ class WorldMap:
     is the whole canvas and nothing can be drawn outside it. Hover gives coordinates.
     """
 
-    def __init__(self, positions: ColumnDataSource, track: ColumnDataSource):
+    def __init__(self, positions: ColumnDataSource, track: ColumnDataSource, **params):
+        super().__init__(**params)
         x0, y0 = mercator(-180, -70)
         x1, y1 = mercator(180, 75)
         # Fixed: the position's line is in the readouts text (readouts.js), since a new title
@@ -43,9 +45,8 @@ class WorldMap:
             y_axis_location=None,
         )
         self.figure.grid.visible = False
-        self.layout = gridplot(
-            [[self.figure]], toolbar_location="above", sizing_mode="stretch_width"
-        )
+        layout = gridplot([[self.figure]], toolbar_location="above", sizing_mode="stretch_width")
+        self._pane = pn.pane.Bokeh(layout, sizing_mode="stretch_width")
         # An online basemap, off by default: this is a tool that works offline. Its renderer
         # is added only when asked for: a tile renderer with no tiles never "finishes", so
         # the document never became idle, and Bokeh's DocumentReady (and with it Panel's
@@ -123,6 +124,9 @@ class WorldMap:
         f.legend.location = "bottom_left"
         f.legend.background_fill_alpha = 0.7
         f.legend.click_policy = "hide"
+
+    def __panel__(self):
+        return self._pane
 
     def show_tiles(self, visible: bool) -> None:
         if self.tiles is None and visible:

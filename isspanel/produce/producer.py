@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Iterable
@@ -12,9 +11,10 @@ from dataclasses import asdict
 
 from kafka.errors import KafkaError
 
-from isspanel.produce.entries import ProducerStats
+from isspanel.processes import StopSignals
 from isspanel.produce.moments import Moments, newest_on_topic
-from isspanel.produce.publisher import RECORD_KEY, Publisher
+from isspanel.produce.publisher import Publisher
+from isspanel.produce.stats import ProducerStats
 from isspanel.record import InvalidRecord, IssRecord
 from isspanel.settings import Settings
 from isspanel.sources import Source, SourceError, StaleAnswer
@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 
 # Publishing history fast wants big batches: linger lets the sender fill 1 MiB batches.
 ACCELERATED_CONFIG = {"linger_ms": 50, "batch_size": 1 << 20}
-
-__all__ = ["ACCELERATED_CONFIG", "RECORD_KEY", "IssProducer", "ProducerStats", "Publisher"]
 
 
 class IssProducer:
@@ -40,11 +38,9 @@ class IssProducer:
     ):
         self.settings = settings
         self.source = source
-        self.stats = ProducerStats()
         config = ACCELERATED_CONFIG if accelerated else {}
-        self.publisher = publisher or Publisher(settings, self.stats, **config)
-        self.publisher.stats = self.stats
-        self.stats.replayed = self.publisher.replayed
+        self.publisher = publisher or Publisher(settings, **config)
+        self.stats = self.publisher.stats  # one account: the publisher counts deliveries
         self.stop_event = stop_event or threading.Event()
         self.moments = Moments(self.stats)
         self._started = False
@@ -55,13 +51,14 @@ class IssProducer:
         self._inflight_since = 0.0
 
     def _start(self) -> None:
-        """Learn the newest timestamp already published: the topic's tail, the spool's."""
+        """Learn the newest timestamp already published: the topic's tail, the spool's. What
+        the spool holds up to the tail's newest is on the topic already: not sent again."""
         if self._started:
             return
         self._started = True
         self.moments.seed(self.publisher.replayed_newest, "in the spool")
         try:
-            self.moments.seed(newest_on_topic(self.settings), f"on {self.settings.topic}")
+            newest = newest_on_topic(self.settings)
         except (KafkaError, OSError) as exc:
             log.warning(
                 "could not read the newest record of %s (%s): only this run's timestamps are"
@@ -69,6 +66,10 @@ class IssProducer:
                 self.settings.topic,
                 exc,
             )
+            return
+        self.moments.seed(newest, f"on {self.settings.topic}")
+        if newest is not None:
+            self.publisher.drop_published(newest, self.settings.topic)
 
     def _fetch_and_accept(self) -> None:
         try:
@@ -206,17 +207,8 @@ class IssProducer:
         log.info("producer stopped: %s", asdict(self.stats))
         return self.stats
 
-    def install_signal_handlers(self) -> None:
-        """SIGINT and SIGTERM stop the loop; `finish` then flushes what was accepted."""
-        install_stop_handlers(self.stop_event)
 
-
-def install_stop_handlers(stop_event: threading.Event) -> None:
-    """SIGINT and SIGTERM set ``stop_event`` (said in the log) instead of killing us."""
-
-    def stop(signum, _frame):
-        log.info("%s received: flushing and stopping", signal.Signals(signum).name)
-        stop_event.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+def stop_signals() -> StopSignals:
+    """SIGINT and SIGTERM set the stop event (said in the log) instead of killing us; the
+    producer's `finish` then flushes what was accepted."""
+    return StopSignals(log, "%s received: flushing and stopping")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import collections
-import itertools
 import logging
 import threading
 import time
@@ -12,11 +10,12 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from isspanel.broker.link import KafkaLink
-from isspanel.produce.entries import Entry, ProducerStats, Sent
 from isspanel.produce.feed_events import EventQueue, kafka_timestamp_ms
 from isspanel.produce.outage import Outage
+from isspanel.produce.outbox import Outbox
 from isspanel.produce.spool import Spool
-from isspanel.record import IssRecord
+from isspanel.produce.stats import ProducerStats
+from isspanel.record import IssRecord, iso_utc
 from isspanel.settings import Settings
 
 log = logging.getLogger("isspanel.produce.producer")
@@ -31,10 +30,10 @@ REWRITE_LINES = 100_000  # a spool this long, mostly acked, is rewritten with wh
 class Publisher:
     """A kafka-python producer that keeps every accepted record until the broker acks it.
 
-    Records wait in an outbox and, when the spool is on, in ``ISS_HOME/spool/<topic>.jsonl``.
-    After a failed delivery the producer is replaced and what it held goes back to the front
-    of the outbox. A broker down at start or restarting mid-run delays records; a crash
-    (kill -9) leaves them in the spool for the next start.
+    Records wait in an outbox (outbox.py) and, when the spool is on, in
+    ``ISS_HOME/spool/<topic>.jsonl``. After a failed delivery the producer is replaced and what
+    it held goes back to the front of the outbox. A broker down at start or restarting mid-run
+    delays records; a crash (kill -9) leaves them in the spool for the next start.
     """
 
     def __init__(
@@ -57,56 +56,58 @@ class Publisher:
             **config,
         }
         self.outage = Outage(settings.bootstrap)
-        # Read through self.clock (connects, backoff), which a test may replace.
+        # Both read through self.clock (connects, backoff, acks), which a test may replace.
         self.kafka = KafkaLink(self.config, self._connected, clock=lambda: self.clock())
-        self._renew = ""  # why the producer must be replaced
-        self._outbox: collections.deque[Entry] = collections.deque()
-        self._inflight: dict[int, Sent] = {}  # in send order
-        self._failed: list[Entry] = []
-        self._ids = itertools.count()
-        self._lock = threading.Lock()  # the three above; Kafka's callbacks take it too
+        self.outbox = Outbox(self.stats, clock=lambda: self.clock())
         self._spool_lock = threading.Lock()  # the spool and the outbox change together
         self._drain_lock = threading.Lock()  # the fetch thread and the loop both drain
-        self._acked_at = 0.0
-        self._progress_at = self.clock()
-        self._trouble: str | None = None  # last failure seen, for the outage line
         self.spool = Spool.open(settings.home, settings.topic) if spool else None
         self.replayed = 0
         self.replayed_newest: int | None = None  # the newest timestamp the spool held
         self.events = EventQueue(settings.events_topic)
         if self.spool is not None:
             records = self.spool.load()
-            self._outbox.extend(Entry(next(self._ids), r, r.to_json()) for r in records)
+            self.outbox.accept(records, [r.to_json() for r in records])
             self.replayed = self.stats.replayed = len(records)
             self.replayed_newest = max((r.timestamp for r in records), default=None)
             if records:
                 log.info("%d record(s) left in %s are sent first", len(records), self.spool.path)
 
-    def _pending(self) -> int:
-        return len(self._outbox) + len(self._inflight) + len(self._failed)
-
     @property
     def pending(self) -> int:
         """Accepted records not yet acknowledged."""
-        with self._lock:
-            return self._pending()
+        return self.outbox.pending
 
     def accept(self, record: IssRecord) -> None:
         self.accept_many([record])
 
     def accept_many(self, records: list[IssRecord]) -> None:
         """Keep ``records`` (on disk first) and send them if the broker takes them now."""
-        entries = [Entry(next(self._ids), r, r.to_json()) for r in records]
+        payloads = [r.to_json() for r in records]
         with self._spool_lock:
             if self.spool is not None:
-                self.spool.append([e.payload for e in entries])
-            with self._lock:
-                if not self._pending():
-                    self._progress_at = self.clock()
-                self._outbox.extend(entries)
-        self.stats.accepted += len(entries)
+                self.spool.append(payloads)
+            self.outbox.accept(records, payloads)
+        self.stats.accepted += len(records)
         # From the fetch thread: never wait for the loop's drain, never block on connecting.
         self.drain(wait=False)
+
+    def drop_published(self, newest: int, topic: str) -> None:
+        """Forget what the spool replays at or before ``newest``, the newest timestamp on
+        ``topic``: the broker had it, but the last run ended before it tidied the spool."""
+        with self._spool_lock:
+            dropped = self.outbox.drop_through(newest)
+            if dropped and self.spool is not None:
+                self.spool.rewrite([e.payload for e in self.outbox.held()])
+        if dropped:
+            self.replayed -= dropped
+            self.stats.replayed -= dropped
+            log.info(
+                "%d record(s) of the spool are on %s already (its newest is %s): not sent again",
+                dropped,
+                topic,
+                iso_utc(newest),
+            )
 
     def drain(self, wait: bool = True) -> None:
         """Send what waits in the outbox, in order, until the producer refuses.
@@ -124,19 +125,17 @@ class Publisher:
             finally:
                 self._drain_lock.release()
             # A record accepted while we held the lock found it taken: send it now.
-            if not (emptied and self._outbox):
+            if not (emptied and self.outbox.waiting):
                 return
 
     def _connect(self) -> KafkaProducer | None:
         silent_s = self.config["delivery_timeout_ms"] / 1000 + 10
-        if self.kafka.producer is not None and self.clock() - self._oldest_sent() > silent_s:
-            self._renew = f"no delivery report for {silent_s:g} s"  # it will never report
-        if self._renew and self.kafka.producer is not None:
-            log.info("starting a new Kafka producer (%s)", self._renew)
-            with self._lock:  # take back what it holds: to the front of the outbox
-                self._renew = ""
-                self._failed.extend(sent.entry for sent in self._inflight.values())
-                self._inflight.clear()
+        if self.clock() - self.outbox.oldest_sent_at() > silent_s:  # it will never report
+            self.kafka.renew(f"no delivery report for {silent_s:g} s", self.kafka.generation)
+        why = self.kafka.renewal()
+        if why:
+            log.info("starting a new Kafka producer (%s)", why)
+            self.outbox.take_back()  # what it holds: to the front of the outbox
             self.kafka.replace()  # its later reports are stale
         return self.kafka.get()
 
@@ -145,20 +144,13 @@ class Publisher:
         self.drain()  # what waited for the connection
 
     def _send(self, producer: KafkaProducer) -> bool:
-        """True when the outbox was emptied; False when the producer refused a record."""
-        with self._lock:
-            if self._failed:  # taken back: first again, merged in acceptance order
-                back, self._failed = self._failed, []
-                newest = max(e.id for e in back)
-                while self._outbox and self._outbox[0].id < newest:
-                    back.append(self._outbox.popleft())
-                self._outbox.extendleft(sorted(back, reverse=True))
-            generation = self.kafka.generation
-        while True:
-            with self._lock:
-                if not self._outbox:
-                    return True
-                entry = self._outbox[0]
+        """True when the outbox was emptied; False when the producer refused a record, or
+        failed one: it is replaced before anything more is sent."""
+        generation = self.kafka.generation
+        while not self.kafka.renewal():
+            entry = self.outbox.next()
+            if entry is None:
+                return True
             try:
                 future = producer.send(
                     self.settings.topic,
@@ -168,100 +160,70 @@ class Publisher:
                 )
             except KafkaTimeoutError as exc:
                 # No metadata or no buffer space within max_block_ms: keep it, try next time.
-                self._trouble = type(exc).__name__
+                self.kafka.note_trouble(type(exc).__name__)
                 log.debug("send deferred (%s); %d record(s) held", exc, self.pending)
                 return False
             except KafkaError as exc:
-                self._renew = f"it refused a record: {exc}"
+                self.kafka.renew(f"it refused a record: {exc}", generation)
                 return False
-            with self._lock:
-                self._outbox.popleft()
-                self._inflight[entry.id] = Sent(entry, generation, self.clock())
+            self.outbox.sent(entry, generation)
             future.add_callback(self._on_delivery, entry.id, generation)
             future.add_errback(self._on_error, entry.id, generation)
+        return False
 
     def publish_event(self, event: dict) -> None:
         """An event row for the events topic, sent with the next drain (memory only)."""
         self.events.add(event)
 
-    def _taken(self, entry_id: int, generation: int) -> Entry | None:
-        """The entry a report is about, unless a retired producer sends it (lock held)."""
-        sent = self._inflight.get(entry_id)
-        if sent is None or sent.generation != generation:
-            return None
-        del self._inflight[entry_id]
-        return sent.entry
+    # kafka-python calls these two from its I/O thread: they change only what takes a lock.
 
     def _on_delivery(self, entry_id: int, generation: int, _metadata) -> None:
-        with self._lock:
-            if self._taken(entry_id, generation) is not None:
-                self._acked_at = self._progress_at = self.clock()
-                self.stats.delivered += 1
+        self.outbox.acked(entry_id, generation)
 
     def _on_error(self, entry_id: int, generation: int, exc: Exception) -> None:
-        with self._lock:
-            entry = self._taken(entry_id, generation)
-            if entry is None:
-                return
-            self._failed.append(entry)
-            self.stats.failed += 1
-        self._trouble = type(exc).__name__
+        entry = self.outbox.failed(entry_id, generation)
+        if entry is None:
+            return
+        self.kafka.note_trouble(type(exc).__name__)
         # A producer that failed a batch may not recover in place (kafka-python 3.0.12 was
         # seen to stall after a broker restart): a new one starts with a new producer id.
-        self._renew = f"a delivery failed: {type(exc).__name__}"
+        self.kafka.renew(f"a delivery failed: {type(exc).__name__}", generation)
         log.debug("delivery of %s failed (%s): queued again", entry.record.event_time, exc)
 
     def _tidy_spool(self) -> None:
         """Empty the spool once everything is acked; rewrite it when most of it is."""
         if self.spool is None or not self.spool.lines:
             return
-        with self._spool_lock:
-            with self._lock:
-                pending = self._pending()
-                # Rewriting costs a sort and two fsyncs: only for long accelerated runs.
-                if pending and self.spool.lines < max(REWRITE_LINES, 4 * pending):
-                    return
-                keep = self._held()
+        with self._spool_lock:  # no record is accepted meanwhile: pending only falls
+            pending = self.outbox.pending
+            # Rewriting costs a sort and two fsyncs: only for long accelerated runs.
+            if pending and self.spool.lines < max(REWRITE_LINES, 4 * pending):
+                return
+            keep = self.outbox.held()
             if keep:
                 self.spool.rewrite([e.payload for e in keep])
             else:
                 self.spool.clear()
 
-    def _held(self) -> list[Entry]:
-        """Every pending entry, in acceptance order (lock held)."""
-        return sorted([*self._failed, *self._outbox, *(s.entry for s in self._inflight.values())])
-
-    def _oldest_sent(self) -> float:
-        with self._lock:
-            return next(iter(self._inflight.values())).at if self._inflight else float("inf")
-
     def _watch(self) -> None:
         """Say when the broker goes away, every minute while it stays away, and when it is back."""
         now = self.clock()
-        trouble, self._trouble = self._trouble or self.kafka.trouble, None
-        self.kafka.trouble = None
+        trouble = self.kafka.take_trouble()
         pending = self.pending
         outage = self.outage
         if outage.since is None:
-            if trouble or (pending and now - self._progress_at > STALL_S):
+            if trouble or (pending and now - self.outbox.progress_at > STALL_S):
                 reason = trouble or f"no acknowledgement for {STALL_S:g} s"
                 outage.start(now, reason, pending, self.stats.delivered)
             return
         connected = self.kafka.producer is not None and self.kafka.connected_at > outage.since
-        back = self._acked_at > outage.since or (not pending and connected)
+        back = self.outbox.acked_at > outage.since or (not pending and connected)
         if back and outage.back_from is None:
-            outage.back_from = next(self._ids)  # what was accepted until now was held up
-        if back and self._oldest_id() >= outage.back_from:
+            outage.back_from = self.outbox.mark()  # what was accepted until now was held up
+        if back and self.outbox.oldest_id() >= outage.back_from:
             outage.end(now, self.stats.delivered)
         else:
             outage.remind(now, pending)
-
-    def _oldest_id(self) -> float:
-        with self._lock:
-            ids = [e.id for e in self._failed] + [s.entry.id for s in self._inflight.values()]
-            if self._outbox:
-                ids.append(self._outbox[0].id)  # the outbox is in acceptance order
-        return min(ids, default=float("inf"))
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Deliver everything accepted so far; True when nothing is left pending."""
@@ -283,8 +245,7 @@ class Publisher:
         stays in the spool for the next start."""
         self.flush(timeout_s)
         self.kafka.close()
-        with self._lock:
-            held = self._held()
+        held = self.outbox.held()
         if held and self.spool is not None:
             self.spool.rewrite([e.payload for e in held])  # what is left, once
             log.warning(

@@ -31,13 +31,13 @@ import pytest
 from nbclient import NotebookClient
 
 from isspanel import lifeline
-from isspanel.analytics import rest as flink_rest
-from isspanel.analytics import runner as flink_runner
-from isspanel.analytics import state as flink_state
+from isspanel.analytics import cluster, savepoints
+from isspanel.analytics.environment import web_url
+from isspanel.analytics.sql import sql_files
 from isspanel.broker.topics import ensure_topics
 from isspanel.cli.flink import flink_command
-from isspanel.cli.supervisor import group_members
 from isspanel.geo.orbit import great_circle_km
+from isspanel.processes import group_members
 from isspanel.produce.producer import IssProducer
 from isspanel.record import IssRecord, iso_utc
 from isspanel.settings import PROJECT_ROOT, Settings
@@ -113,7 +113,7 @@ def tail(path, lines: int = 40) -> str:
 
 def running_jobs(settings: Settings) -> list[dict]:
     try:
-        return [j for j in flink_rest.rest_jobs(settings, 2) if j["state"] == "RUNNING"]
+        return [j for j in cluster.rest_jobs(settings, 2) if j["state"] == "RUNNING"]
     except Exception:
         return []
 
@@ -208,7 +208,8 @@ def test_sql_files_parse_with_flink(tmp_path):
     code = (
         "import json\nfrom pathlib import Path\n"
         "from isspanel.settings import Settings\n"
-        "from isspanel.analytics.runner import check_sql, create_table_env\n"
+        "from isspanel.analytics.environment import create_table_env\n"
+        "from isspanel.analytics.jobs import check_sql\n"
         f"settings = Settings.from_env(home=Path({str(tmp_path)!r}),\n"
         f"                             flink_rest_port={free_port()})\n"
         "t_env = create_table_env(settings)\n"
@@ -225,7 +226,7 @@ def test_sql_files_parse_with_flink(tmp_path):
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("CHECKED ")]
     assert done.returncode == 0 and lines, done.stderr[-3000:]
     checked = json.loads(lines[-1].removeprefix("CHECKED "))
-    assert list(checked) == [p.name for p in flink_runner.sql_files()]
+    assert list(checked) == [p.name for p in sql_files()]
     assert checked["00_source_iss_location.sql"] == ["SET", "SET", "CREATE TABLE", "CREATE VIEW"]
     for name in ("10_speed.sql", "20_stats.sql", "30_crossings.sql"):
         assert checked[name][:2] == ["SET", "CREATE TABLE"]
@@ -499,13 +500,13 @@ def test_a_stop_of_a_starting_job_whose_run_exits_first_reports_its_savepoint(fl
     stop_first_run(flink_job)
     proc, log_path = restart(flink_job, "stop-races")
     job = running_jobs(settings)[0]
-    base_url = flink_runner.web_url(settings)
-    assert flink_rest.wait_for_tasks(base_url, job["jid"], timeout_s=START_TIMEOUT_S)
-    target = flink_state.savepoint_target(settings, job["name"])
-    request = flink_rest.request_stop(base_url, job["jid"], target)
+    base_url = web_url(settings)
+    assert cluster.wait_for_tasks(base_url, job["jid"], timeout_s=START_TIMEOUT_S)
+    target = savepoints.savepoint_target(settings, job["name"])
+    request = cluster.request_stop(base_url, job["jid"], target)
     assert proc.wait(90) == 0, tail(log_path)
     assert "the Flink job ended: FINISHED" in log_path.read_text()
-    where = flink_rest.stop_outcome(request, timeout_s=30)
+    where = cluster.stop_outcome(request, timeout_s=30)
     folder = Path(url2pathname(urlparse(where).path))
     assert (
         folder.name.startswith(f"savepoint-{job['jid'][:6]}-") and (folder / "_metadata").is_file()

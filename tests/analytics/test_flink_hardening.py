@@ -26,10 +26,10 @@ import yaml
 from kafka import KafkaAdminClient
 
 from isspanel import lifeline
-from isspanel.analytics import local as flink_local
+from isspanel.analytics import cluster
 from isspanel.broker.topics import pipeline_topics
 from isspanel.cli.flink import flink_command
-from isspanel.cli.supervisor import group_members
+from isspanel.processes import group_members
 from isspanel.produce.producer import IssProducer
 from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources.sgp4_model import Sgp4Source
@@ -205,12 +205,12 @@ def test_flink_cancel_while_the_run_starts_stops_it(kafka_settings, tmp_path):
     log_path = tmp_path / "flink-run.log"
     proc = start_run(settings, log_path)
     try:
-        wait_until(lambda: flink_local.local_run(settings), 60, "the run's marker", proc, log_path)
+        wait_until(lambda: cluster.local_run(settings), 60, "the run's marker", proc, log_path)
         assert running_jobs(settings) == []  # not listed yet: its JVM is still starting
         assert flink_command(Namespace(action="cancel", jobs=[]), settings) == 0
         assert_quiet_stop(proc, log_path, "SIGTERM")
         assert proc.returncode == 0 and running_jobs(settings) == []
-        assert not flink_local.marker_path(settings).exists()
+        assert not cluster.marker_path(settings).exists()
     finally:
         end_group(proc)
 

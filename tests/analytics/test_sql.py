@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-from isspanel.analytics import runner as flink_runner
-from isspanel.analytics import sql
+from isspanel.analytics import jobs, sql
 from isspanel.analytics.sql import split_statements, statement_kind
 from isspanel.settings import PROJECT_ROOT, Settings
 
@@ -87,13 +86,12 @@ CREATE TABLE t (a STRING) WITH (
 """
 
 
-@pytest.mark.parametrize("load", [sql.load_sql, flink_runner.load_sql], ids=["sql", "runner"])
-def test_a_file_is_read_pointed_at_the_settings_and_split(tmp_path, monkeypatch, load):
+def test_a_file_is_read_pointed_at_the_settings_and_split(tmp_path, monkeypatch):
     """What the runner submits: the file under SQL_DIR, substituted, split by sqlparse."""
     monkeypatch.setattr(sql, "SQL_DIR", tmp_path)
     (tmp_path / "job.sql").write_text(A_FILE)
     settings = Settings(topic="loc-x", kafka_bootstrap="broker-x:1", flink_checkpoint_s=7)
-    assert flat(load("job.sql", settings)) == [
+    assert flat(sql.load_sql("job.sql", settings)) == [
         "SET 'execution.checkpointing.interval' = '7 s'",
         "CREATE TABLE t (a STRING) WITH ( 'connector' = 'kafka', 'topic' = 'loc-x',"
         " 'properties.bootstrap.servers' = 'broker-x:1' )",
@@ -160,22 +158,22 @@ def test_the_runner_sends_each_statement_where_its_kind_goes():
     """SET to the configuration, DDL to execute_sql, INSERT to the job's statement set."""
     t_env = FakeTableEnv()
     statements = split_statements(A_FILE.replace("'30 s'", "'it''s'"))
-    flink_runner.apply(t_env, statements, statement_set=t_env)
+    jobs.apply(t_env, statements, statement_set=t_env)
     assert t_env.config == {"execution.checkpointing.interval": "it's"}
     assert [statement_kind(s) for s in t_env.executed] == ["CREATE TABLE"]
     assert t_env.inserts == [statements[-1]]
     with pytest.raises(ValueError, match="an INSERT needs a statement set"):
-        flink_runner.apply(FakeTableEnv(), statements)
+        jobs.apply(FakeTableEnv(), statements)
 
 
 def test_a_submission_runs_the_sources_then_its_jobs_in_order():
     settings = Settings(topic="loc-x", speed_topic="speed-x")
-    statements = flink_runner.job_statements(settings, ["speed"])
+    statements = jobs.job_statements(settings, ["speed"])
     files = ("00_source_iss_location.sql", "05_legs.sql", "10_speed.sql")
     assert statements == [s for name in files for s in sql.load_sql(name, settings)]
     assert statement_kind(statements[-1]) == "INSERT" and "speed-x" in " ".join(statements)
     with pytest.raises(ValueError) as caught:
-        flink_runner.submit(settings, ["speed", "nope"])  # refused before any JVM starts
+        jobs.submit(settings, ["speed", "nope"])  # refused before any JVM starts
     assert str(caught.value) == "unknown job(s) nope; choose from speed, stats, crossings"
 
 
@@ -206,7 +204,7 @@ def test_sql_is_pointed_at_the_settings():
     text = "\n".join(
         s
         for name in ("00_source_iss_location.sql", "10_speed.sql", "20_stats.sql")
-        for s in flink_runner.load_sql(name, settings)
+        for s in sql.load_sql(name, settings)
     )
     assert "'topic' = 'loc-x'" in text
     assert "'topic' = 'speed-x'" in text
@@ -223,14 +221,28 @@ def test_sql_is_pointed_at_the_settings():
     assert "SET 'execution.checkpointing.interval' = '7 s'" in text
     assert "'sink.transactional-id-prefix' = 'group-x-speed-x'" in text
     assert "'sink.transactional-id-prefix' = 'group-x-stats-x'" in text
-    events = flink_runner.load_sql("30_crossings.sql", settings)
+    events = sql.load_sql("30_crossings.sql", settings)
     assert "'topic' = 'events-x'" in events[1]
     assert "'sink.transactional-id-prefix' = 'group-x-events-x'" in events[1]
     assert text.count("'sink.delivery-guarantee' = 'exactly-once'") == 2
-    legs = " ".join(flink_runner.load_sql("05_legs.sql", settings))
+    legs = " ".join(sql.load_sql("05_legs.sql", settings))
     assert "CAST(20000.0 AS DOUBLE) AS min_speed_kmh" in legs
     assert "CAST(30000.5 AS DOUBLE) AS max_speed_kmh" in legs
     # A bounded read is of what the topic holds: from the earliest offset to the end.
-    bounded = " ".join(flink_runner.load_sql("00_source_iss_location.sql", settings, True))
+    bounded = " ".join(sql.load_sql("00_source_iss_location.sql", settings, True))
     assert "'scan.bounded.mode' = 'latest-offset'" in bounded
     assert "'scan.startup.mode' = 'earliest-offset'" in bounded
+
+
+def test_a_set_is_parsed_in_one_place():
+    """The one parse of `SET 'key' = 'value'`: what `apply` configures, and what a plan's hash
+    leaves out (isspanel.analytics.savepoints)."""
+    from isspanel.analytics.savepoints import plan_hash
+
+    assert sql.set_option("SET 'a.b' = 'it''s'") == ("a.b", "it's")
+    assert sql.set_option("set\n'a' =\n'1 s'") == ("a", "1 s")
+    assert sql.set_option("SELECT 'SET ''a'' = ''b'''") is None
+    assert sql.set_option("INSERT INTO t SELECT 1") is None
+    create = "CREATE TABLE t (a INT)"
+    assert plan_hash(["SET 'a' = '1'", create]) == plan_hash([create, "SET 'b' = '2'"])
+    assert plan_hash([create]) != plan_hash([create, "INSERT INTO t SELECT 1"])

@@ -19,7 +19,7 @@ from isspanel.dashboard.history import moment_at, snapshot_at
 from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.streams import POSITION_COLUMNS
 from isspanel.produce.feed_events import kafka_timestamp_ms
-from isspanel.produce.producer import RECORD_KEY, Publisher
+from isspanel.produce.publisher import RECORD_KEY, Publisher
 from isspanel.record import IssRecord, iso_utc
 
 # Three days back, on a whole minute: well inside the 7-day retention.

@@ -15,10 +15,11 @@ from isspanel.cli.supervisor import (
     MAX_FAILURES,
     Supervisor,
     backoff_s,
-    group_members,
 )
-from isspanel.dashboard.health import Health, status_html
+from isspanel.dashboard.health import Health
+from isspanel.dashboard.status import status_html
 from isspanel.pipeline_state import ChildState
+from isspanel.processes import group_members
 from tests.browser import wait_until
 
 DIES = [sys.executable, "-c", "import sys; sys.exit(3)"]

@@ -10,12 +10,14 @@ import asyncio
 import math
 import threading
 import time
+from functools import partial
 
 import numpy as np
 import pytest
 from tornado.ioloop import IOLoop
 
 import isspanel.dashboard.sky_state as sky_module
+from isspanel.dashboard.session import SessionContext
 from isspanel.dashboard.streams import POSITION_COLUMNS, READOUT_COLUMNS
 from isspanel.geo import orbit, places, quick, readouts
 from isspanel.record import IssRecord
@@ -82,9 +84,9 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
     hub = hub_factory(settings)
     seen: list[list[tuple]] = [[] for _ in range(SESSIONS)]
     for i in range(SESSIONS):  # sessions read the shared rows, as page.py does
+        context = SessionContext(loop=session_loops[i % len(session_loops)])
         hub.subscribe(
-            lambda i=i: seen[i].append(hub.snapshot().positions.rows[-1:]),
-            session_loops[i % len(session_loops)],
+            partial(context.post, lambda i=i: seen[i].append(hub.snapshot().positions.rows[-1:]))
         )
     source = Sgp4Source(settings)
     end = int(epoch.timestamp()) + 86_400

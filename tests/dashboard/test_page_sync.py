@@ -1,7 +1,8 @@
 """A page's update, tick by tick, without a server: what ``_sync`` sends first and what follows.
 
-The hub is real (records go in through ``ingest``, as the consumer feeds it); the session's
-next-tick queue is a list here, run one callback at a time.
+The hub is real (records go in through ``ingest``, as the consumer feeds it, and its wake
+reaches the page by ``SessionContext.post``); the session's next-tick queue is a list here,
+run one callback at a time.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import panel as pn
 import pytest
 from bokeh.document import Document
 from panel.io.state import set_curdoc
 
 import isspanel.dashboard.page as page_module
+from isspanel.dashboard import session
 from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.page import DashboardPage
+from isspanel.dashboard.session import SessionContext
 from isspanel.record import IssRecord
 from isspanel.settings import Settings
 
@@ -23,8 +27,15 @@ from isspanel.settings import Settings
 @pytest.fixture
 def ticks(monkeypatch) -> list:
     queue: list = []
-    monkeypatch.setattr(page_module, "next_tick", lambda doc, callback: queue.append(callback))
+    monkeypatch.setattr(session, "next_tick", lambda doc, callback: queue.append(callback))
     return queue
+
+
+class Loop:
+    """The session's loop is this test's thread: what is handed to it runs at once."""
+
+    def add_callback(self, callback, *args) -> None:
+        callback(*args)
 
 
 def record(hub: StreamHub, ts: int) -> None:
@@ -35,15 +46,12 @@ def record(hub: StreamHub, ts: int) -> None:
 
 def test_rows_go_first_and_the_rest_on_the_next_tick_once_in_a_row(ticks):
     hub = StreamHub(Settings.from_env())
-    doc = Document()
-    with set_curdoc(doc):
-        page = DashboardPage(hub=hub)
+    page = DashboardPage(hub=hub, context=SessionContext(Document(), Loop()))
     assert "No record yet" in page.status.value
     orbit = page.map.predicted.data["x"]
     ts = int(time.time()) - 3600
 
-    record(hub, ts)
-    page._on_snapshot()
+    record(hub, ts)  # the hub wakes the page: its update is queued
     ticks.pop(0)()  # the record's update: its rows, nothing else
     assert page.positions.data["ts"] == [ts]
     assert "No record yet" in page.status.value and page.map.predicted.data["x"] is orbit
@@ -54,15 +62,15 @@ def test_rows_go_first_and_the_rest_on_the_next_tick_once_in_a_row(ticks):
     # A burst: the next record arrives before the deferred rest has gone. The update that
     # follows sends everything, the newest orbit included: the rest waits one tick at most.
     record(hub, ts + 60)
-    page._on_snapshot()
     ticks.pop(0)()
     orbit = page.map.predicted.data["x"]
-    record(hub, ts + 120)
+    record(hub, ts + 120)  # its wake finds the deferred update queued: not queued again
     ticks.pop(0)()  # the deferred update, which now also finds the third record
     assert page.positions.data["ts"] == [ts, ts + 60, ts + 120]
     assert page.map.predicted.data["x"] is hub.snapshot().predicted["x"] is not orbit
     assert ticks == []
-    hub.unsubscribe(page._token)
+    page.context.close()
+    assert hub.health.sessions == 0
 
 
 class Clock:
@@ -88,7 +96,7 @@ def test_a_page_that_gets_only_status_changes_still_gets_its_heartbeat(monkeypat
     doc = Document()
     with set_curdoc(doc):
         page = DashboardPage(hub=hub)
-    page._loaded = True  # as once the browser said it is ready
+    assert page.context.loaded  # a document of no session: as once the browser said so
     beats = []
     page.heartbeat.on_change("data", lambda _attr, _old, new: beats.append(new["now"][0]))
     first = hub.snapshot()
@@ -100,4 +108,22 @@ def test_a_page_that_gets_only_status_changes_still_gets_its_heartbeat(monkeypat
         page._beat()
         assert page.status.value == stalled.status
     assert len(beats) == 3
-    hub.unsubscribe(page._token)
+    page.context.close()
+
+
+def test_a_page_outside_a_served_session_builds_and_follows_the_hub():
+    """As in a notebook cell: no document yet and no address bar. The page and its time
+    travel build, show, and the hub's wake reaches the page all the same."""
+    from isspanel.dashboard.time_travel import TimeTravel
+
+    hub = StreamHub(Settings.from_env())
+    context = SessionContext(loop=Loop())
+    assert SessionContext.current().location is None  # no pn.state.location assumed
+    page = DashboardPage(hub=hub, context=context)
+    travel = TimeTravel(page, context)
+    pn.Column(travel, page).get_root(Document())  # what showing it in a cell makes
+    ts = int(time.time()) - 3600
+    record(hub, ts)
+    assert page.positions.data["ts"] == [ts] and "Last record" in page.status.value
+    context.close()
+    assert hub.health.sessions == 0

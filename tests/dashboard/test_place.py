@@ -12,6 +12,7 @@ from bokeh.models import ColumnDataSource
 from isspanel.dashboard import passes
 from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.place import PlaceError, PlaceView, parse_place
+from isspanel.dashboard.session import SessionContext
 from isspanel.dashboard.world_map import WorldMap
 from isspanel.geo.mercator import mercator
 from isspanel.geo.passes import Pass
@@ -78,7 +79,7 @@ def test_a_tap_on_the_map_sets_the_session_place_and_asks_for_its_passes(monkeyp
     world = WorldMap(ColumnDataSource({"x": [], "y": []}), ColumnDataSource())
     source = ColumnDataSource({"x": [], "y": [], "lat": [], "lon": []})
     hub = StreamHub(Settings.from_env())
-    view = PlaceView(world, source, hub, doc=None, location=None)
+    view = PlaceView(world, source, hub, SessionContext())  # no document, no address
     x, y = mercator(13.4049, 52.5200)
     view.on_tap(Tap(model=world.figure, x=x, y=y))
     assert view.place == (52.52, 13.4)

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from isspanel.dashboard import history
-from isspanel.dashboard.health import Health, describe, status_html
+from isspanel.dashboard.health import Health, describe
+from isspanel.dashboard.status import moment_status_html, status_html
 from isspanel.dashboard.streams import POSITION_COLUMNS
 from isspanel.record import IssRecord
 from tests.browser import wait_until
@@ -320,7 +320,7 @@ def test_outside_text_in_the_status_shows_as_text():
     error = "<b>boom</b> $$E=mc^2$$ \\(x\\)"
     for out in (
         status_html(Health(kafka_connected=False, kafka_error=error), "host:9092"),
-        history.status_html(error, Health(), (error,), 0),
+        moment_status_html(error, Health(), (error,), 0),
     ):
         assert "<b>boom" not in out and "&lt;b&gt;boom" in out
         assert "$" not in out and "\\" not in out and "&#36;&#36;E=mc^2" in out

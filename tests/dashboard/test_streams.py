@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 from bokeh.document import Document
-from panel.io.state import set_curdoc
 
-import isspanel.dashboard.page as page_module
 from isspanel import flink_rows
 from isspanel.broker.history import History
 from isspanel.broker.rows import Kind
+from isspanel.dashboard import session
 from isspanel.dashboard.consumer import HubConsumer, backfill
 from isspanel.dashboard.history import build_moment
 from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.page import DashboardPage
+from isspanel.dashboard.session import SessionContext
 from isspanel.dashboard.streams import STREAMS, Stream, shown
 from isspanel.messages import parse_object
 from isspanel.record import InvalidRecord, IssRecord
@@ -140,14 +140,20 @@ def test_a_moment_builds_a_fifth_stream_as_the_hub_does(settings):
     assert shot.crew.rows == hub.snapshot().crew.rows
 
 
+class Loop:
+    """The session's loop is this test's thread: what is handed to it runs at once."""
+
+    def add_callback(self, callback, *args) -> None:
+        callback(*args)
+
+
 def test_a_page_makes_a_source_per_stream_and_streams_each_its_rows(settings, monkeypatch):
     ticks: list = []
-    monkeypatch.setattr(page_module, "next_tick", lambda doc, callback: ticks.append(callback))
+    monkeypatch.setattr(session, "next_tick", lambda doc, callback: ticks.append(callback))
     hub = StreamHub(settings, FIVE)
     hub.ingest("iss-crew", crew(0))
     hub.publish()
-    with set_curdoc(Document()):
-        page = DashboardPage(hub=hub)
+    page = DashboardPage(hub=hub, context=SessionContext(Document(), Loop()))
     assert {s.name: page.sources[s.name].name for s in shown(FIVE)} == {
         "positions": "positions",
         "speeds": "speed",
@@ -159,13 +165,12 @@ def test_a_page_makes_a_source_per_stream_and_streams_each_its_rows(settings, mo
     assert page.sources["crew"].data["name"] == ["astronaut 0"]
     for i in range(1, 8):
         hub.ingest("iss-crew", crew(i))
-    hub.publish()
-    page._loaded = True
-    page._on_snapshot()
+    hub.publish()  # the hub wakes the page: its update is queued
     ticks.pop(0)()
     # Streamed with the stream's depth as rollover: the 5 newest.
     assert page.sources["crew"].data["name"] == [f"astronaut {i}" for i in range(3, 8)]
-    hub.unsubscribe(page._token)
+    page.context.close()
+    assert hub.health.sessions == 0
 
 
 def names(module: str) -> set[str]:

@@ -13,7 +13,8 @@ from kafka.errors import KafkaError
 from isspanel import lifeline
 from isspanel.broker.local import LocalBroker
 from isspanel.broker.topics import ensure_topics
-from isspanel.produce.producer import IssProducer, Publisher
+from isspanel.produce.producer import IssProducer
+from isspanel.produce.publisher import Publisher
 from isspanel.record import IssRecord
 from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources import make_source

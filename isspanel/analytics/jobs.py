@@ -1,4 +1,4 @@
-"""Run the Flink SQL jobs of flink/*.sql with PyFlink (list and stop them: isspanel.analytics.rest).
+"""The Flink SQL jobs of flink/*.sql, run with PyFlink: put together, submitted, watched.
 
 Jobs (one function each, as in PyFlink's table examples):
     speed      ground speed per position          -> iss-speed
@@ -8,40 +8,29 @@ Jobs (one function each, as in PyFlink's table examples):
 All chosen jobs share one source and one OVER operator in a single Flink job (StatementSet).
 Without a JobManager (ISS_FLINK_JOBMANAGER empty) the job runs on a mini-cluster inside this
 process: its REST API and web UI answer on ISS_FLINK_BIND_ADDRESS:ISS_FLINK_REST_PORT (loopback by
-default) while `isspanel flink run` runs. The run command itself is in isspanel.analytics.run;
-the SQL loading and the TableEnvironment are in isspanel.analytics.
+default) while `isspanel flink run` (isspanel.cli.flink_run) runs.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterable
 
-# Moved to isspanel.analytics; imported here too, so that callers of flink_runner work unchanged.
-from isspanel.analytics.environment import (  # noqa: F401
-    connector_jar,
-    create_table_env,
-    flink_config,
-    local_host,
-    rest_address,
-    web_url,
-)
-from isspanel.analytics.sql import (  # noqa: F401
-    SQL_DIR,
+from isspanel.analytics.environment import create_table_env, web_url
+from isspanel.analytics.sql import (
     load_sql,
+    set_option,
     split_statements,
     sql_files,
     statement_kind,
-    substitute,
 )
 from isspanel.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("isspanel.analytics.runner")  # the name its lines have always had
 
 # For the long-running `isspanel flink run`; the checkpoint interval is set by the SQL of the
-# jobs (their exactly-once sinks commit with each checkpoint), the state folder by flink_state.
+# jobs (their exactly-once sinks commit with each checkpoint), the state folder by savepoints.
 RUN_CONFIG = {"restart-strategy.type": "exponential-delay"}
 SOURCE_FILES = ("00_source_iss_location.sql", "05_legs.sql")
 TERMINAL = {"FINISHED", "CANCELED", "FAILED", "SUSPENDED"}
@@ -51,16 +40,13 @@ ACTIVE = {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "FAILING", "CANCEL
 # -- statements -------------------------------------------------------------------------------
 
 
-_SET = re.compile(r"^SET\s+'([^']+)'\s*=\s*'((?:[^']|'')*)'$", re.IGNORECASE | re.DOTALL)
-
-
 def apply(t_env, statements: Iterable[str], statement_set=None) -> None:
     """Run SET and DDL statements now; add INSERTs to ``statement_set``."""
     for sql in statements:
-        match = _SET.match(sql)
-        if match:
-            t_env.get_config().set(match.group(1), match.group(2).replace("''", "'"))
-        elif re.match(r"^INSERT\s", sql, re.IGNORECASE):
+        option = set_option(sql)
+        if option is not None:
+            t_env.get_config().set(*option)
+        elif statement_kind(sql) == "INSERT":
             if statement_set is None:
                 raise ValueError("an INSERT needs a statement set")
             statement_set.add_insert_sql(sql)
@@ -86,7 +72,7 @@ def check_sql(settings: Settings, t_env=None) -> dict[str, list[str]]:
         kinds = []
         for sql in split_statements(path.read_text()):
             kinds.append(statement_kind(sql))
-            if re.match(r"^INSERT\s", sql, re.IGNORECASE):
+            if kinds[-1] == "INSERT":
                 t_env.explain_sql(sql)  # validates the sink's connector options too
             else:
                 apply(t_env, [sql])
@@ -116,10 +102,17 @@ def crossings_job(t_env, settings: Settings, statement_set) -> None:
 
 
 JOBS: dict[str, Callable] = {"speed": speed_job, "stats": stats_job, "crossings": crossings_job}
+# The topic each job writes (a Settings attribute); every job reads settings.topic.
+SINKS = {"speed": "speed_topic", "stats": "stats_topic", "crossings": "events_topic"}
+
+
+def job_topics(settings: Settings, jobs: Iterable[str]) -> list[str]:
+    """The topics ``jobs`` read and write."""
+    return [settings.topic, *(getattr(settings, SINKS[name]) for name in jobs)]
 
 
 def job_statements(settings: Settings, jobs: Iterable[str]) -> list[str]:
-    """Every statement a submission of ``jobs`` runs, in order (names a plan: flink_state)."""
+    """Every statement a submission of ``jobs`` runs, in order (names a plan: savepoints)."""
     files = [*SOURCE_FILES, *(JOB_FILES[name] for name in jobs)]
     return [s for name in files for s in load_sql(name, settings)]
 
@@ -189,6 +182,3 @@ def collect(t_env, query: str, max_rows: int = 10, timeout_s: float = 60.0) -> l
             log.debug("cancel after collect: %s", exc)
     thread.join(10)
     return list(rows)
-
-
-# -- the `isspanel flink` command -------------------------------------------------------------

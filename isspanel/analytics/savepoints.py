@@ -26,17 +26,16 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from isspanel.analytics import runner as flink_runner
+from isspanel.analytics.jobs import JOBS, job_statements
+from isspanel.analytics.sql import statement_kind
 from isspanel.settings import Settings
 
-log = logging.getLogger(__name__)
-
-_SET = re.compile(r"^SET\s", re.IGNORECASE)
+log = logging.getLogger("isspanel.analytics.state")  # the name its lines have always had
 
 
 def plan_hash(statements: Iterable[str]) -> str:
     """A short hash of the statements that shape the job (SETs do not)."""
-    text = "\n;\n".join(s for s in statements if not _SET.match(s))
+    text = "\n;\n".join(s for s in statements if statement_kind(s) != "SET")
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -133,7 +132,7 @@ def savepoint_target(settings: Settings, job_name: str) -> str | None:
     """The savepoint folder of a job `isspanel flink run` named ``job_name`` with ``settings``
     ("isspanel: speed+stats+crossings"), or None for any other job."""
     jobs = job_name.removeprefix("isspanel: ").split("+")
-    if not job_name.startswith("isspanel: ") or not set(jobs) <= set(flink_runner.JOBS):
+    if not job_name.startswith("isspanel: ") or not set(jobs) <= set(JOBS):
         return None
-    folder = state_dir(settings, flink_runner.job_statements(settings, jobs))
+    folder = state_dir(settings, job_statements(settings, jobs))
     return None if folder is None else folder.joinpath("savepoints").as_uri()

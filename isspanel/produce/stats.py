@@ -1,11 +1,8 @@
-"""What the producer counts, and what its outbox holds: accepted records until acked."""
+"""What the producer counts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
-
-from isspanel.record import IssRecord
 
 
 @dataclass
@@ -20,15 +17,3 @@ class ProducerStats:
     replayed: int = 0  # records left in the spool by the last run, sent again
     duplicates: int = 0  # records whose timestamp was already published: skipped
     stale: int = 0  # older than the newest published, or a repeated live answer: skipped
-
-
-class Entry(NamedTuple):
-    id: int  # acceptance order
-    record: IssRecord
-    payload: bytes
-
-
-class Sent(NamedTuple):
-    entry: Entry
-    generation: int  # which KafkaProducer has it
-    at: float

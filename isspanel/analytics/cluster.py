@@ -1,16 +1,26 @@
-"""`isspanel flink list|cancel`, and a stop with a savepoint, over Flink's REST API.
+"""A Flink cluster's jobs, from outside: listed, cancelled, stopped with a savepoint (REST API);
+and the local run, whose mini-cluster is not listed yet while it starts.
 
-A stop takes a savepoint in the job's state folder (isspanel.analytics.state), so the next
-`isspanel flink run` resumes exactly where the job stopped; jobs that cannot take one (still
-starting, or not ours) are cancelled instead. `isspanel flink cancel` first waits for the tasks of
-a job that is still starting; a stop whose local run exits (REST API and all) before the answer
-is heard is judged by the savepoint folder.
+A stop takes a savepoint in the job's state folder (isspanel.analytics.savepoints), so the next
+`isspanel flink run` resumes exactly where the job stopped. A stop whose local run exits (REST
+API and all) before the answer is heard is judged by the savepoint folder.
+
+A local mini-cluster lives inside its `isspanel flink run` process. Until its REST API answers
+and lists the job (about 25 s, up to two minutes on a loaded machine), `flink cancel` cannot
+reach the job through REST, and "nothing runs" would be wrong: the job starts a moment later.
+So a run leaves a marker while it lives, ISS_HOME/flink/run-<REST port>.pid, and `flink cancel`
+sends that run SIGTERM, as Ctrl-C would: it stops at its next step (before submitting, or its
+job with a savepoint) and exits.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -18,12 +28,51 @@ from urllib.request import url2pathname
 
 import requests
 
-from isspanel.analytics import local as flink_local
-from isspanel.analytics.runner import ACTIVE, rest_address, web_url
-from isspanel.analytics.state import savepoint_target
+from isspanel.analytics.environment import root_cause, web_url
+from isspanel.analytics.jobs import ACTIVE
+from isspanel.processes import alive, command_line
 from isspanel.settings import Settings
 
-log = logging.getLogger(__name__)
+# The names their lines have always had: the REST API's, and the local run's.
+log = logging.getLogger("isspanel.analytics.rest")
+local_log = logging.getLogger("isspanel.analytics.local")
+
+# -- the jobs it knows ------------------------------------------------------------------------
+
+
+def rest_jobs(settings: Settings, timeout_s: float = 5.0) -> list[dict]:
+    """Jobs known to the JobManager, newest first."""
+    response = requests.get(f"{web_url(settings)}jobs/overview", timeout=timeout_s)
+    response.raise_for_status()
+    return sorted(response.json()["jobs"], key=lambda j: j["start-time"], reverse=True)
+
+
+def ours_active(jobs: list[dict]) -> list[dict]:
+    """The isspanel jobs among ``jobs`` (of rest_jobs) that are active."""
+    return [j for j in jobs if j["state"] in ACTIVE and j["name"].startswith("isspanel")]
+
+
+def already_running(settings: Settings) -> list[dict]:
+    """isspanel jobs active on the cluster at ISS_FLINK_JOBMANAGER (none if it does not say)."""
+    try:
+        return ours_active(rest_jobs(settings))
+    except (requests.RequestException, KeyError, ValueError):
+        return []  # the submission says what is wrong
+
+
+def is_active(settings: Settings, job_id: str) -> bool:
+    return any(j["jid"] == job_id and j["state"] in ACTIVE for j in rest_jobs(settings))
+
+
+def rest_cancel(settings: Settings, job_id: str, timeout_s: float = 10.0) -> None:
+    response = requests.patch(
+        f"{web_url(settings)}jobs/{job_id}", params={"mode": "cancel"}, timeout=timeout_s
+    )
+    response.raise_for_status()
+
+
+# -- stop with a savepoint --------------------------------------------------------------------
+
 
 # A job is RUNNING before its tasks are; `flink cancel` waits this long for them (a loaded
 # machine has taken ~10 s) so that Flink can take the savepoint.
@@ -88,7 +137,7 @@ def stop_outcome(request: StopRequest, timeout_s: float = 120.0, poll_s: float =
             if "location" in operation:
                 return operation["location"]
             cause = operation.get("failure-cause", {}).get("stack-trace", "no savepoint taken")
-            raise RuntimeError(_first_cause(cause))
+            raise RuntimeError(root_cause(cause))
         time.sleep(poll_s)
     raise RuntimeError(f"no savepoint after {timeout_s:.0f} s")
 
@@ -152,113 +201,75 @@ def _rest_error(response: requests.Response) -> str:
         errors = response.json().get("errors") or [response.text]
     except ValueError:
         errors = [response.text]
-    return _first_cause(str(errors[0]))
+    return root_cause(str(errors[0]))
 
 
-def _first_cause(trace: str) -> str:
-    """The innermost cause of a Java stack trace, in one line."""
-    lines = [ln.strip() for ln in trace.splitlines() if ln.strip() and not ln.startswith("\t")]
-    causes = [ln.removeprefix("Caused by: ") for ln in lines if ln.startswith("Caused by")]
-    return (causes[-1] if causes else lines[0] if lines else "unknown")[:300]
+# -- the local run ----------------------------------------------------------------------------
 
 
-# -- list and cancel --------------------------------------------------------------------
+# A run finishes the step under way first (the JVM start or the submission: up to ~2 min
+# under load), then stops its job with a savepoint (up to a minute).
+STOP_WAIT_S = 240.0
 
 
-def rest_jobs(settings: Settings, timeout_s: float = 5.0) -> list[dict]:
-    """Jobs known to the JobManager, newest first."""
-    response = requests.get(f"{web_url(settings)}jobs/overview", timeout=timeout_s)
-    response.raise_for_status()
-    return sorted(response.json()["jobs"], key=lambda j: j["start-time"], reverse=True)
+def marker_path(settings: Settings) -> Path:
+    return settings.home / "flink" / f"run-{settings.flink_rest_port}.pid"
 
 
-def rest_cancel(settings: Settings, job_id: str, timeout_s: float = 10.0) -> None:
-    response = requests.patch(
-        f"{web_url(settings)}jobs/{job_id}", params={"mode": "cancel"}, timeout=timeout_s
-    )
-    response.raise_for_status()
-
-
-def _unreachable(settings: Settings, exc: Exception) -> int:
-    if settings.jobmanager:
-        log.error("JobManager %s does not answer: %s", settings.jobmanager, exc)
-        return 1
-    log.info(
-        "no local Flink mini-cluster answers on port %d: jobs on the local mini-cluster live "
-        "inside the running `isspanel flink run` process (Ctrl-C there cancels them); "
-        "none is running",
-        settings.flink_rest_port,
-    )
-    return 0
-
-
-def list_jobs(settings: Settings) -> int:
+@contextmanager
+def run_marker(settings: Settings) -> Iterator[None]:
+    """Mark this process as the local run on the settings' REST port while it runs (unless
+    another one lives: this one will fail to bind the port)."""
+    if local_run(settings) is not None:
+        yield
+        return
+    path = marker_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(os.getpid()))
     try:
-        jobs = rest_jobs(settings)
-    except requests.RequestException as exc:
-        return _unreachable(settings, exc)
-    if not jobs:
-        log.info("no Flink jobs at %s", rest_address(settings))
-    for job in jobs:
-        log.info("%s %-12s %s", job["jid"], job["state"], job["name"])
-    return 0
-
-
-def cancel_jobs(settings: Settings, ids: list[str]) -> int:
-    """Stop each job with a savepoint (the next run resumes there); cancel it if Flink cannot."""
-    # A local run whose job is not listed yet (its REST API may not answer yet) is stopped
-    # as a whole: the job would start a moment later (isspanel.analytics.local).
-    starting = None if settings.jobmanager else flink_local.local_run(settings)
-    try:
-        jobs = rest_jobs(settings)
-    except requests.RequestException as exc:
-        if starting:
-            return flink_local.stop_local_run(settings, starting)
-        return _unreachable(settings, exc)
-    if not ids:
-        ids = [j["jid"] for j in jobs if j["state"] in ACTIVE and j["name"].startswith("isspanel")]
-        if not ids and starting:
-            return flink_local.stop_local_run(settings, starting)
-        if not ids:
-            log.info("no running isspanel job at %s", rest_address(settings))
-    names = {j["jid"]: j["name"] for j in jobs}
-    failed = 0
-    for job_id in ids:
+        yield
+    finally:
         try:
-            failed += _stop_or_cancel(settings, job_id, names.get(job_id, ""))
-        except requests.RequestException as exc:
-            log.error("could not cancel %s: %s", job_id, exc)
-            failed += 1
-    return 1 if failed else 0
+            if path.read_text() == str(os.getpid()):
+                path.unlink()
+        except OSError:
+            pass
 
 
-def _stop_or_cancel(settings: Settings, job_id: str, name: str) -> int:
-    """Stop ``job_id`` with a savepoint, else cancel it; 1 when it may still run."""
-    base_url = web_url(settings)
+def _is_run(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) `isspanel flink run`: a pid may be reused."""
+    words = command_line(pid)
+    return words is not None and alive(pid) and b"flink" in words and b"run" in words
+
+
+def local_run(settings: Settings) -> int | None:
+    """The pid of the local run on the settings' REST port, if one lives."""
     try:
-        if not wait_for_tasks(base_url, job_id, READY_TIMEOUT_S) and not _active(settings, job_id):
-            log.info("%s has already ended", job_id)
-            return 0
-        where = rest_stop(base_url, job_id, savepoint_target(settings, name))
-        log.info("stopped %s with a savepoint: %s", job_id, where)
-        return 0
-    except ClusterGone as exc:
-        if settings.jobmanager:
-            log.error("%s", exc)
-            return 1
-        # A local mini-cluster lives in its `isspanel flink run`: with it gone, so is the job.
-        log.warning(
-            "%s: the job ended with its mini-cluster; the next run resumes from its "
-            "last checkpoint",
-            exc,
-        )
-        return 0
-    except (RuntimeError, requests.HTTPError, KeyError, ValueError) as exc:
-        log.warning("no savepoint of %s (%s): cancelling it", job_id, exc)
-    rest_cancel(settings, job_id)
-    log.info("cancelled %s", job_id)
-    return 0
+        pid = int(marker_path(settings).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if pid != os.getpid() and _is_run(pid) else None
 
 
-def _active(settings: Settings, job_id: str) -> bool:
-    return any(j["jid"] == job_id and j["state"] in ACTIVE for j in rest_jobs(settings))
+def stop_local_run(settings: Settings, pid: int, timeout_s: float = STOP_WAIT_S) -> bool:
+    """SIGTERM to the local run ``pid`` whose job is not listed yet; wait for it to exit.
+    False when it still runs after ``timeout_s``."""
+    local_log.info(
+        "`isspanel flink run` (pid %d) is still starting its job on port %d: stopping it with "
+        "SIGTERM, as Ctrl-C there would (waiting up to %.0f s)",
+        pid,
+        settings.flink_rest_port,
+        timeout_s,
+    )
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout_s
+    while _is_run(pid):
+        if time.monotonic() >= deadline:
+            local_log.error("`isspanel flink run` (pid %d) still runs after %.0f s", pid, timeout_s)
+            return False
+        time.sleep(0.2)
+    local_log.info("`isspanel flink run` (pid %d) has stopped", pid)
+    return True

@@ -2,11 +2,11 @@
 
 Stopping: SIGINT and SIGTERM only set an event, so no KeyboardInterrupt lands inside a py4j call
 (py4j logs those with a traceback). The step under way finishes, then the job is stopped with a
-savepoint through its JobClient while the gateway JVM is still there (cancelled if Flink cannot
-take one); the next run resumes from it (isspanel.analytics.state). A second signal quits at once.
-When the JVM got the signal too (SIGTERM to the whole process group), the local job ended with
-it and no py4j call is made; py4j's own connection errors go to DEBUG (shown with -v). The next
-run resumes from the job's last checkpoint then.
+savepoint through the REST API while the gateway JVM is still there (cancelled if Flink cannot
+take one); the next run resumes from it (isspanel.analytics.savepoints). A second signal quits at
+once. When the JVM got the signal too (SIGTERM to the whole process group), the local job ended
+with it and no py4j call is made; py4j's own connection errors go to DEBUG (shown with -v). The
+next run resumes from the job's last checkpoint then.
 """
 
 from __future__ import annotations
@@ -19,24 +19,30 @@ from contextlib import nullcontext
 import requests
 from kafka.errors import KafkaError
 
-from isspanel.analytics import local as flink_local
-from isspanel.analytics import rest as flink_rest
-from isspanel.analytics import runner as flink_runner
-from isspanel.analytics import state as flink_state
-from isspanel.analytics.jvm import (
-    StopSignals,
+from isspanel.analytics import cluster, savepoints
+from isspanel.analytics.environment import (
+    create_table_env,
     gateway_alive,
     quiet_py4j,
     root_cause,
+    web_url,
+)
+from isspanel.analytics.jobs import (
+    JOBS,
+    RUN_CONFIG,
+    TERMINAL,
+    job_statements,
+    job_status,
+    job_topics,
+    submit,
 )
 from isspanel.broker.topics import ensure_topics
+from isspanel.processes import StopSignals
 from isspanel.settings import Settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("isspanel.analytics.run")  # the name its lines have always had
 
 STOP_TIMEOUT_S = 60.0  # for the savepoint of a stop; then the job is cancelled
-# The topic each job writes (a Settings attribute); every job reads settings.topic.
-SINKS = {"speed": "speed_topic", "stats": "stats_topic", "crossings": "events_topic"}
 
 
 class StartError(RuntimeError):
@@ -44,11 +50,6 @@ class StartError(RuntimeError):
 
 
 # -- topics -----------------------------------------------------------------------------------
-
-
-def job_topics(settings: Settings, jobs: list[str]) -> list[str]:
-    """The topics ``jobs`` read and write."""
-    return [settings.topic, *(getattr(settings, SINKS[name]) for name in jobs)]
 
 
 def unreachable(bootstrap: str, timeout_s: float = 5.0) -> str | None:
@@ -83,18 +84,16 @@ def prepare_topics(settings: Settings, jobs: list[str]) -> None:
         ) from exc
 
 
-def already_running(settings: Settings) -> list[dict]:
-    """isspanel jobs active on the cluster at ISS_FLINK_JOBMANAGER (none if it does not say)."""
-    try:
-        jobs = flink_rest.rest_jobs(settings)
-    except (requests.RequestException, KeyError, ValueError):
-        return []  # the submission says what is wrong
-    return [
-        j for j in jobs if j["state"] in flink_runner.ACTIVE and j["name"].startswith("isspanel")
-    ]
-
-
 # -- waiting and stopping ---------------------------------------------------------------------
+
+
+def stop_signals() -> StopSignals:
+    """SIGINT and SIGTERM stop the job at the next step; a second one quits at once."""
+    return StopSignals(
+        log,
+        "%s: stopping the Flink job (a second signal quits at once)",
+        again="%s again: quitting without waiting for the Flink job",
+    )
 
 
 def jvm_gone(settings: Settings) -> str:
@@ -110,8 +109,8 @@ def jvm_gone(settings: Settings) -> str:
     return "STOPPED"
 
 
-def cancel(result, settings: Settings, savepoints: str | None = None) -> str:
-    """Stop with a savepoint in ``savepoints`` (else cancel), wait for the end; return the
+def cancel(result, settings: Settings, savepoint_dir: str | None = None) -> str:
+    """Stop with a savepoint in ``savepoint_dir`` (else cancel), wait for the end; return the
     final state."""
     if not gateway_alive():
         return jvm_gone(settings)
@@ -122,9 +121,7 @@ def cancel(result, settings: Settings, savepoints: str | None = None) -> str:
         # that Flink 2 no longer has (it takes a SavepointFormatType now).
         try:
             log.info("stopping the Flink job %s with a savepoint", job_id)
-            where = flink_rest.rest_stop(
-                flink_runner.web_url(settings), job_id, savepoints, STOP_TIMEOUT_S
-            )
+            where = cluster.rest_stop(web_url(settings), job_id, savepoint_dir, STOP_TIMEOUT_S)
             log.info("savepoint %s taken: the next run resumes from it", where)
         except (RuntimeError, requests.RequestException, KeyError, ValueError) as exc:
             if not gateway_alive(settle_s=5.0):
@@ -161,26 +158,26 @@ def wait(
     stop: threading.Event,
     settings: Settings,
     poll_s: float = 1.0,
-    savepoints: str | None = None,
+    savepoint_dir: str | None = None,
 ) -> str:
     """Block until the job ends or ``stop`` is set (then stop it); return its final state."""
     outcome = result.get_job_client().get_job_execution_result()
     while not stop.wait(poll_s):
-        state = flink_runner.job_status(result)
+        state = job_status(result)
         if state in ("CANCELED", "FINISHED"):
             return state
         try:
-            ended = state in flink_runner.TERMINAL or outcome.done()
+            ended = state in TERMINAL or outcome.done()
         except Exception:
             ended = True  # the JVM is going away: final_state says so
         if ended:
             return final_state(result, settings)
-    return cancel(result, settings, savepoints)
+    return cancel(result, settings, savepoint_dir)
 
 
 def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int:
     """Create the topics, submit ``jobs`` (default all) as one Flink job and wait for its end."""
-    names = list(jobs or flink_runner.JOBS)
+    names = list(jobs or JOBS)
     if detach and not settings.jobmanager:
         log.warning(
             "--detach needs --jobmanager: a local mini-cluster lives in this process, "
@@ -188,8 +185,8 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
         )
         detach = False
     quiet_py4j()
-    marker = flink_local.run_marker(settings) if not settings.jobmanager else nullcontext()
-    with StopSignals() as stop, marker:  # marked: `flink cancel` can stop it while it starts
+    marker = cluster.run_marker(settings) if not settings.jobmanager else nullcontext()
+    with stop_signals() as stop, marker:  # marked: `flink cancel` can stop it while it starts
         try:
             prepare_topics(settings, names)
         except StartError as exc:
@@ -197,7 +194,7 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
             return 1
         # A second job would share the first one's consumer group and Kafka transactional ids
         # (they would fence each other); a local mini-cluster refuses a second run by its port.
-        active = already_running(settings) if settings.jobmanager else []
+        active = cluster.already_running(settings) if settings.jobmanager else []
         if active:
             log.info(
                 "%s (%s) already runs on %s: not submitting another (`isspanel flink cancel` "
@@ -208,13 +205,13 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
             )
             return 0
         result = None
-        statements = flink_runner.job_statements(settings, names)
-        config = flink_runner.RUN_CONFIG | flink_state.prepare(settings, statements)
+        statements = job_statements(settings, names)
+        config = RUN_CONFIG | savepoints.prepare(settings, statements)
         try:  # each step is a long py4j call: a signal is seen between them
             if not stop.event.is_set():
-                t_env = flink_runner.create_table_env(settings, **config)
+                t_env = create_table_env(settings, **config)
             if not stop.event.is_set():
-                result = flink_runner.submit(settings, names, t_env)
+                result = submit(settings, names, t_env)
         except Exception as exc:
             if stop.event.is_set() and not gateway_alive(settle_s=5.0):
                 jvm_gone(settings)
@@ -227,8 +224,8 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
         if detach:
             return 0
         try:
-            savepoints = config.get("execution.checkpointing.savepoint-dir")
-            state = wait(result, stop.event, settings, savepoints=savepoints)
+            savepoint_dir = config.get("execution.checkpointing.savepoint-dir")
+            state = wait(result, stop.event, settings, savepoint_dir=savepoint_dir)
         except Exception:  # a py4j call failed: the JVM went away (with a signal?)
             if gateway_alive(settle_s=5.0):
                 raise
