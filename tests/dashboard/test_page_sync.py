@@ -11,31 +11,15 @@ import time
 from dataclasses import replace
 
 import panel as pn
-import pytest
 from bokeh.document import Document
 from panel.io.state import set_curdoc
 
 import isspanel.dashboard.page as page_module
-from isspanel.dashboard import session
 from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.page import DashboardPage
 from isspanel.dashboard.session import SessionContext
 from isspanel.record import IssRecord
 from isspanel.settings import Settings
-
-
-@pytest.fixture
-def ticks(monkeypatch) -> list:
-    queue: list = []
-    monkeypatch.setattr(session, "next_tick", lambda doc, callback: queue.append(callback))
-    return queue
-
-
-class Loop:
-    """The session's loop is this test's thread: what is handed to it runs at once."""
-
-    def add_callback(self, callback, *args) -> None:
-        callback(*args)
 
 
 def record(hub: StreamHub, ts: int) -> None:
@@ -44,9 +28,9 @@ def record(hub: StreamHub, ts: int) -> None:
     hub.publish()
 
 
-def test_rows_go_first_and_the_rest_on_the_next_tick_once_in_a_row(ticks):
+def test_rows_go_first_and_the_rest_on_the_next_tick_once_in_a_row(ticks, inline_loop):
     hub = StreamHub(Settings.from_env())
-    page = DashboardPage(hub=hub, context=SessionContext(Document(), Loop()))
+    page = DashboardPage(hub=hub, context=SessionContext(Document(), inline_loop))
     assert "No record yet" in page.status.value
     orbit = page.map.predicted.data["x"]
     ts = int(time.time()) - 3600
@@ -111,13 +95,13 @@ def test_a_page_that_gets_only_status_changes_still_gets_its_heartbeat(monkeypat
     page.context.close()
 
 
-def test_a_page_outside_a_served_session_builds_and_follows_the_hub():
+def test_a_page_outside_a_served_session_builds_and_follows_the_hub(inline_loop):
     """As in a notebook cell: no document yet and no address bar. The page and its time
     travel build, show, and the hub's wake reaches the page all the same."""
     from isspanel.dashboard.time_travel import TimeTravel
 
     hub = StreamHub(Settings.from_env())
-    context = SessionContext(loop=Loop())
+    context = SessionContext(loop=inline_loop)
     assert SessionContext.current().location is None  # no pn.state.location assumed
     page = DashboardPage(hub=hub, context=context)
     travel = TimeTravel(page, context)

@@ -27,14 +27,6 @@ def loading(monkeypatch):
     monkeypatch.setattr(session, "is_loaded", lambda doc: False)
 
 
-@pytest.fixture
-def ticks(monkeypatch) -> list:
-    """The sessions' next-tick queue, run by hand (as if every document had a session)."""
-    queue: list = []
-    monkeypatch.setattr(session, "next_tick", lambda doc, callback: queue.append(callback))
-    return queue
-
-
 class Loop:
     """Stands in for a session's IOLoop: keeps what other threads hand it, runs it when told."""
 

@@ -16,7 +16,6 @@ from bokeh.document import Document
 from isspanel import flink_rows
 from isspanel.broker.history import History
 from isspanel.broker.rows import Kind
-from isspanel.dashboard import session
 from isspanel.dashboard.consumer import HubConsumer, backfill
 from isspanel.dashboard.history import build_moment
 from isspanel.dashboard.hub import StreamHub
@@ -140,20 +139,11 @@ def test_a_moment_builds_a_fifth_stream_as_the_hub_does(settings):
     assert shot.crew.rows == hub.snapshot().crew.rows
 
 
-class Loop:
-    """The session's loop is this test's thread: what is handed to it runs at once."""
-
-    def add_callback(self, callback, *args) -> None:
-        callback(*args)
-
-
-def test_a_page_makes_a_source_per_stream_and_streams_each_its_rows(settings, monkeypatch):
-    ticks: list = []
-    monkeypatch.setattr(session, "next_tick", lambda doc, callback: ticks.append(callback))
+def test_a_page_makes_a_source_per_stream_and_streams_each_its_rows(settings, ticks, inline_loop):
     hub = StreamHub(settings, FIVE)
     hub.ingest("iss-crew", crew(0))
     hub.publish()
-    page = DashboardPage(hub=hub, context=SessionContext(Document(), Loop()))
+    page = DashboardPage(hub=hub, context=SessionContext(Document(), inline_loop))
     assert {s.name: page.sources[s.name].name for s in shown(FIVE)} == {
         "positions": "positions",
         "speeds": "speed",
