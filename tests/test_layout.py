@@ -24,6 +24,7 @@ LAYERS = {
     "lifeline": 0,
     "pipeline_state": 0,
     "processes": 0,
+    "lazy": 0,
     "geo": 1,
     "sources": 2,
     "broker": 2,

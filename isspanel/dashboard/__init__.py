@@ -28,8 +28,7 @@ The names below load lazily, so that importing the server side never imports the
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from isspanel.lazy import lazy_names
 
 _NAMES = {
     "LINK_CSS": "page",
@@ -40,8 +39,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module 'isspanel.dashboard' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"isspanel.dashboard.{_NAMES[name]}"), name)
+__getattr__ = lazy_names(__name__, _NAMES)

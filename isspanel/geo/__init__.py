@@ -8,8 +8,7 @@ that don't need them start fast::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from isspanel.lazy import lazy_names
 
 _NAMES = {
     "Pass": "passes",
@@ -32,8 +31,4 @@ _NAMES = {
 
 __all__ = sorted(_NAMES)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module 'isspanel.geo' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"isspanel.geo.{_NAMES[name]}"), name)
+__getattr__ = lazy_names(__name__, _NAMES)
