@@ -59,8 +59,8 @@ class TimeTravel(pn.viewable.Viewer):
         self.settings = page.hub.settings
         self._request = 0  # the newest moment asked: older answers are dropped
         self.banner = pn.pane.Alert("", alert_type="warning", visible=False, margin=(0, 10))
-        self.live = pn.widgets.Button(label="Live", button_type="primary", visible=False)
-        self.travel = pn.widgets.Button(label="Time travel…", button_type="light")
+        self.live = pn.widgets.Button(label="Live", color="primary", visible=False)
+        self.travel = pn.widgets.Button(label="Time travel…", color="light")
         self.slider: pn.widgets.IntSlider | None = None  # minutes since _t0
         self._t0 = datetime.now(UTC)  # the oldest position retained, once the slider opens
         self._at: datetime | None = None  # the moment shown; None: live
