@@ -180,7 +180,7 @@ class Settings:
         ``replace``: an overridden field's variable is not read."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for var in variables():
+        for var in variables(cls):
             given = overrides.get(var.group, {}) if var.group else overrides
             if not isinstance(given, Mapping) or var.field.name in given:
                 continue  # overridden: its variable may even be malformed
@@ -267,14 +267,15 @@ class Variable:
         return getattr(getattr(settings, self.group) if self.group else settings, self.field.name)
 
 
-def variables() -> Iterator[Variable]:
-    """Every setting in the order of the table, its variable ``ISS_[GROUP_]FIELD``."""
-    for top in dataclasses.fields(Settings):
-        kind = top.metadata.get("group")
-        if kind is None:
+def variables(kind: type[Settings] | None = None) -> Iterator[Variable]:
+    """Every setting of ``kind`` (Settings, or a subclass with more) in the order of the table,
+    its variable ``ISS_[GROUP_]FIELD``."""
+    for top in dataclasses.fields(kind or Settings):
+        members = top.metadata.get("group")
+        if members is None:
             yield Variable("", top, f"ISS_{top.name.upper()}")
             continue
-        for f in dataclasses.fields(kind):
+        for f in dataclasses.fields(members):
             yield Variable(top.name, f, f"ISS_{top.name}_{f.name}".upper())
 
 

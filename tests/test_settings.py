@@ -158,3 +158,20 @@ def test_the_settings_page_lists_every_variable_and_old_name():
         assert f"| {group or '(top)'} | `{name}` | `{default}` |" in page, name
     for old, new in RENAMED.items():
         assert f"| `{old}` | `{new}` |" in page, old
+
+
+def test_a_subclass_reads_its_own_fields_too():
+    """A new stream's topic is one more field of the topics group (tests/dashboard does so)."""
+
+    @dataclasses.dataclass(frozen=True)
+    class MoreTopics(settings_module.TopicSettings):
+        crew: str = settings_module.env("iss-crew", "Who is aboard.")
+
+    @dataclasses.dataclass(frozen=True)
+    class MoreSettings(Settings):
+        topics: MoreTopics = settings_module.group(MoreTopics)
+
+    assert "ISS_TOPICS_CREW" in {var.name for var in variables(MoreSettings)}
+    got = MoreSettings.from_env({"ISS_TOPICS_CREW": "c", "ISS_TOPIC": "loc"})
+    assert (got.topics.crew, got.topics.location) == ("c", "loc")
+    assert got.replace(topics={"crew": "d"}).topics.crew == "d"
