@@ -105,7 +105,9 @@ def measure(kind: str, args, broker, n: int, base: int, logdir: Path) -> dict:
     server, page_url, client_url = start_server(kind, args, topics, n, logdir)
     producer = pool = None
     try:
-        producer = KafkaProducer(bootstrap_servers=topics.bootstrap, acks=1, linger_ms=0)
+        producer = KafkaProducer(
+            bootstrap_servers=topics.kafka.bootstrap_servers, acks=1, linger_ms=0
+        )
         for _ in range(6):  # warm up imports and first sessions (each worker of --num-procs)
             urllib.request.urlopen(page_url, timeout=30).read()
         time.sleep(3)  # the warm-up sessions expire (lifetime 1 s)
@@ -132,7 +134,7 @@ def measure(kind: str, args, broker, n: int, base: int, logdir: Path) -> dict:
             time.sleep(max(0.0, start + i - time.monotonic()))
             record = IssRecord(lo + i, (i % 100) * 0.5 - 25, (i * 3.7) % 360 - 180, "sgp4")
             sent[record.timestamp] = time.time()
-            producer.send(topics.topic, key=b"25544", value=record.to_json())
+            producer.send(topics.topics.location, key=b"25544", value=record.to_json())
             producer.flush()
         time.sleep(max(0.0, start + args.records - time.monotonic()))
         busy = server.cpu_s() - cpu_r

@@ -70,14 +70,16 @@ def open_pages(browser, url: str, count: int, ready: str):
 
 
 def send_records(settings, count: int, rate_hz: float, base: int) -> dict[int, float]:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks=1, linger_ms=0)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, acks=1, linger_ms=0
+    )
     sent: dict[int, float] = {}
     next_at = time.monotonic()
     for i in range(count):
         record = IssRecord(base + i, (i % 100) * 0.5 - 25, (i * 3.7) % 360 - 180, "sgp4")
         payload = record.to_json()
         sent[record.timestamp] = time.time() * 1000
-        producer.send(settings.topic, key=b"25544", value=payload)
+        producer.send(settings.topics.location, key=b"25544", value=payload)
         producer.flush()
         next_at += 1 / rate_hz
         time.sleep(max(0.0, next_at - time.monotonic()))
@@ -132,7 +134,14 @@ def measure(browser, settings, url: str, sessions: int, ready: str) -> tuple[lis
 
 def baseline_server(settings, port: int) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.baseline_ws", str(port), settings.bootstrap, settings.topic],
+        [
+            sys.executable,
+            "-m",
+            "bench.baseline_ws",
+            str(port),
+            settings.kafka.bootstrap_servers,
+            settings.topics.location,
+        ],
         cwd=PROJECT_ROOT,
     )
     wait_until(lambda: _listening(port), 20, "baseline server")
@@ -234,11 +243,12 @@ def run() -> tuple[list[dict], list[dict]]:
               setInterval(() => { const n = performance.now();
                 window.lagMax = Math.max(window.lagMax, n - t - 50); t = n; }, 50); }""")
             burst_base = int(time.time()) - 300_000
-            producer = KafkaProducer(bootstrap_servers=ours.bootstrap, linger_ms=5)
+            producer = KafkaProducer(bootstrap_servers=ours.kafka.bootstrap_servers, linger_ms=5)
             t0 = time.monotonic()
             for i in range(1000):
                 producer.send(
-                    ours.topic, value=IssRecord(burst_base + i, 1.0, 2.0, "sgp4").to_json()
+                    ours.topics.location,
+                    value=IssRecord(burst_base + i, 1.0, 2.0, "sgp4").to_json(),
                 )
                 if i % 100 == 99:
                     producer.flush()

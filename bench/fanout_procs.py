@@ -156,7 +156,14 @@ def start_server(kind: str, args, topics, n: int, logdir: Path) -> tuple[Server,
     """The server for ``kind``; returns it, the page URL and the client URL."""
     port = free_port()
     if kind == "baseline":
-        cmd = [sys.executable, "-m", "bench.baseline_ws", str(port), topics.bootstrap, topics.topic]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.baseline_ws",
+            str(port),
+            topics.kafka.bootstrap_servers,
+            topics.topics.location,
+        ]
         url = f"http://127.0.0.1:{port}/"
         ws = f"ws://127.0.0.1:{port}/ws"
         return Server(cmd, os.environ.copy(), url, logdir / f"baseline-{n}.log"), url, ws

@@ -43,7 +43,7 @@ class Committed:
 
     def __init__(self, settings: Settings, topic: str):
         self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap,
+            bootstrap_servers=settings.kafka.bootstrap_servers,
             enable_auto_commit=False,
             isolation_level="read_committed",
             max_poll_records=10_000,
@@ -77,8 +77,8 @@ def flink_run(settings: Settings) -> dict:
     submitted_ms = time.time() * 1000
     result = jobs.submit(settings, t_env=t_env)
     submit_s = time.time() - submitted_ms / 1000
-    speeds = Committed(settings, settings.speed_topic)
-    windows = Committed(settings, settings.stats_topic)
+    speeds = Committed(settings, settings.topics.speed)
+    windows = Committed(settings, settings.topics.stats)
     try:
         speeds.wait_for(RECORDS - 1, TIMEOUT_S)
         windows.wait_for(RECORDS // WINDOW_S, 30)
@@ -110,17 +110,20 @@ def baseline_run(settings: Settings, topic: str) -> dict:
     """kafka-python: consume, validate, haversine, produce; no windows, no crossings."""
     started = time.monotonic()
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         enable_auto_commit=False,
         consumer_timeout_ms=5_000,
         max_poll_records=10_000,
     )
     partitions = [
-        TopicPartition(settings.topic, p) for p in consumer.partitions_for_topic(settings.topic)
+        TopicPartition(settings.topics.location, p)
+        for p in consumer.partitions_for_topic(settings.topics.location)
     ]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=50, batch_size=1 << 20)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, linger_ms=50, batch_size=1 << 20
+    )
     previous = None
     first = None
     produced = 0
@@ -158,7 +161,7 @@ def run(settings: Settings) -> list[dict]:
     """Publish the backlog to fresh topics on ``settings``' cluster, then measure."""
     tag = uuid.uuid4().hex[:8]
     settings = fresh_topics(
-        settings, prefix="bench", flink_group=f"bench-flink-{tag}", flink_rest_port=free_port()
+        settings, prefix="bench", flink={"group": f"bench-flink-{tag}", "rest_port": free_port()}
     )
     ensure_topics(settings, [f"bench-baseline-{tag}"])
     end = int(time.time()) // WINDOW_S * WINDOW_S
@@ -200,7 +203,7 @@ def run(settings: Settings) -> list[dict]:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
     given = Settings.from_env()
-    if given.external_kafka:
+    if given.kafka.external:
         print_table("Flink SQL jobs", run(given))
     else:
         with private_broker() as (broker_settings, _broker, _cold):

@@ -31,10 +31,12 @@ def throughput(settings, records) -> float:
 
 
 def baseline_throughput(settings, payloads) -> float:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", **ACCELERATED_CONFIG)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", **ACCELERATED_CONFIG
+    )
     started = time.monotonic()
     for payload in payloads:
-        producer.send(settings.topic, key=b"25544", value=payload)
+        producer.send(settings.topics.location, key=b"25544", value=payload)
     producer.flush()
     elapsed = time.monotonic() - started
     producer.close()
@@ -57,11 +59,13 @@ def ack_latencies(settings, records) -> list[float]:
 
 
 def baseline_ack_latencies(settings, payloads) -> list[float]:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", linger_ms=0)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=0
+    )
     out = []
     for payload in payloads:
         t0 = time.perf_counter()
-        producer.send(settings.topic, value=payload).get(timeout=10)
+        producer.send(settings.topics.location, value=payload).get(timeout=10)
         out.append((time.perf_counter() - t0) * 1000)
     producer.close()
     return out
@@ -76,7 +80,9 @@ def run() -> list[dict]:
         sgp4_rate = RECORDS / (time.monotonic() - t0)
         payloads = [r.to_json() for r in records]
         ours = throughput(settings, records)
-        base = baseline_throughput(settings.replace(topic=settings.speed_topic), payloads)
+        base = baseline_throughput(
+            settings.replace(topics={"location": settings.topics.speed}), payloads
+        )
         lat = ack_latencies(settings, records[:LATENCY_SAMPLES])
         base_lat = baseline_ack_latencies(settings, payloads[:LATENCY_SAMPLES])
         broker.stop()

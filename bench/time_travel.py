@@ -71,7 +71,9 @@ def flink_rows(records: list[IssRecord], window_s: int = 600) -> dict[str, list[
 
 def fill_flink(settings, rows: dict[str, list[tuple]], delay_s: float | None) -> None:
     """Write the rows, stamped ``delay_s`` after their time (None: now, a job catching up)."""
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", **ACCELERATED_CONFIG)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", **ACCELERATED_CONFIG
+    )
     topics = {s.name: s.topic(settings) for s in STREAMS}
     for name, items in rows.items():
         for ts, value in items:
@@ -87,7 +89,9 @@ def naive_moment(settings, at: datetime) -> Moment:
     at, live = moment(at)
     at_ms = at.timestamp() * 1000
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap, isolation_level="read_committed", group_id=None
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        isolation_level="read_committed",
+        group_id=None,
     )
     reads, fetched = {}, 0
     for stream in STREAMS:
@@ -102,7 +106,7 @@ def naive_moment(settings, at: datetime) -> Moment:
                 fetched += len(messages)
                 for message in messages:
                     try:
-                        value = kind.parse(message.value, settings.max_message_bytes)
+                        value = kind.parse(message.value, settings.dashboard.max_message_bytes)
                     except ValueError:
                         continue
                     t_ms = kind.time_ms(value)
@@ -148,19 +152,19 @@ def fill(settings, count: int, step_s: int, delay_s: float | None) -> tuple[int,
 def run() -> tuple[list[dict], list[dict]]:
     results = []
     with private_broker() as (broker, _broker, _cold):
-        week = fresh_topics(broker, "tt-week", retention_ms=RETENTION_MS)
+        week = fresh_topics(broker, "tt-week", topics={"retention_ms": RETENTION_MS})
         first, last, took = fill(week, 7 * 24 * 60, 60, 20)
         log.info("7 days at 1/min filled in %.0f s", took)
         results += measure("7 d at 1/min (10,080)", week, first, last)
-        day = fresh_topics(broker, "tt-day", retention_ms=RETENTION_MS)
+        day = fresh_topics(broker, "tt-day", topics={"retention_ms": RETENTION_MS})
         first, last, took = fill(day, DAY, 1, 20)
         log.info("1 day at 1/s filled in %.0f s", took)
         results += measure("1 d at 1/s (86,400)", day, first, last)
         # The same positions; Flink's rows written by a job catching up (stamped now).
-        tag = day.topic.rsplit("-", 1)[1]
+        tag = day.topics.location.rsplit("-", 1)[1]
         caught = day.replace(**{f: f"tt-caught-{f}-{tag}" for f in ("speed_topic", "stats_topic",
                                                                      "events_topic")})  # fmt: skip
-        ensure_topics(caught, [caught.speed_topic, caught.stats_topic, caught.events_topic])
+        ensure_topics(caught, [caught.topics.speed, caught.topics.stats, caught.topics.events])
         records = list(Sgp4Source(day).history(DAY, step_s=1, end_ts=last))
         fill_flink(caught, flink_rows(records), None)
         results += measure("1 d at 1/s, Flink rows written catching up", caught, first, last)

@@ -28,8 +28,8 @@ WINDOW w AS (ORDER BY event_time);
 -- crossings). The band: the ISS's ground speed is 24,400-25,300 km/h at any altitude it flies
 -- (370-460 km; 24,660-24,990 km/h at today's ~420 km), and a timestamp 1 s off on a 30-s leg
 -- moves a speed by 3.4 %. Shorter legs are not judged: whole-second timestamps make their
--- speeds too coarse for the band. The runner rewrites the two numbers to ISS_MIN_SPEED_KMH and
--- ISS_MAX_SPEED_KMH.
+-- speeds too coarse for the band. The runner rewrites the two numbers to ISS_FLINK_MIN_SPEED_KMH and
+-- ISS_FLINK_MAX_SPEED_KMH.
 CREATE TEMPORARY VIEW iss_speed_legs AS
 SELECT
   *,

@@ -1,6 +1,6 @@
 -- Job "stats": statistics per 10-minute tumbling window of event time, to topic iss-stats.
 -- Run after 00_source_iss_location.sql and 05_legs.sql, in the same session.
--- The runner rewrites the window size to ISS_WINDOW_MINUTES.
+-- The runner rewrites the window size to ISS_FLINK_WINDOW_MINUTES.
 --
 -- Each row counts the legs that END in the window (the first position of the stream has no
 -- leg). Windows are append-only: one final row per window, when the watermark passes its end.

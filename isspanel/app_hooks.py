@@ -18,8 +18,8 @@ def on_server_loaded(server_context):
     hub = get_hub(settings)
     log.info(
         "isspanel dashboard ready: Kafka %s, keeping the latest %d positions",
-        settings.bootstrap,
-        settings.buffer_size,
+        settings.kafka.bootstrap_servers,
+        settings.dashboard.buffer_size,
     )
     return hub
 

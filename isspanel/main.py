@@ -17,4 +17,4 @@ serve_panel_css_locally(context.doc)  # before the page's models exist: see its 
 page = DashboardPage(hub=get_hub(), context=context)
 travel = TimeTravel(page, context)  # ?at= and the slider: this session at a moment
 pn.Column(travel, page, sizing_mode="stretch_width").servable(title="isspanel — live ISS position")
-page_built(page.hub.settings.gc_freeze)  # out of full collections (gc_freeze.py)
+page_built(page.hub.settings.dashboard.gc_freeze)  # out of full collections (gc_freeze.py)

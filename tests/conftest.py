@@ -153,12 +153,12 @@ def kafka_env(settings: Settings) -> dict[str, str]:
     """The ISS_* variables that point a child process at ``settings``' broker and topics,
     and at its TLE (a dashboard's readouts and passes, a producer's SGP4)."""
     return {
-        "ISS_KAFKA_BOOTSTRAP": settings.bootstrap,
-        "ISS_TOPIC": settings.topic,
-        "ISS_SPEED_TOPIC": settings.speed_topic,
-        "ISS_STATS_TOPIC": settings.stats_topic,
-        "ISS_EVENTS_TOPIC": settings.events_topic,
-        "ISS_TLE_PATH": str(settings.tle_path),
+        "ISS_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
+        "ISS_TOPICS_LOCATION": settings.topics.location,
+        "ISS_TOPICS_SPEED": settings.topics.speed,
+        "ISS_TOPICS_STATS": settings.topics.stats,
+        "ISS_TOPICS_EVENTS": settings.topics.events,
+        "ISS_TLE_PATH": str(settings.tle.path),
     }
 
 
@@ -167,7 +167,7 @@ def kafka_settings(tmp_path_factory) -> Iterator[Settings]:
     """A real broker for the session, or the cluster ISS_KAFKA_BOOTSTRAP names; a TLE a day
     old either way (a test that needs another makes its own: tests/tle_helpers.py)."""
     if os.environ.get("ISS_KAFKA_BOOTSTRAP"):
-        yield Settings.from_env(tle_path=fresh_tle(tmp_path_factory.mktemp("tle")))
+        yield Settings.from_env(tle={"path": fresh_tle(tmp_path_factory.mktemp("tle"))})
         return
     settings = broker_settings(tmp_path_factory.mktemp("isspanel-home"))
     broker = LocalBroker(settings, tied=True)  # stops even if the run is killed (-9)
@@ -199,7 +199,9 @@ def read_topic(
     """Every JSON value of a topic from the start, once at least ``expected`` have arrived:
     read to the end offsets of that moment, so a test asking for the exact count still sees
     any extra (it never stops at ``expected``). Waits up to ``timeout_s`` for ``expected``."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, enable_auto_commit=False
+    )
     partitions = consumer.partitions_for_topic(topic) or {0}
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
@@ -234,7 +236,7 @@ def publish(settings: Settings, records) -> None:
 
 
 def produce_raw(settings: Settings, topic: str, values: list[bytes | dict]) -> None:
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
     try:
         for value in values:
             if isinstance(value, dict):

@@ -237,7 +237,7 @@ def test_every_service_is_defined(services):
 def test_published_ports(services, compose):
     assert published_ports(services["kafka"]) == {9092: 9092}
     assert published_ports(services["jobmanager"]) == {8081: 8081}
-    port = Settings().dashboard_port
+    port = Settings().dashboard.port
     assert published_ports(services["dashboard"]) == {port: port}
     assert published_ports(services["jupyter"]) == {8888: 8888}
     # nothing else claims a host port
@@ -268,7 +268,7 @@ def test_compose_variables_are_documented_and_not_settings():
 
 
 def test_dashboard_websocket_accepts_only_the_published_origins(services):
-    port = Settings().dashboard_port
+    port = Settings().dashboard.port
     dashboard = services["dashboard"]
     assert "--allow-websocket-origin" not in command_words(dashboard)
     origins = dashboard["environment"]["BOKEH_ALLOW_WS_ORIGIN"].split(",")
@@ -352,7 +352,7 @@ def test_healthcheck_commands(services):
     assert "localhost:9092" in kafka
     assert "http://localhost:8081/overview" in healthcheck_text(services["jobmanager"])
     assert "jobmanager:8081/taskmanagers" in healthcheck_text(services["taskmanager"])
-    port = Settings().dashboard_port
+    port = Settings().dashboard.port
     assert f"http://localhost:{port}/liveness" in healthcheck_text(services["dashboard"])
     assert "--liveness" in command_words(services["dashboard"])
     assert "http://localhost:8888/" in healthcheck_text(services["jupyter"])
@@ -411,7 +411,7 @@ def test_commands(services):
     words = command_words(services["dashboard"])
     assert words[:3] == ["panel", "serve", "isspanel"]
     assert words[words.index("--address") + 1] == "0.0.0.0"
-    assert words[words.index("--port") + 1] == str(Settings().dashboard_port)
+    assert words[words.index("--port") + 1] == str(Settings().dashboard.port)
     assert command_words(services["jobmanager"]) == ["jobmanager"]
     assert command_words(services["taskmanager"]) == ["taskmanager"]
 
@@ -436,7 +436,7 @@ def test_flink_state_is_on_a_named_volume(compose, services):
     submit = services["flink-submit"]
     env = {k: v for k, v in submit["environment"].items() if k.startswith("ISS_")}
     settings = Settings.from_env(environ=env)
-    assert settings.jobmanager == "jobmanager:8081"
+    assert settings.flink.jobmanager == "jobmanager:8081"
     # Without ISS_FLINK_STATE_DIR a remote cluster keeps checkpoints in its memory only.
     assert savepoints.state_root(settings) == Path("/flink-state")
     # The submitter runs as the Flink image's user (uid and gid 9999), who owns the mount
@@ -522,10 +522,10 @@ def test_project_services_env_vars_are_settings(services, name):
         assert var in defaults, f"{var} is not read by isspanel.settings"
     settings = Settings()
     topics = {
-        "ISS_TOPIC": settings.topic,
-        "ISS_SPEED_TOPIC": settings.speed_topic,
-        "ISS_STATS_TOPIC": settings.stats_topic,
-        "ISS_EVENTS_TOPIC": settings.events_topic,
+        "ISS_TOPICS_LOCATION": settings.topics.location,
+        "ISS_TOPICS_SPEED": settings.topics.speed,
+        "ISS_TOPICS_STATS": settings.topics.stats,
+        "ISS_TOPICS_EVENTS": settings.topics.events,
     }
     assert {var: env[var] for var in topics} == topics
     assert list(topics.values()) == ["iss-location", "iss-speed", "iss-stats", "iss-events"]

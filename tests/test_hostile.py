@@ -46,10 +46,10 @@ def good_rows(i: int) -> dict[str, dict]:
 
 def topics_of(settings) -> dict[str, str]:
     return {
-        "positions": settings.topic,
-        "speeds": settings.speed_topic,
-        "stats": settings.stats_topic,
-        "events": settings.events_topic,
+        "positions": settings.topics.location,
+        "speeds": settings.topics.speed,
+        "stats": settings.topics.stats,
+        "events": settings.topics.events,
     }
 
 
@@ -104,7 +104,7 @@ def test_the_producer_starts_on_a_hostile_tail(topic_factory, caplog):
     # And `isspanel produce` itself, which the tail once stopped before it published.
     done = subprocess.run(
         [sys.executable, "-m", "isspanel", "produce", "--source", "sgp4", "--count", "1"],
-        env={**server_env(hostile), "ISS_INTERVAL": "1"},
+        env={**server_env(hostile), "ISS_PRODUCER_INTERVAL_S": "1"},
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -112,7 +112,7 @@ def test_the_producer_starts_on_a_hostile_tail(topic_factory, caplog):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
-    newest = read_topic(hostile, hostile.topic, last=1)
+    newest = read_topic(hostile, hostile.topics.location, last=1)
     assert newest["source"].tolist() == ["sgp4"]
     assert newest["timestamp"].iloc[0] > NOW + 120
 

@@ -235,7 +235,7 @@ def test_kafka_python_still_never_fetches_a_resumed_partition_again(kafka_settin
     paused, but after resume() restores them only when no other partition's (drained) records
     hold the in-line slot, and never fetches a partition whose records are parked: X is lost.
     """
-    bootstrap = kafka_settings.bootstrap
+    bootstrap = kafka_settings.kafka.bootstrap_servers
     topic = f"contract-pause-{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:

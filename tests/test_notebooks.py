@@ -73,11 +73,11 @@ def use_topics(settings, monkeypatch) -> None:
     env = {
         **kafka_env(settings),
         # Nothing listens there: "auto" falls back to sgp4 at once, as offline.
-        "ISS_API_URL": f"http://127.0.0.1:{free_port()}/iss-now.json",
+        "ISS_PRODUCER_API_URL": f"http://127.0.0.1:{free_port()}/iss-now.json",
     }
     for var, value in env.items():
         monkeypatch.setenv(var, value)
-    for var in ("ISS_REPLAY_FILE", "ISS_TLE_URL"):
+    for var in ("ISS_PRODUCER_REPLAY_FILE", "ISS_TLE_URL"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -151,7 +151,7 @@ def test_notebook_runs(name, topic_factory, monkeypatch):
 
     # 01 publishes an orbit of history, then 5 live records; 03 publishes two orbits itself.
     expected = ORBIT_RECORDS + 5 if name == "01_produce.ipynb" else 2 * ORBIT_RECORDS
-    records = read_topic(settings, settings.topic, expected=expected)
+    records = read_topic(settings, settings.topics.location, expected=expected)
     assert len(records) == expected
     assert all(r.get("source") == "sgp4" for r in records)
     if name == "01_produce.ipynb":
@@ -160,7 +160,7 @@ def test_notebook_runs(name, topic_factory, monkeypatch):
         assert any("text/html" in o.get("data", {}) for o in last), "no DataFrame shown"
     else:
         assert PANEL_MIME in mimes_of(cell_with(nb, "dashboard = pn.Column(")), "no Panel layout"
-        assert live_received(nb, published=2 * ORBIT_RECORDS, buffer=settings.buffer_size)
+        assert live_received(nb, published=2 * ORBIT_RECORDS, buffer=settings.dashboard.buffer_size)
         assert not remote_resources(nb)
         all_text = "".join(text_of(c) for c in nb.cells)
         assert "the Flink speed topic is empty" in all_text  # fresh topics: pandas speed
@@ -182,29 +182,29 @@ def test_explore_uses_flink_topics_when_they_have_data(topic_factory, monkeypatc
         )
         for i in range(10)
     ]
-    produce_raw(settings, settings.topic, [r.to_dict() for r in positions])
+    produce_raw(settings, settings.topics.location, [r.to_dict() for r in positions])
     produce_raw(
         settings,
-        settings.speed_topic,
+        settings.topics.speed,
         [  # as flink/10_speed.sql writes them (abridged)
             {"timestamp": now, "eventTime": iso_utc(now), "speed_kmh": 25_580.5},
             b"not json",
         ],
     )
     produce_raw(
-        settings, settings.stats_topic, [{"window_start": "2026-11-26 08:00:00", "count": 10}]
+        settings, settings.topics.stats, [{"window_start": "2026-11-26 08:00:00", "count": 10}]
     )
 
     nb = run_notebook("03_explore.ipynb")
 
     assert not errors_of(nb)
     all_text = "".join(text_of(c) for c in nb.cells)
-    assert f"{settings.topic}: 10 records" in all_text
-    assert f"{settings.speed_topic}: 1 records, {settings.stats_topic}: 1 records" in all_text
+    assert f"{settings.topics.location}: 10 records" in all_text
+    assert f"{settings.topics.speed}: 1 records, {settings.topics.stats}: 1 records" in all_text
     assert "Flink speed from columns 'eventTime', 'speed_kmh'" in all_text
     assert "ProducerStats" not in all_text  # nothing published
-    assert live_received(nb, published=10, buffer=settings.buffer_size)
-    assert len(read_topic(settings, settings.topic, expected=10)) == 10  # read to the end
+    assert live_received(nb, published=10, buffer=settings.dashboard.buffer_size)
+    assert len(read_topic(settings, settings.topics.location, expected=10)) == 10  # read to the end
 
 
 @pytest.mark.timeout(600)
@@ -215,13 +215,13 @@ def test_passes_and_history_reads_the_last_day_back_by_time(topic_factory, monke
     now = int(time.time())
     old = IssRecord(now - 2 * 86_400, 1.0, 2.0, "sgp4")  # two days ago: not in the day
     day = [IssRecord(now - 3600 + 60 * i, 10.0 + i, -170.0 + 7 * i, "sgp4") for i in range(30)]
-    produce_raw(settings, settings.topic, [old.to_dict()] + [r.to_dict() for r in day])
+    produce_raw(settings, settings.topics.location, [old.to_dict()] + [r.to_dict() for r in day])
 
     nb = run_notebook("04_passes_and_history.ipynb")
 
     assert not errors_of(nb)
     all_text = "".join(text_of(c) for c in nb.cells)
-    assert f"{settings.topic}: 30 records from" in all_text
+    assert f"{settings.topics.location}: 30 records from" in all_text
     assert "0 bad skipped" in all_text
 
 

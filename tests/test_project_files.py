@@ -170,7 +170,7 @@ def settings_env_vars() -> set[str]:
 
 def test_settings_env_vars_are_found():
     names = settings_env_vars()
-    assert {"ISS_KAFKA_BOOTSTRAP", "ISS_TOPIC", "ISS_DASHBOARD_PORT"} <= names
+    assert {"ISS_KAFKA_BOOTSTRAP", "ISS_TOPICS_LOCATION", "ISS_DASHBOARD_PORT"} <= names
 
 
 def test_the_settings_page_documents_every_setting():

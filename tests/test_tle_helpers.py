@@ -61,7 +61,7 @@ def test_sgp4_skyfield_and_our_checks_read_the_epoch_asked_for(epoch, tmp_path):
     assert 370 < sky.at(later).distance().km - 6371 < 460
     # Written for ISS_TLE_PATH, it loads as the same TLE.
     path = write_tle(tmp_path / "tle" / "iss.tle", epoch)
-    assert tle.newest_tle(Settings(tle_path=path, home=tmp_path / "home"))[0] == ours
+    assert tle.newest_tle(Settings().replace(tle={"path": path}, home=tmp_path / "home"))[0] == ours
 
 
 def test_a_bad_sum_is_refused():

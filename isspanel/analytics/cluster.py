@@ -213,7 +213,7 @@ STOP_WAIT_S = 240.0
 
 
 def marker_path(settings: Settings) -> Path:
-    return settings.home / "flink" / f"run-{settings.flink_rest_port}.pid"
+    return settings.home / "flink" / f"run-{settings.flink.rest_port}.pid"
 
 
 @contextmanager
@@ -258,7 +258,7 @@ def stop_local_run(settings: Settings, pid: int, timeout_s: float = STOP_WAIT_S)
         "`isspanel flink run` (pid %d) is still starting its job on port %d: stopping it with "
         "SIGTERM, as Ctrl-C there would (waiting up to %.0f s)",
         pid,
-        settings.flink_rest_port,
+        settings.flink.rest_port,
         timeout_s,
     )
     try:

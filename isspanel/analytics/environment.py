@@ -27,13 +27,13 @@ def connector_jar(settings: Settings) -> Path:
 
 def local_host(settings: Settings) -> str:
     """Where clients reach the local mini-cluster: its bind address, unless a wildcard."""
-    bind = settings.flink_bind_address
+    bind = settings.flink.bind_address
     return "localhost" if bind in ("", "0.0.0.0", "::") else bind
 
 
 def rest_address(settings: Settings) -> str:
     """host:port of the JobManager REST API (the local mini-cluster's when none is set)."""
-    return settings.jobmanager or f"{local_host(settings)}:{settings.flink_rest_port}"
+    return settings.flink.jobmanager or f"{local_host(settings)}:{settings.flink.rest_port}"
 
 
 def web_url(settings: Settings) -> str:
@@ -42,22 +42,22 @@ def web_url(settings: Settings) -> str:
 
 def flink_config(settings: Settings) -> dict[str, str]:
     config = {
-        "parallelism.default": str(settings.flink_parallelism),
+        "parallelism.default": str(settings.flink.parallelism),
         "pipeline.jars": connector_jar(settings).as_uri(),
         "table.local-time-zone": "UTC",
         "pipeline.object-reuse": "true",
         # Kafka client threads log after a cancelled job's class loader closed: harmless noise.
         "classloader.check-leaked-classloader": "false",
     }
-    if settings.jobmanager:
-        host, _, port = settings.jobmanager.rpartition(":")
+    if settings.flink.jobmanager:
+        host, _, port = settings.flink.jobmanager.rpartition(":")
         config |= {"execution.target": "remote", "rest.address": host, "rest.port": port}
     else:
         # The REST API accepts jobs (runs code): it and the blob server (jobmanager.bind-host)
         # listen on the bind address only. RPC and data exchange of a mini-cluster stay inside
         # the JVM; their keys are set too, so that nothing else binds a wildcard address.
-        bind = settings.flink_bind_address
-        config |= {"rest.address": local_host(settings), "rest.port": str(settings.flink_rest_port)}
+        bind = settings.flink.bind_address
+        config |= {"rest.address": local_host(settings), "rest.port": str(settings.flink.rest_port)}
         for key in ("rest.bind-address", "jobmanager.bind-host", "taskmanager.bind-host"):
             config[key] = bind
         config["jobmanager.rpc.address"] = config["taskmanager.host"] = local_host(settings)

@@ -102,13 +102,13 @@ def crossings_job(t_env, settings: Settings, statement_set) -> None:
 
 
 JOBS: dict[str, Callable] = {"speed": speed_job, "stats": stats_job, "crossings": crossings_job}
-# The topic each job writes (a Settings attribute); every job reads settings.topic.
+# The topic each job writes (a Settings attribute); every job reads settings.topics.location.
 SINKS = {"speed": "speed_topic", "stats": "stats_topic", "crossings": "events_topic"}
 
 
 def job_topics(settings: Settings, jobs: Iterable[str]) -> list[str]:
     """The topics ``jobs`` read and write."""
-    return [settings.topic, *(getattr(settings, SINKS[name]) for name in jobs)]
+    return [settings.topics.location, *(getattr(settings, SINKS[name]) for name in jobs)]
 
 
 def job_statements(settings: Settings, jobs: Iterable[str]) -> list[str]:
@@ -131,7 +131,7 @@ def submit(settings: Settings, jobs: Iterable[str] | None = None, t_env=None, bo
     t_env.get_config().set("pipeline.name", "isspanel: " + "+".join(names))
     result = statement_set.execute()
     job_id = str(result.get_job_client().get_job_id())
-    where = settings.jobmanager or "the local mini-cluster"
+    where = settings.flink.jobmanager or "the local mini-cluster"
     log.info("submitted Flink job %s (%s) to %s", job_id, "+".join(names), where)
     log.info("Flink web UI: %s#/job/running/%s/overview", web_url(settings), job_id)
     return result

@@ -40,16 +40,16 @@ def plan_hash(statements: Iterable[str]) -> str:
 
 
 def state_root(settings: Settings) -> Path | None:
-    if settings.flink_state_dir:
-        return Path(settings.flink_state_dir).expanduser().absolute()
-    return None if settings.jobmanager else settings.home / "flink" / "state"
+    if settings.flink.state_dir:
+        return Path(settings.flink.state_dir).expanduser().absolute()
+    return None if settings.flink.jobmanager else settings.home / "flink" / "state"
 
 
 def state_dir(settings: Settings, statements: Iterable[str]) -> Path | None:
     root = state_root(settings)
     if root is None:
         return None
-    group = re.sub(r"[^A-Za-z0-9._-]", "_", settings.flink_group)
+    group = re.sub(r"[^A-Za-z0-9._-]", "_", settings.flink.group)
     return root / group / plan_hash(statements)
 
 
@@ -107,8 +107,8 @@ def prepare(settings: Settings, statements: list[str]) -> dict[str, str]:
             "no ISS_FLINK_STATE_DIR for the cluster at %s: its checkpoints stay in the "
             "JobManager's memory, and a new submission resumes at the offsets group %s "
             "committed, without the open windows",
-            settings.jobmanager,
-            settings.flink_group,
+            settings.flink.jobmanager,
+            settings.flink.group,
         )
         return {}
     restore = latest_snapshot(folder)
@@ -122,8 +122,8 @@ def prepare(settings: Settings, statements: list[str]) -> dict[str, str]:
             "settings changed): reading %s from the offsets group %s committed last "
             "(the earliest the first time)",
             folder,
-            settings.topic,
-            settings.flink_group,
+            settings.topics.location,
+            settings.flink.group,
         )
     return state_config(folder, restore)
 

@@ -125,7 +125,7 @@ def _option(sql: str, key: str, value: Callable[[str], str]) -> str:
 def _prefix(value: str, settings: Settings, topics: dict[str, str]) -> str:
     """'isspanel-flink-iss-speed' -> '<flink group>-<speed topic>': unique per group and sink."""
     topic = value.removeprefix("isspanel-flink-")
-    return f"{settings.flink_group}-{topics.get(topic, topic)}"
+    return f"{settings.flink.group}-{topics.get(topic, topic)}"
 
 
 def _number(value: float) -> str:
@@ -136,19 +136,22 @@ def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
     """Point the SQL as written (local defaults) at ``settings``; ``bounded`` reads what the
     topic holds, from its earliest offset to the end."""
     topics = {
-        "iss-location": settings.topic,
-        "iss-speed": settings.speed_topic,
-        "iss-stats": settings.stats_topic,
-        "iss-events": settings.events_topic,
+        "iss-location": settings.topics.location,
+        "iss-speed": settings.topics.speed,
+        "iss-stats": settings.topics.stats,
+        "iss-events": settings.topics.events,
     }
     sql = _option(sql, "topic", lambda v: topics.get(v, v))
-    sql = _option(sql, "properties.bootstrap.servers", lambda _v: settings.bootstrap)
-    sql = _option(sql, "properties.group.id", lambda _v: settings.flink_group)
+    sql = _option(sql, "properties.bootstrap.servers", lambda _v: settings.kafka.bootstrap_servers)
+    sql = _option(sql, "properties.group.id", lambda _v: settings.flink.group)
     sql = _option(sql, "sink.transactional-id-prefix", lambda v: _prefix(v, settings, topics))
     sql = _option(
-        sql, "execution.checkpointing.interval", lambda _v: f"{settings.flink_checkpoint_s} s"
+        sql, "execution.checkpointing.interval", lambda _v: f"{settings.flink.checkpoint_s} s"
     )
-    for bound, value in (("min", settings.min_speed_kmh), ("max", settings.max_speed_kmh)):
+    for bound, value in (
+        ("min", settings.flink.min_speed_kmh),
+        ("max", settings.flink.max_speed_kmh),
+    ):
         sql = re.sub(
             r"(CAST\(\s*)[-+0-9.eE]+(\s+AS\s+DOUBLE\s*\)\s+AS\s+" + bound + r"_speed_kmh\b)",
             lambda m, v=value: f"{m.group(1)}{_number(v)}{m.group(2)}",
@@ -157,7 +160,7 @@ def substitute(sql: str, settings: Settings, bounded: bool = False) -> str:
         )
     sql = re.sub(
         r"(DESCRIPTOR\(\s*event_time\s*\)\s*,\s*INTERVAL\s*')\d+('\s*MINUTES?)",
-        lambda m: f"{m.group(1)}{settings.window_minutes}{m.group(2)}",
+        lambda m: f"{m.group(1)}{settings.flink.window_minutes}{m.group(2)}",
         sql,
         flags=re.IGNORECASE,
     )

@@ -59,7 +59,7 @@ class HistoryReader:
         self._kinds: dict[str, Kind] = {}  # what a topic holds, if the caller said (read_many)
         try:
             self._consumer: KafkaConsumer | None = KafkaConsumer(
-                bootstrap_servers=settings.bootstrap,
+                bootstrap_servers=settings.kafka.bootstrap_servers,
                 client_id="isspanel-history",
                 group_id=None,
                 enable_auto_commit=False,
@@ -74,7 +74,9 @@ class HistoryReader:
                 fetch_max_bytes=4 * FETCH_BYTES,
             )
         except (KafkaError, OSError) as exc:
-            raise HistoryError(f"Kafka at {settings.bootstrap} is not reachable: {exc}") from None
+            raise HistoryError(
+                f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: {exc}"
+            ) from None
 
     @property
     def fetched(self) -> int:
@@ -102,7 +104,7 @@ class HistoryReader:
             yield
         except KafkaError as exc:
             raise HistoryError(
-                f"reading {topic} from {self.settings.bootstrap} failed: {exc}"
+                f"reading {topic} from {self.settings.kafka.bootstrap_servers} failed: {exc}"
             ) from None
 
     def _kind(self, topic: str) -> Kind:
@@ -116,7 +118,9 @@ class HistoryReader:
             self._topics = {t: c.partitions_for_topic(t) for t in c.topics()}
         partitions = self._topics.get(topic)
         if not partitions:
-            raise HistoryError(f"topic {topic} does not exist on {self.settings.bootstrap}")
+            raise HistoryError(
+                f"topic {topic} does not exist on {self.settings.kafka.bootstrap_servers}"
+            )
         return [TopicPartition(topic, p) for p in sorted(partitions)]
 
     def retained(self, topic: str) -> tuple[datetime, datetime] | None:
@@ -166,7 +170,10 @@ class HistoryReader:
                     oldest[tp.topic] = min(oldest.get(tp.topic, t), t)
             collectors = {
                 topic: Collector(
-                    self._kind(topic), at_ms, limit or s.buffer_size, s.max_message_bytes
+                    self._kind(topic),
+                    at_ms,
+                    limit or s.dashboard.buffer_size,
+                    s.dashboard.max_message_bytes,
                 )
                 for topic, limit in limits.items()
                 if oldest.get(topic, float("inf")) <= at_ms
@@ -199,7 +206,7 @@ class HistoryReader:
         """Per partition, the first offset after the moment: rows at and after it are later."""
         if not tps:
             return {}
-        slack_ms = self.settings.history_slack_s * 1000
+        slack_ms = self.settings.time_travel.slack_s * 1000
         targets = {tp: int(at_ms + 1 + slack_ms * self._kind(tp.topic).flink) for tp in tps}
         found = self._consumer.offsets_for_times(targets)
         stops = {tp: min(ends[tp], found[tp].offset) if found[tp] else ends[tp] for tp in tps}
@@ -250,7 +257,7 @@ class HistoryReader:
         known; the notes of topics cut short, by topic."""
         s, notes = self.settings, {}
         start = collections.Counter(self._fetched)
-        deadline = time.monotonic() + s.history_timeout_s
+        deadline = time.monotonic() + s.time_travel.timeout_s
         size = {tp: collectors[tp.topic].limit * 5 // 4 + 16 for tp in stops}
         pending = {tp: stop for tp, stop in stops.items() if stop > begins[tp]}
         while pending:
@@ -258,15 +265,15 @@ class HistoryReader:
             if not self._read(ranges, lambda tp, m: collectors[tp.topic].add(tp, m), deadline):
                 for tp in pending:
                     notes[tp.topic] = (
-                        f"stopped after {s.history_timeout_s:g} s: showing what was read"
+                        f"stopped after {s.time_travel.timeout_s:g} s: showing what was read"
                     )
                 break
             thresholds = {topic: col.threshold() for topic, col in collectors.items()}
             for tp, (lo, _hi) in ranges.items():
                 if lo <= begins[tp] or collectors[tp.topic].older_than(tp, thresholds[tp.topic]):
                     del pending[tp]
-                elif self._fetched[tp.topic] - start[tp.topic] >= s.history_max_records:
-                    notes[tp.topic] = f"stopped after {s.history_max_records:,} messages"
+                elif self._fetched[tp.topic] - start[tp.topic] >= s.time_travel.max_records:
+                    notes[tp.topic] = f"stopped after {s.time_travel.max_records:,} messages"
                     del pending[tp]
                 else:
                     pending[tp], size[tp] = lo, size[tp] * 2
@@ -276,7 +283,7 @@ class HistoryReader:
         """Hand ``on_message`` each message in [lo, hi) of every partition, until it returns
         True for one; False if the deadline passed first."""
         c = self._consumer
-        deadline = deadline or time.monotonic() + self.settings.history_timeout_s
+        deadline = deadline or time.monotonic() + self.settings.time_travel.timeout_s
         left = {tp: lo for tp, (lo, hi) in ranges.items() if lo < hi}
         self._assign(left)
         while left:

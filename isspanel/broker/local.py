@@ -98,7 +98,7 @@ class LocalBroker:
     # -- configuration ---------------------------------------------------------
     @property
     def bootstrap(self) -> str:
-        return f"{self.settings.kafka_host}:{self.settings.kafka_port}"
+        return f"{self.settings.kafka.host}:{self.settings.kafka.port}"
 
     def classpath(self) -> str:
         jars = Path(self.settings.jars_dir) / "kafka"
@@ -108,14 +108,14 @@ class LocalBroker:
 
     def server_properties(self) -> str:
         s = self.settings
-        host = s.kafka_host
+        host = s.kafka.host
         return "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
-                f"controller.quorum.voters=1@{host}:{s.kafka_controller_port}",
-                f"listeners=PLAINTEXT://{host}:{s.kafka_port},CONTROLLER://{host}:{s.kafka_controller_port}",
-                f"advertised.listeners=PLAINTEXT://{host}:{s.kafka_port}",
+                f"controller.quorum.voters=1@{host}:{s.kafka.controller_port}",
+                f"listeners=PLAINTEXT://{host}:{s.kafka.port},CONTROLLER://{host}:{s.kafka.controller_port}",
+                f"advertised.listeners=PLAINTEXT://{host}:{s.kafka.port}",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
@@ -130,14 +130,14 @@ class LocalBroker:
                 # Topics are created explicitly, with partitions and retention (topics.py).
                 "auto.create.topics.enable=false",
                 "num.partitions=1",
-                f"log.retention.ms={s.retention_ms}",
+                f"log.retention.ms={s.topics.retention_ms}",
                 "log.segment.bytes=67108864",
                 "",
             ]
         )
 
     def _java_command(self, main: str, *args: str) -> list[str]:
-        heap = self.settings.kafka_heap
+        heap = self.settings.kafka.heap
         # As Kafka's own kafka-run-class.sh: KAFKA_JVM_PERFORMANCE_OPTS replaces the GC flags,
         # KAFKA_OPTS adds to them (the test suite starts brokers with a quicker-starting JIT).
         performance = os.environ.get("KAFKA_JVM_PERFORMANCE_OPTS")
@@ -222,8 +222,8 @@ class LocalBroker:
                 log.info(
                     "Kafka broker listening on %s (controller %s:%s), up in %.1f s",
                     self.bootstrap,
-                    self.settings.kafka_host,
-                    self.settings.kafka_controller_port,
+                    self.settings.kafka.host,
+                    self.settings.kafka.controller_port,
                     time.monotonic() - started,
                 )
                 return self.bootstrap

@@ -2,7 +2,7 @@
 offsets it found when it started (never "until nothing came for a while").
 
     from isspanel.broker import read_topic
-    read_topic(settings, settings.speed_topic, last=100)
+    read_topic(settings, settings.topics.speed, last=100)
 
 Rows are validated as the dashboard does (``rows.kind_of``): a bad message is skipped, counted
 in ``df.attrs["skipped"]`` and logged in one line; a repeated key (a replayed spool, a job
@@ -52,7 +52,7 @@ def read_topic(
         raise ValueError(f"{since.isoformat()} has no time zone: give one, e.g. Z for UTC")
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap,
+            bootstrap_servers=settings.kafka.bootstrap_servers,
             client_id="isspanel-reader",
             group_id=None,
             enable_auto_commit=False,
@@ -63,11 +63,15 @@ def read_topic(
             fetch_max_wait_ms=10,  # read what is there, never wait for more
         )
     except (KafkaError, OSError) as exc:
-        raise HistoryError(f"Kafka at {settings.bootstrap} is not reachable: {exc}") from None
+        raise HistoryError(
+            f"Kafka at {settings.kafka.bootstrap_servers} is not reachable: {exc}"
+        ) from None
     try:
         return _read(consumer, settings, topic, last, since, timeout_s)
     except KafkaError as exc:
-        raise HistoryError(f"reading {topic} from {settings.bootstrap} failed: {exc}") from None
+        raise HistoryError(
+            f"reading {topic} from {settings.kafka.bootstrap_servers} failed: {exc}"
+        ) from None
     finally:
         consumer.close(autocommit=False)
 
@@ -75,7 +79,7 @@ def read_topic(
 def _read(consumer, settings, topic, last, since, timeout_s) -> pd.DataFrame:
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:
-        raise HistoryError(f"topic {topic} does not exist on {settings.bootstrap}")
+        raise HistoryError(f"topic {topic} does not exist on {settings.kafka.bootstrap_servers}")
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
     begins, ends = consumer.beginning_offsets(tps), consumer.end_offsets(tps)
@@ -126,7 +130,7 @@ def _collect(consumer, settings, kind, tps, starts, ends, timeout_s):
                 if message.offset >= ends[tp]:
                     continue  # written after the read began
                 try:
-                    row = kind.parse(message.value, settings.max_message_bytes)
+                    row = kind.parse(message.value, settings.dashboard.max_message_bytes)
                     t_ms, key = kind.time_ms(row), kind.key(row)
                 except Exception as exc:  # any message: skipped and counted
                     skipped += 1

@@ -47,7 +47,7 @@ def _window_end_ms(row: dict) -> float:
 
 POSITIONS = Kind(
     name="positions",
-    topic_setting="topic",
+    topic_setting="topics.location",
     parse=from_message,
     time_ms=lambda r: r.timestamp * 1000.0,
     key=lambda r: r.timestamp,
@@ -55,7 +55,7 @@ POSITIONS = Kind(
 )
 SPEEDS = Kind(
     name="speeds",
-    topic_setting="speed_topic",
+    topic_setting="topics.speed",
     parse=_flink(flink_rows.speed_row),
     time_ms=lambda r: r["t_ms"],
     key=lambda r: r["t_ms"],
@@ -63,7 +63,7 @@ SPEEDS = Kind(
 )
 STATS = Kind(
     name="stats",
-    topic_setting="stats_topic",
+    topic_setting="topics.stats",
     parse=_flink(flink_rows.stats_row),
     time_ms=_window_end_ms,
     key=lambda r: flink_rows.epoch_ms(r["window_start"]),
@@ -71,7 +71,7 @@ STATS = Kind(
 )
 EVENTS = Kind(
     name="events",
-    topic_setting="events_topic",
+    topic_setting="topics.events",
     parse=_flink(flink_rows.event_row),
     time_ms=flink_rows.event_ms,
     key=lambda r: (r["event"], flink_rows.event_ms(r)),
@@ -88,7 +88,7 @@ def kind_of(settings: Settings, topic: str) -> Kind:
 def row_times(kind: Kind, settings: Settings, message) -> list[float]:
     """The row time of a valid message, in a list; an empty list for a bad one."""
     try:
-        return [kind.time_ms(kind.parse(message.value, settings.max_message_bytes))]
+        return [kind.time_ms(kind.parse(message.value, settings.dashboard.max_message_bytes))]
     except Exception:  # any message: skipped, never a reader's end
         return []
 

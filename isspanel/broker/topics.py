@@ -25,7 +25,7 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
     names = names or pipeline_topics(settings)
     # A broker that is down fails this in 5 s, not kafka-python's default 30.
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         client_id="isspanel-admin",
         bootstrap_timeout_ms=5_000,
     )
@@ -34,9 +34,9 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
         wanted = [
             NewTopic(
                 name,
-                num_partitions=settings.partitions,
+                num_partitions=settings.topics.partitions,
                 replication_factor=1,
-                topic_configs={"retention.ms": str(settings.retention_ms)},
+                topic_configs={"retention.ms": str(settings.topics.retention_ms)},
             )
             for name in names
             if name not in existing
@@ -51,8 +51,8 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
         log.info(
             "created topic(s) %s: %d partition(s), retention %.1f days",
             ", ".join(created),
-            settings.partitions,
-            settings.retention_ms / 86_400_000,
+            settings.topics.partitions,
+            settings.topics.retention_ms / 86_400_000,
         )
         return created
     finally:
@@ -63,10 +63,12 @@ def fresh_topics(settings: Settings, prefix: str = "iss", **overrides) -> Settin
     """Settings whose four topics have new unique names, created (tests, benches, notebooks)."""
     tag = uuid.uuid4().hex[:8]
     settings = settings.replace(
-        topic=f"{prefix}-location-{tag}",
-        speed_topic=f"{prefix}-speed-{tag}",
-        stats_topic=f"{prefix}-stats-{tag}",
-        events_topic=f"{prefix}-events-{tag}",
+        topics={
+            "location": f"{prefix}-location-{tag}",
+            "speed": f"{prefix}-speed-{tag}",
+            "stats": f"{prefix}-stats-{tag}",
+            "events": f"{prefix}-events-{tag}",
+        },
         **overrides,
     )
     ensure_topics(settings)

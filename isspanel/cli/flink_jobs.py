@@ -21,14 +21,14 @@ log = logging.getLogger("isspanel.analytics.rest")  # the name its lines have al
 
 
 def _unreachable(settings: Settings, exc: Exception) -> int:
-    if settings.jobmanager:
-        log.error("JobManager %s does not answer: %s", settings.jobmanager, exc)
+    if settings.flink.jobmanager:
+        log.error("JobManager %s does not answer: %s", settings.flink.jobmanager, exc)
         return 1
     log.info(
         "no local Flink mini-cluster answers on port %d: jobs on the local mini-cluster live "
         "inside the running `isspanel flink run` process (Ctrl-C there cancels them); "
         "none is running",
-        settings.flink_rest_port,
+        settings.flink.rest_port,
     )
     return 0
 
@@ -53,7 +53,7 @@ def cancel_jobs(settings: Settings, ids: list[str]) -> int:
     """Stop each job with a savepoint (the next run resumes there); cancel it if Flink cannot."""
     # A local run whose job is not listed yet (its REST API may not answer yet) is stopped
     # as a whole: the job would start a moment later.
-    starting = None if settings.jobmanager else cluster.local_run(settings)
+    starting = None if settings.flink.jobmanager else cluster.local_run(settings)
     try:
         jobs = cluster.rest_jobs(settings)
     except requests.RequestException as exc:
@@ -89,7 +89,7 @@ def _stop_or_cancel(settings: Settings, job_id: str, name: str) -> int:
         log.info("stopped %s with a savepoint: %s", job_id, where)
         return 0
     except cluster.ClusterGone as exc:
-        if settings.jobmanager:
+        if settings.flink.jobmanager:
             log.error("%s", exc)
             return 1
         # A local mini-cluster lives in its `isspanel flink run`: with it gone, so is the job.

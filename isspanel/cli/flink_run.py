@@ -69,7 +69,7 @@ def prepare_topics(settings: Settings, jobs: list[str]) -> None:
     """Create the missing topics of ``jobs``: a Kafka sink or source on a missing topic waits
     silently when the broker does not create topics itself. StartError when it cannot."""
     names = job_topics(settings, jobs)
-    why = unreachable(settings.bootstrap)
+    why = unreachable(settings.kafka.bootstrap_servers)
     if why:
         raise StartError(
             f"the Kafka broker does not answer ({why}); start it (`isspanel kafka start`) or "
@@ -79,7 +79,7 @@ def prepare_topics(settings: Settings, jobs: list[str]) -> None:
         ensure_topics(settings, names)
     except KafkaError as exc:
         raise StartError(
-            f"could not check or create the topics {', '.join(names)} on {settings.bootstrap}: "
+            f"could not check or create the topics {', '.join(names)} on {settings.kafka.bootstrap_servers}: "
             f"{exc}. No Flink job was submitted."
         ) from exc
 
@@ -98,11 +98,11 @@ def stop_signals() -> StopSignals:
 
 def jvm_gone(settings: Settings) -> str:
     """Say that the gateway JVM has stopped (say a SIGTERM to the whole process group)."""
-    if settings.jobmanager:
+    if settings.flink.jobmanager:
         log.warning(
             "the Flink client JVM has stopped; the job keeps running on %s "
             "(`isspanel flink cancel` stops it)",
-            settings.jobmanager,
+            settings.flink.jobmanager,
         )
     else:
         log.info("the Flink JVM has stopped; the job on its mini-cluster ended with it")
@@ -178,14 +178,14 @@ def wait(
 def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int:
     """Create the topics, submit ``jobs`` (default all) as one Flink job and wait for its end."""
     names = list(jobs or JOBS)
-    if detach and not settings.jobmanager:
+    if detach and not settings.flink.jobmanager:
         log.warning(
             "--detach needs --jobmanager: a local mini-cluster lives in this process, "
             "so the jobs run until it is stopped (Ctrl-C)"
         )
         detach = False
     quiet_py4j()
-    marker = cluster.run_marker(settings) if not settings.jobmanager else nullcontext()
+    marker = cluster.run_marker(settings) if not settings.flink.jobmanager else nullcontext()
     with stop_signals() as stop, marker:  # marked: `flink cancel` can stop it while it starts
         try:
             prepare_topics(settings, names)
@@ -194,14 +194,14 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
             return 1
         # A second job would share the first one's consumer group and Kafka transactional ids
         # (they would fence each other); a local mini-cluster refuses a second run by its port.
-        active = cluster.already_running(settings) if settings.jobmanager else []
+        active = cluster.already_running(settings) if settings.flink.jobmanager else []
         if active:
             log.info(
                 "%s (%s) already runs on %s: not submitting another (`isspanel flink cancel` "
                 "stops it)",
                 active[0]["jid"],
                 active[0]["name"],
-                settings.jobmanager,
+                settings.flink.jobmanager,
             )
             return 0
         result = None

@@ -26,10 +26,10 @@ def cmd_kafka(args: argparse.Namespace, settings: Settings) -> int:
     from isspanel.broker.local import LocalBroker
     from isspanel.broker.topics import ensure_topics
 
-    if settings.external_kafka:
+    if settings.kafka.external:
         log.info(
             "ISS_KAFKA_BOOTSTRAP=%s: using that cluster, nothing to %s",
-            settings.kafka_bootstrap,
+            settings.kafka.bootstrap,
             args.action,
         )
         if args.action == "start":
@@ -103,7 +103,7 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from isspanel.cli.up import run_group
 
-    cmd = serve_command(args.port or settings.dashboard_port, args.address)
+    cmd = serve_command(args.port or settings.dashboard.port, args.address)
     if args.allow_websocket_origin:
         cmd += ["--allow-websocket-origin", args.allow_websocket_origin]
     if args.num_procs:
@@ -118,7 +118,7 @@ def cmd_flink(args: argparse.Namespace, settings: Settings) -> int:
     from isspanel.cli.flink import flink_command  # PyFlink loads only for this command
 
     if args.jobmanager:
-        settings = settings.replace(jobmanager=args.jobmanager)
+        settings = settings.replace(flink={"jobmanager": args.jobmanager})
     return flink_command(args, settings)
 
 
@@ -165,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("produce", help="publish ISS positions to Kafka")
     p.add_argument("--source", choices=["auto", "open-notify", "sgp4", "replay"])
-    p.add_argument("--interval", type=float, help="seconds between fetches (ISS_INTERVAL)")
+    p.add_argument(
+        "--interval", type=float, help="seconds between fetches (ISS_PRODUCER_INTERVAL_S)"
+    )
     p.add_argument("--count", type=int, help="stop after N records")
     p.add_argument(
         "--accelerated",
@@ -182,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--replay-file", help="JSONL file for --source replay")
     p.add_argument("--tle-url", help="refresh the TLE from this URL when online")
-    p.add_argument("--api-url", help="live API URL (ISS_API_URL)")
+    p.add_argument("--api-url", help="live API URL (ISS_PRODUCER_API_URL)")
     p.set_defaults(func=cmd_produce)
 
     p = sub.add_parser("dashboard", help="serve the Panel dashboard (panel serve isspanel)")

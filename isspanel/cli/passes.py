@@ -101,7 +101,7 @@ def cmd_passes(args: argparse.Namespace, settings) -> int:
         log.error("%s", exc)
         return 1
     age = abs((start - tle.epoch).total_seconds()) / 86400
-    if age > settings.tle_max_age_days:
+    if age > settings.tle.max_age_days:
         log.warning(
             "the TLE's epoch is %.0f days from the start: pass times may be off by minutes;"
             " `isspanel tle refresh` fetches a new one",

@@ -38,7 +38,7 @@ def client_settings(settings: Settings) -> Settings:
     """The client's own consumer group and transactional ids: its queries never move the
     offsets `isspanel flink run` resumes from, and an INSERT typed here fences none of its
     sinks."""
-    return settings.replace(flink_group=settings.flink_group + GROUP_SUFFIX)
+    return settings.replace(flink={"group": settings.flink.group + GROUP_SUFFIX})
 
 
 def reading_options(settings: Settings, bounded: bool) -> dict[str, str]:
@@ -46,7 +46,7 @@ def reading_options(settings: Settings, bounded: bool) -> dict[str, str]:
     exactly-once sinks' rule), and with ``bounded`` only up to the offsets at the query's start."""
     options = {
         "scan.startup.mode": "earliest-offset",
-        "properties.group.id": client_settings(settings).flink_group,
+        "properties.group.id": client_settings(settings).flink.group,
         "properties.isolation.level": "read_committed",
     }
     if bounded:
@@ -121,7 +121,7 @@ def client_config(settings: Settings, bounded: bool = False) -> dict[str, str]:
     """The session's -D options: flink run's cluster settings, loopback binds included."""
     config = flink_config(settings)
     del config["pipeline.jars"]  # given with -j, which also loads it into the session
-    if not settings.jobmanager:
+    if not settings.flink.jobmanager:
         # A mini-cluster per query, on a free port: ISS_FLINK_REST_PORT is `flink run`'s.
         del config["rest.port"]
         config["execution.target"] = "local"
@@ -157,7 +157,7 @@ def client_command(
 def sql_client_command(args: argparse.Namespace, settings: Settings) -> int:
     """`isspanel sql-client`: this process becomes the SQL client (its exit code is ours)."""
     if args.jobmanager:
-        settings = settings.replace(jobmanager=args.jobmanager)
+        settings = settings.replace(flink={"jobmanager": args.jobmanager})
     if args.print_init:
         print(render_init(settings, args.bounded), end="")  # noqa: T201 - the command's output
         return 0
@@ -167,11 +167,13 @@ def sql_client_command(args: argparse.Namespace, settings: Settings) -> int:
         ensure_topics(settings)
     except Exception as exc:
         log.warning(
-            "Kafka at %s does not answer (%s): queries fail until it does", settings.bootstrap, exc
+            "Kafka at %s does not answer (%s): queries fail until it does",
+            settings.kafka.bootstrap_servers,
+            exc,
         )
     extra = list(args.client_args or [])
     argv, env = client_command(settings, args.bounded, extra[1:] if extra[:1] == ["--"] else extra)
-    where = settings.jobmanager or "a local mini-cluster per query"
+    where = settings.flink.jobmanager or "a local mini-cluster per query"
     log.info("Flink SQL client on %s; tables from flink/*.sql (QUIT; to leave)", where)
     log.debug("%s", " ".join(argv))
     logging.shutdown()

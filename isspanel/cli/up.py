@@ -59,11 +59,11 @@ def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
 
 
 def topic_is_empty(settings: Settings) -> bool:
-    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:
         tps = [
-            TopicPartition(settings.topic, p)
-            for p in consumer.partitions_for_topic(settings.topic) or {0}
+            TopicPartition(settings.topics.location, p)
+            for p in consumer.partitions_for_topic(settings.topics.location) or {0}
         ]
         return sum(consumer.end_offsets(tps).values()) == 0
     finally:
@@ -77,7 +77,7 @@ def seed_history(settings: Settings, count: int = 100) -> None:
 
     source = Sgp4Source(settings)
     IssProducer(settings, source).publish_all(source.history(count, step_s=60))
-    log.info("seeded %s with %d SGP4 positions (source: sgp4)", settings.topic, count)
+    log.info("seeded %s with %d SGP4 positions (source: sgp4)", settings.topics.location, count)
 
 
 def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
@@ -93,8 +93,8 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
     supervisor: Supervisor | None = None
     code = 0
     try:
-        if settings.external_kafka:
-            log.info("using the Kafka cluster at %s", settings.bootstrap)
+        if settings.kafka.external:
+            log.info("using the Kafka cluster at %s", settings.kafka.bootstrap_servers)
         else:
             # Tied: a broker it starts stops with `isspanel up` even if that is killed (-9).
             broker = LocalBroker(settings, tied=True)
@@ -110,7 +110,7 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
         logs = Path(settings.home) / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         isspanel = [sys.executable, "-m", "isspanel"]
-        port = args.port or settings.dashboard_port
+        port = args.port or settings.dashboard.port
         commands = {
             "producer": [*isspanel, "produce", *(["--source", args.source] if args.source else [])],
             "dashboard": serve_command(port),
@@ -123,11 +123,11 @@ def run_pipeline(settings: Settings, args: argparse.Namespace) -> int:
             log.info("dashboard: http://localhost:%s/isspanel", port)
             log.info(
                 "Kafka: %s, topics %s, %s, %s, %s",
-                settings.bootstrap,
-                settings.topic,
-                settings.speed_topic,
-                settings.stats_topic,
-                settings.events_topic,
+                settings.kafka.bootstrap_servers,
+                settings.topics.location,
+                settings.topics.speed,
+                settings.topics.stats,
+                settings.topics.events,
             )
             log.info("Ctrl-C stops everything")
         broker_pid = broker.pid() if broker is not None else None

@@ -42,7 +42,10 @@ class HubConsumer:
         s = self.settings
         topics = ", ".join(backfill(s, self.hub.streams))
         log.info(
-            "dashboard consumer: %s topics %s (group %s)", s.bootstrap, topics, s.dashboard_group
+            "dashboard consumer: %s topics %s (group %s)",
+            s.kafka.bootstrap_servers,
+            topics,
+            s.dashboard.group,
         )
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -53,10 +56,10 @@ class HubConsumer:
 
     def _consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap,
+            bootstrap_servers=self.settings.kafka.bootstrap_servers,
             # Its own group, apart from Flink's; offsets are positioned by hand (assign),
             # so every server process (--num-procs) sees every record.
-            group_id=self.settings.dashboard_group,
+            group_id=self.settings.dashboard.group,
             client_id="isspanel-dashboard",
             enable_auto_commit=False,
             request_timeout_ms=5_000,
@@ -166,7 +169,7 @@ class HubConsumer:
             (log.info if connected else log.warning)(
                 "dashboard consumer %s %s",
                 "connected to" if connected else "lost",
-                self.settings.bootstrap,
+                self.settings.kafka.bootstrap_servers,
             )
             self.hub.publish()
 

@@ -60,7 +60,7 @@ class StreamHub:
         self._snapshot = snap.Snapshot(
             streams=self._buffers.all(),
             night=self._night,
-            status=status_html(self.health, settings.bootstrap),
+            status=status_html(self.health, settings.kafka.bootstrap_servers),
         )
         self._stalled: snap.Snapshot | None = None
 
@@ -108,7 +108,7 @@ class StreamHub:
             stalled = replace(
                 current,
                 health=health,
-                status=status_html(health, self.settings.bootstrap),
+                status=status_html(health, self.settings.kafka.bootstrap_servers),
             )
             self._stalled = stalled
         return stalled
@@ -145,7 +145,7 @@ class StreamHub:
             stream = self._by_topic.get(topic)
             if stream is None:
                 raise InvalidRecord(f"{topic} is not one of the dashboard's topics")
-            data = stream.kind.parse(value, self.settings.max_message_bytes)
+            data = stream.kind.parse(value, self.settings.dashboard.max_message_bytes)
             if stream.record:
                 return self._record(stream, data)
             with self._lock:
@@ -236,7 +236,7 @@ class StreamHub:
                 changes["health"] = self.health
                 if status_key(self.health) != status_key(old.health):
                     changes |= {
-                        "status": status_html(self.health, self.settings.bootstrap),
+                        "status": status_html(self.health, self.settings.kafka.bootstrap_servers),
                         "health_version": old.health_version + 1,
                     }
             self._snapshot = replace(old, **changes)

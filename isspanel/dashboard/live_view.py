@@ -203,5 +203,5 @@ class LiveView(pn.viewable.Viewer):
                 self.map.show_night(new.night)
         if self.status is not None and (new.health != old.health or old.version < 0):
             # Every health change, counts too: a page's count is kept by link.js, not here.
-            self.status.text = status_html(new.health, self.hub.settings.bootstrap)
+            self.status.text = status_html(new.health, self.hub.settings.kafka.bootstrap_servers)
         self._shown = new

@@ -50,7 +50,7 @@ class SkyState:
             self.tle = current
             self._orbit_at = 0.0  # the next record redraws the next orbit with it
         age = round(tles.age_days(current), 1)
-        return {"tle_age_days": age, "tle_old": age > self.settings.tle_max_age_days}
+        return {"tle_age_days": age, "tle_old": age > self.settings.tle.max_age_days}
 
     def tle_due(self) -> bool:
         """Whether the hourly check of the TLE is due."""

@@ -154,7 +154,7 @@ STREAMS: tuple[Stream, ...] = (
         name="positions",
         source="positions",
         columns=POSITION_COLUMNS,
-        depth="buffer_size",
+        depth="dashboard.buffer_size",
         kind=POSITIONS,
         row=position_row,
         record=True,
@@ -185,7 +185,7 @@ STREAMS: tuple[Stream, ...] = (
     ),
 )
 # The map's track: not read from a topic, made by the server from the positions (track.py).
-TRACK = Shown(name="track", source="track", columns=TRACK_COLUMNS, depth="buffer_size")
+TRACK = Shown(name="track", source="track", columns=TRACK_COLUMNS, depth="dashboard.buffer_size")
 
 
 def shown(streams: tuple[Stream, ...] = STREAMS) -> tuple[Shown, ...]:

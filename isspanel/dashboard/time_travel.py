@@ -196,7 +196,7 @@ class TimeTravel(pn.viewable.Viewer):
             return  # the page went away while this waited for a reader: nobody to show it to
         bounds, error = None, ""
         try:
-            bounds = retained_range(self.settings, self.settings.topic)
+            bounds = retained_range(self.settings, self.settings.topics.location)
         except HistoryError as exc:
             error = str(exc)
         self._back(partial(self._range_arrived, bounds, error))

@@ -79,8 +79,10 @@ class Moments:
 def newest_moment(value: bytes | None, settings: Settings) -> int:
     """The timestamp of one message of the topic's tail (of any age, but not ahead of the
     clock: a record from the future must not block the ones after it), or InvalidRecord."""
-    data = parse_object(value, settings.max_message_bytes)
-    return from_flat(data, max_age_s=10**10, max_skew_s=settings.max_clock_skew_s).timestamp
+    data = parse_object(value, settings.dashboard.max_message_bytes)
+    return from_flat(
+        data, max_age_s=10**10, max_skew_s=settings.producer.max_clock_skew_s
+    ).timestamp
 
 
 def newest_on_topic(settings: Settings, timeout_s: float = TAIL_TIMEOUT_S) -> int | None:
@@ -90,7 +92,7 @@ def newest_on_topic(settings: Settings, timeout_s: float = TAIL_TIMEOUT_S) -> in
     A short-lived consumer with no group: end offsets minus TAIL_DEPTH, read to the end.
     """
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         client_id="isspanel-producer-tail",
         enable_auto_commit=False,
         bootstrap_timeout_ms=int(timeout_s * 1000),
@@ -98,10 +100,10 @@ def newest_on_topic(settings: Settings, timeout_s: float = TAIL_TIMEOUT_S) -> in
         reconnect_backoff_max_ms=1_000,
     )
     try:
-        partitions = consumer.partitions_for_topic(settings.topic)
+        partitions = consumer.partitions_for_topic(settings.topics.location)
         if not partitions:
             return None
-        tps = [TopicPartition(settings.topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(settings.topics.location, p) for p in sorted(partitions)]
         consumer.assign(tps)
         ends = consumer.end_offsets(tps)
         begins = consumer.beginning_offsets(tps)
@@ -122,10 +124,15 @@ def newest_on_topic(settings: Settings, timeout_s: float = TAIL_TIMEOUT_S) -> in
                     newest = ts if newest is None else max(newest, ts)
             todo = {tp: end for tp, end in todo.items() if consumer.position(tp) < end}
         if todo:
-            raise KafkaError(f"the tail of {settings.topic} was not read within {timeout_s:g} s")
+            raise KafkaError(
+                f"the tail of {settings.topics.location} was not read within {timeout_s:g} s"
+            )
         if skipped:
             log.warning(
-                "the tail of %s holds %d bad message(s), skipped (%s)", settings.topic, skipped, why
+                "the tail of %s holds %d bad message(s), skipped (%s)",
+                settings.topics.location,
+                skipped,
+                why,
             )
         return newest
     finally:

@@ -63,13 +63,13 @@ class IssProducer:
             log.warning(
                 "could not read the newest record of %s (%s): only this run's timestamps are"
                 " checked for repeats",
-                self.settings.topic,
+                self.settings.topics.location,
                 exc,
             )
             return
-        self.moments.seed(newest, f"on {self.settings.topic}")
+        self.moments.seed(newest, f"on {self.settings.topics.location}")
         if newest is not None:
-            self.publisher.drop_published(newest, self.settings.topic)
+            self.publisher.drop_published(newest, self.settings.topics.location)
 
     def _fetch_and_accept(self) -> None:
         try:
@@ -119,13 +119,13 @@ class IssProducer:
         self, interval: float | None = None, count: int | None = None, max_ticks: int | None = None
     ) -> ProducerStats:
         """Tick every ``interval`` s until stopped, ``count`` records or ``max_ticks`` ticks."""
-        interval = self.settings.interval if interval is None else interval
+        interval = self.settings.producer.interval_s if interval is None else interval
         log.info(
             "producer: source %s, every %g s, to %s/%s",
             self.source.name,
             interval,
-            self.settings.bootstrap,
-            self.settings.topic,
+            self.settings.kafka.bootstrap_servers,
+            self.settings.topics.location,
         )
         if hasattr(self.source, "fit_interval"):
             self.source.fit_interval(interval)  # a fetch must end before the next tick
@@ -194,7 +194,9 @@ class IssProducer:
             try:
                 # Deadline plus one read gap: the longest a fetch runs.
                 s = self.settings
-                self._inflight.result(timeout=s.http_deadline + s.read_timeout)
+                self._inflight.result(
+                    timeout=s.producer.fetch_deadline_s + s.producer.read_timeout_s
+                )
             except TimeoutError:
                 log.warning("a fetch is still running at exit; its record is dropped")
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -43,7 +43,7 @@ class Publisher:
         self.clock = time.monotonic  # what the outage lines measure: a test moves it on
         self.stats = stats or ProducerStats()
         self.config = {
-            "bootstrap_servers": settings.bootstrap,
+            "bootstrap_servers": settings.kafka.bootstrap_servers,
             "client_id": "isspanel-producer",
             "acks": "all",
             "enable_idempotence": True,  # retries keep order and add no duplicates
@@ -55,16 +55,16 @@ class Publisher:
             "reconnect_backoff_max_ms": 2_000,
             **config,
         }
-        self.outage = Outage(settings.bootstrap)
+        self.outage = Outage(settings.kafka.bootstrap_servers)
         # Both read through self.clock (connects, backoff, acks), which a test may replace.
         self.kafka = KafkaLink(self.config, self._connected, clock=lambda: self.clock())
         self.outbox = Outbox(self.stats, clock=lambda: self.clock())
         self._spool_lock = threading.Lock()  # the spool and the outbox change together
         self._drain_lock = threading.Lock()  # the fetch thread and the loop both drain
-        self.spool = Spool.open(settings.home, settings.topic) if spool else None
+        self.spool = Spool.open(settings.home, settings.topics.location) if spool else None
         self.replayed = 0
         self.replayed_newest: int | None = None  # the newest timestamp the spool held
-        self.events = EventQueue(settings.events_topic)
+        self.events = EventQueue(settings.topics.events)
         if self.spool is not None:
             records = self.spool.load()
             self.outbox.accept(records, [r.to_json() for r in records])
@@ -140,7 +140,11 @@ class Publisher:
         return self.kafka.get()
 
     def _connected(self) -> None:
-        log.info("producing to %s topic %s", self.settings.bootstrap, self.settings.topic)
+        log.info(
+            "producing to %s topic %s",
+            self.settings.kafka.bootstrap_servers,
+            self.settings.topics.location,
+        )
         self.drain()  # what waited for the connection
 
     def _send(self, producer: KafkaProducer) -> bool:
@@ -153,7 +157,7 @@ class Publisher:
                 return True
             try:
                 future = producer.send(
-                    self.settings.topic,
+                    self.settings.topics.location,
                     key=RECORD_KEY,
                     value=entry.payload,
                     timestamp_ms=kafka_timestamp_ms(entry.record.timestamp),

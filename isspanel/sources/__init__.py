@@ -36,7 +36,7 @@ class Source(Protocol):
 
 
 def make_source(settings: Settings, name: str | None = None) -> Source:
-    name = name or settings.source
+    name = name or settings.producer.source
     if name not in SOURCE_CHOICES:
         raise ValueError(f"unknown source {name!r}; choose one of {', '.join(SOURCE_CHOICES)}")
     if name == "open-notify":
@@ -69,9 +69,9 @@ def auto_source(settings: Settings) -> Source:
     except (SourceError, InvalidRecord) as exc:
         live.close()
         log.warning("=" * 72)
-        log.warning("OFFLINE: %s does not answer (%s)", settings.api_url, exc)
+        log.warning("OFFLINE: %s does not answer (%s)", settings.producer.api_url, exc)
         log.warning("OFFLINE: publishing positions computed by SGP4 from its TLE instead")
         log.warning("=" * 72)
         return Sgp4Source(settings)
-    log.info("source: live API %s answers", settings.api_url)
+    log.info("source: live API %s answers", settings.producer.api_url)
     return WatchedLive(settings, live, fallback=True)

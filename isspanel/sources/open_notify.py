@@ -21,9 +21,9 @@ CHUNK = 4096
 
 
 def fetch_deadline(settings: Settings, interval: float) -> float:
-    """ISS_HTTP_DEADLINE, but at most half the interval: even with one more read gap,
+    """ISS_PRODUCER_FETCH_DEADLINE_S, but at most half the interval: even with one more read gap,
     a fetch then ends before the next tick."""
-    return min(settings.http_deadline, 0.5 * interval)
+    return min(settings.producer.fetch_deadline_s, 0.5 * interval)
 
 
 class OpenNotifySource:
@@ -31,14 +31,14 @@ class OpenNotifySource:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.deadline_s = fetch_deadline(settings, settings.interval)
+        self.deadline_s = fetch_deadline(settings, settings.producer.interval_s)
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"isspanel/{__version__} (+ISS pipeline workbench)"
         self.session.headers["Accept"] = "application/json"
         self.session.headers["Accept-Encoding"] = "identity"  # the answer is under 200 bytes
 
     def fit_interval(self, interval: float) -> None:
-        """The producer ticks every ``interval`` s (--interval may differ from ISS_INTERVAL)."""
+        """The producer ticks every ``interval`` s (--interval may differ from ISS_PRODUCER_INTERVAL_S)."""
         self.deadline_s = fetch_deadline(self.settings, interval)
 
     def fetch(self) -> IssRecord:
@@ -46,9 +46,12 @@ class OpenNotifySource:
         deadline = time.monotonic() + self.deadline_s
         # A read timeout bounds the gap between two bytes, not the request: the deadline
         # bounds the whole, checked between reads, so a fetch ends by deadline + one gap.
-        timeout = (min(s.connect_timeout, self.deadline_s), min(s.read_timeout, self.deadline_s))
+        timeout = (
+            min(s.producer.connect_timeout_s, self.deadline_s),
+            min(s.producer.read_timeout_s, self.deadline_s),
+        )
         try:
-            with self.session.get(s.api_url, timeout=timeout, stream=True) as response:
+            with self.session.get(s.producer.api_url, timeout=timeout, stream=True) as response:
                 if response.status_code == 429:
                     retry = response.headers.get("Retry-After", "?")
                     raise SourceError(f"HTTP 429 rate limited (Retry-After: {retry})")
@@ -66,11 +69,13 @@ class OpenNotifySource:
             raise InvalidRecord(f"answer is not valid JSON ({kind}): {exc}") from None
         except RecursionError:
             raise InvalidRecord("answer is JSON nested too deeply to parse") from None
-        return from_open_notify(body, max_skew_s=s.max_clock_skew_s, max_age_s=s.max_age_s)
+        return from_open_notify(
+            body, max_skew_s=s.producer.max_clock_skew_s, max_age_s=s.producer.max_age_s
+        )
 
     def _read(self, response: requests.Response, deadline: float) -> bytes:
         """The body, read in chunks: refused past the size cap, abandoned past the deadline."""
-        limit = self.settings.http_max_bytes
+        limit = self.settings.producer.max_answer_bytes
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise InvalidRecord(f"answer of {declared} bytes is over the {limit}-byte limit")

@@ -33,9 +33,9 @@ class ReplaySource:
     name = "replay"
 
     def __init__(self, settings: Settings, path: Path | None = None):
-        path = path or settings.replay_file
+        path = path or settings.producer.replay_file
         if path is None:
-            raise ValueError("replay needs a file: --replay-file or ISS_REPLAY_FILE")
+            raise ValueError("replay needs a file: --replay-file or ISS_PRODUCER_REPLAY_FILE")
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"replay file {self.path} does not exist")

@@ -19,19 +19,19 @@ class Sgp4Source:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        if settings.tle_url:
-            outcome = tle.refresh(settings, settings.tle_url)
+        if settings.tle.url:
+            outcome = tle.refresh(settings, settings.tle.url)
             (log.info if outcome.ok else log.warning)("TLE refresh: %s", outcome.message)
         self.tle, path = tle.newest_tle(settings)
         self.satellite = self.tle.satellite
         age = tle.age_days(self.tle)
         log.info("SGP4 model of %s, %s, from %s", self.tle.name, tle.describe(self.tle), path)
-        if age > settings.tle_max_age_days:
+        if age > settings.tle.max_age_days:
             log.warning(
                 "the TLE is %.0f days old (over ISS_TLE_MAX_AGE_DAYS=%g): positions drift by"
                 " kilometres a day; `isspanel tle refresh` fetches a new one",
                 age,
-                settings.tle_max_age_days,
+                settings.tle.max_age_days,
             )
 
     def position(self, ts: int) -> IssRecord:

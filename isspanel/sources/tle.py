@@ -48,7 +48,7 @@ def newest_tle(settings: Settings) -> tuple[Tle, Path]:
     """The newer of ISS_TLE_PATH and the refreshed copy under ISS_HOME, with its path."""
     found: list[tuple[Tle, Path]] = []
     errors = []
-    for path in (Path(settings.tle_path), stored_path(settings)):
+    for path in (Path(settings.tle.path), stored_path(settings)):
         if not path.exists():
             errors.append(f"{path} does not exist")
             continue
@@ -112,8 +112,8 @@ class Unreachable(OSError):
 
 def download(url: str, settings: Settings) -> str:
     """The body at ``url``, bounded in time and size."""
-    deadline = time.monotonic() + settings.http_deadline
-    timeout = (settings.connect_timeout, settings.read_timeout)
+    deadline = time.monotonic() + settings.producer.fetch_deadline_s
+    timeout = (settings.producer.connect_timeout_s, settings.producer.read_timeout_s)
     try:
         with requests.get(url, timeout=timeout, stream=True) as response:
             if response.status_code >= 400:
@@ -124,7 +124,9 @@ def download(url: str, settings: Settings) -> str:
                 if len(body) > MAX_BYTES:
                     raise TleError(f"the answer is over {MAX_BYTES:,} bytes")
                 if time.monotonic() > deadline:
-                    raise Unreachable(f"no complete answer within {settings.http_deadline:g} s")
+                    raise Unreachable(
+                        f"no complete answer within {settings.producer.fetch_deadline_s:g} s"
+                    )
     except requests.RequestException as exc:
         raise Unreachable(_why(exc)) from None
     return body.decode("utf-8", errors="replace")
@@ -169,13 +171,13 @@ def _in_use(tle: Tle | None) -> str:
 
 def refresh(settings: Settings, url: str | None = None) -> Outcome:
     """Download, validate and store a newer ISS TLE; the old one stays on any failure."""
-    url = url or settings.tle_url or DEFAULT_URL
+    url = url or settings.tle.url or DEFAULT_URL
     try:
         current = current_tle(settings)
     except TleError:
         current = None
     try:
-        tle = validate(download(url, settings), max_skew_s=settings.max_clock_skew_s)
+        tle = validate(download(url, settings), max_skew_s=settings.producer.max_clock_skew_s)
     except Unreachable as exc:
         return Outcome(False, f"offline: {url} cannot be read ({exc}); {_in_use(current)}", current)
     except TleError as exc:

@@ -76,7 +76,7 @@ class WatchedLive:
         self.settings = settings
         self.live = live
         self.fallback = fallback
-        self.watch = FeedWatch(settings.stale_limit)
+        self.watch = FeedWatch(settings.producer.stale_limit)
         self.model = model if model is not None else _model(settings)
         self.on_event: Callable[[dict], None] = lambda event: None  # the producer's
 
@@ -126,7 +126,7 @@ class WatchedLive:
             f"its answer of {record.event_time} at ({record.latitude}, {record.longitude})"
             f" came again {self.watch.stale_run} times in a row"
         )
-        log.warning("feed frozen: %s: %s; %s", self.settings.api_url, reason, then)
+        log.warning("feed frozen: %s: %s; %s", self.settings.producer.api_url, reason, then)
         self.on_event(feed_event("feed-frozen", int(now), record, reason))
 
     def _moving(self, record: IssRecord, stale_run: int) -> None:
@@ -134,7 +134,7 @@ class WatchedLive:
         reason = f"a new answer after {frozen_s:.0f} s and {stale_run} stale answer(s)"
         log.info(
             "feed moving again: %s answers %s (%s); publishing its positions",
-            self.settings.api_url,
+            self.settings.producer.api_url,
             record.event_time,
             reason,
         )

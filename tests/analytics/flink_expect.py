@@ -35,7 +35,7 @@ def legs(records: list[IssRecord], settings: Settings) -> list[Leg]:
             continue
         km = great_circle_km(a.latitude, a.longitude, b.latitude, b.longitude)
         kmh = km / dt * 3600
-        off = not settings.min_speed_kmh <= kmh <= settings.max_speed_kmh
+        off = not settings.flink.min_speed_kmh <= kmh <= settings.flink.max_speed_kmh
         found.append(Leg(a, b, dt, km, kmh, dt >= 30 and off))
     return found
 
@@ -47,7 +47,7 @@ def speeds(records, settings) -> list[Leg]:
 
 def windows(records, settings) -> list[dict]:
     """20_stats.sql: the closed windows (end <= the newest position), by start."""
-    size = settings.window_minutes * 60
+    size = settings.flink.window_minutes * 60
     newest = max(r.timestamp for r in records)
     grouped: dict[int, list[Leg]] = {}
     for leg in legs(records, settings):
@@ -77,7 +77,7 @@ def events(records, settings) -> list[tuple]:
         if leg.anomalous:
             reason = (
                 f"speed {round(leg.speed_kmh)} km/h over {dt} s, outside "
-                f"{int(settings.min_speed_kmh)}-{int(settings.max_speed_kmh)} km/h"
+                f"{int(settings.flink.min_speed_kmh)}-{int(settings.flink.max_speed_kmh)} km/h"
             )
             found.append(("anomaly", reason, b.timestamp))
             continue
@@ -104,7 +104,7 @@ def read_committed(
     """Every committed value of ``topic`` (isolation_level read_committed), read to the end,
     once there are at least ``expected`` (or time runs out)."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
+        bootstrap_servers=settings.kafka.bootstrap_servers,
         enable_auto_commit=False,
         isolation_level="read_committed",
     )

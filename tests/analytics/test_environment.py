@@ -40,12 +40,12 @@ def test_the_local_mini_cluster_listens_on_its_bind_address_only(tmp_path):
     jars = tmp_path / "jars" / "flink"
     jars.mkdir(parents=True)
     (jars / "flink-sql-connector-kafka-4.0.1-2.0.jar").write_bytes(b"")
-    settings = Settings(jars_dir=tmp_path / "jars", flink_bind_address="127.0.0.1")
+    settings = Settings().replace(jars_dir=tmp_path / "jars", flink={"bind_address": "127.0.0.1"})
     config = flink_config(settings)
     binds = ("rest.bind-address", "jobmanager.bind-host", "taskmanager.bind-host")
     assert {config[key] for key in binds} == {"127.0.0.1"}
     assert config["rest.address"] == config["jobmanager.rpc.address"] == "127.0.0.1"
-    remote = flink_config(settings.replace(jobmanager="jm:8081"))
+    remote = flink_config(settings.replace(flink={"jobmanager": "jm:8081"}))
     assert (remote["execution.target"], remote["rest.address"], remote["rest.port"]) == (
         "remote",
         "jm",

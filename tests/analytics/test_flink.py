@@ -75,7 +75,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         value = getattr(settings, f.name)
         if value is not None:
             env[f.metadata["env"]] = str(value)
-    env["ISS_KAFKA_BOOTSTRAP"] = settings.bootstrap
+    env["ISS_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap_servers
     return env
 
 
@@ -146,16 +146,20 @@ def flink_job(kafka_settings, tmp_path_factory):
     tag = uuid.uuid4().hex[:8]
     home = tmp_path_factory.mktemp("flink-home")
     settings = kafka_settings.replace(
-        topic=f"iss-location-{tag}",
-        speed_topic=f"iss-speed-{tag}",
-        stats_topic=f"iss-stats-{tag}",
-        events_topic=f"iss-events-{tag}",
-        # Two partitions: all positions share one key, so one stays empty and only the idle
-        # timeout in 00_source_iss_location.sql lets the watermark move.
-        partitions=2,
+        topics={
+            "location": f"iss-location-{tag}",
+            "speed": f"iss-speed-{tag}",
+            "stats": f"iss-stats-{tag}",
+            "events": f"iss-events-{tag}",
+            # Two partitions: all positions share one key, so one stays empty and only the idle
+            # timeout in 00_source_iss_location.sql lets the watermark move.
+            "partitions": 2,
+        },
         home=home,
-        flink_rest_port=free_port(),
-        flink_group=f"isspanel-flink-{tag}",
+        flink={
+            "rest_port": free_port(),
+            "group": f"isspanel-flink-{tag}",
+        },
     )
     ensure_topics(settings)
 
@@ -166,7 +170,7 @@ def flink_job(kafka_settings, tmp_path_factory):
     records = list(source.history(COUNT, step_s=STEP_S, end_ts=end))
     assert records[0].timestamp % WINDOW_S == 0
     IssProducer(settings, Sgp4Source(settings)).publish_all(records[:101])
-    produce_raw(settings, settings.topic, poison(records))
+    produce_raw(settings, settings.topics.location, poison(records))
     IssProducer(settings, Sgp4Source(settings)).publish_all(records[101:])
 
     log_path = home / "flink-run.log"
@@ -244,7 +248,7 @@ def test_sql_files_parse_with_flink(tmp_path):
 
 def test_speeds_are_physical(flink_job):
     settings, records = flink_job.settings, flink_job.records
-    rows = read_committed(settings, settings.speed_topic, expected=COUNT - 1, timeout_s=90)
+    rows = read_committed(settings, settings.topics.speed, expected=COUNT - 1, timeout_s=90)
     assert len(rows) == COUNT - 1, f"{len(rows)} speed rows"
     speeds = [r["speed_kmh"] for r in rows]
     assert all(24_000 <= s <= 26_500 for s in speeds), (min(speeds), max(speeds))
@@ -263,7 +267,7 @@ def test_speeds_are_physical(flink_job):
 def test_window_counts_are_exact(flink_job):
     settings, records = flink_job.settings, flink_job.records
     windows = COUNT // (WINDOW_S // STEP_S)  # 28 closed windows; the newest one stays open
-    rows = read_committed(settings, settings.stats_topic, expected=windows, timeout_s=90)
+    rows = read_committed(settings, settings.topics.stats, expected=windows, timeout_s=90)
     rows.sort(key=lambda r: r["window_start"])
     assert len(rows) == windows
     # The first window lacks the first position's leg (no predecessor).
@@ -291,7 +295,7 @@ def test_crossings_match_the_orbit(flink_job):
     settings, records = flink_job.settings, flink_job.records
     expected = expect.events(records, settings)
     assert len(expected) >= 8  # three orbits: ~6 equator and ~3 antimeridian crossings
-    rows = read_committed(settings, settings.events_topic, expected=len(expected), timeout_s=60)
+    rows = read_committed(settings, settings.topics.events, expected=len(expected), timeout_s=60)
     got = sorted(((r["event"], r["direction"], r["timestamp"]) for r in rows), key=lambda e: e[2])
     assert len(got) == len(expected)
     for (event, direction, ts), (want_event, want_direction, want_ts) in zip(
@@ -312,7 +316,7 @@ def test_malformed_records_are_skipped_and_the_job_survives(flink_job, caplog):
     settings = flink_job.settings
     # The speed rows are exact (test_speeds_are_physical): no poison got through; and the
     # millisecond timestamp did not push the watermark into the future: windows still close.
-    read_committed(settings, settings.speed_topic, expected=COUNT - 1, timeout_s=90)
+    read_committed(settings, settings.topics.speed, expected=COUNT - 1, timeout_s=90)
     jobs = running_jobs(settings)
     assert [j["name"] for j in jobs] == ["isspanel: speed+stats+crossings"]
     with caplog.at_level("INFO", logger="isspanel.analytics.runner"):
@@ -325,14 +329,14 @@ def test_live_positions_close_the_open_window(flink_job):
     """The newest window closes as soon as the first position at or after its end arrives."""
     settings, records = flink_job.settings, flink_job.records
     windows = COUNT // (WINDOW_S // STEP_S)
-    read_committed(settings, settings.stats_topic, expected=windows, timeout_s=90)
+    read_committed(settings, settings.topics.stats, expected=windows, timeout_s=90)
     end = records[-1].timestamp
     source = Sgp4Source(settings)
     more = [source.position(end + STEP_S * i) for i in range(1, WINDOW_S // STEP_S + 1)]
     published = time.monotonic()
     IssProducer(settings, source).publish_all(more)
     flink_job.published += more
-    rows = read_committed(settings, settings.stats_topic, expected=windows + 1, timeout_s=60)
+    rows = read_committed(settings, settings.topics.stats, expected=windows + 1, timeout_s=60)
     latency = time.monotonic() - published
     newest = max(rows, key=lambda r: r["window_start"])
     assert newest["window_start"] == iso_utc(end)
@@ -406,9 +410,9 @@ def assert_each_row_once(flink_job, timeout_s: float = 120.0) -> dict:
     want_speeds = expect.speeds(published, settings)
     want_windows = expect.windows(published, settings)
     want_events = expect.events(published, settings)
-    speeds = read_committed(settings, settings.speed_topic, len(want_speeds), timeout_s)
-    stats = read_committed(settings, settings.stats_topic, len(want_windows), timeout_s)
-    events = read_committed(settings, settings.events_topic, len(want_events), timeout_s)
+    speeds = read_committed(settings, settings.topics.speed, len(want_speeds), timeout_s)
+    stats = read_committed(settings, settings.topics.stats, len(want_windows), timeout_s)
+    events = read_committed(settings, settings.topics.events, len(want_events), timeout_s)
     assert not expect.repeated(r["timestamp"] for r in speeds), "a leg written twice"
     assert not expect.repeated(r["window_start"] for r in stats), "a window written twice"
     assert not expect.repeated(map(expect.event_key, events)), "an event written twice"
@@ -476,7 +480,7 @@ def test_sigterm_to_the_group_then_a_restart_shows_each_row_once(flink_job):
     proc = running[-1]
     publish_after(flink_job, [60 * k for k in range(1, 6)])
     done = len(expect.speeds(flink_job.published, settings))
-    read_committed(settings, settings.speed_topic, done)
+    read_committed(settings, settings.topics.speed, done)
     publish_after(flink_job, [60, 120])  # maybe written, not yet committed, when the JVM dies
     os.killpg(proc.pid, signal.SIGTERM)
     assert proc.wait(90) == 0
@@ -543,11 +547,11 @@ def test_notebook_runs_top_to_bottom(topic_factory, monkeypatch, tmp_path):
     assert not errors, errors
     assert NOTEBOOK.read_bytes() == stored, "the notebook file was modified"
     # Two orbits (186 positions): 185 speeds; 19 closed windows, the 20th stays open.
-    speeds = read_committed(settings, settings.speed_topic, expected=185, timeout_s=30)
+    speeds = read_committed(settings, settings.topics.speed, expected=185, timeout_s=30)
     assert len(speeds) == 185
     assert all(24_000 <= r["speed_kmh"] <= 26_500 for r in speeds)
-    assert len(read_committed(settings, settings.stats_topic, expected=19)) == 19  # to the end
-    events = read_committed(settings, settings.events_topic, expected=1, timeout_s=5)
+    assert len(read_committed(settings, settings.topics.stats, expected=19)) == 19  # to the end
+    events = read_committed(settings, settings.topics.events, expected=1, timeout_s=5)
     assert events and {e["event"] for e in events} <= {"equator", "antimeridian"}
 
     def jvms() -> list[psutil.Process]:

@@ -53,18 +53,19 @@ def new_settings(kafka_settings: Settings, home: Path) -> Settings:
     """Four topic names that do not exist yet, a free REST port, a home of its own."""
     tag = uuid.uuid4().hex[:8]
     return kafka_settings.replace(
-        topic=f"new-location-{tag}",
-        speed_topic=f"new-speed-{tag}",
-        stats_topic=f"new-stats-{tag}",
-        events_topic=f"new-events-{tag}",
+        topics={
+            "location": f"new-location-{tag}",
+            "speed": f"new-speed-{tag}",
+            "stats": f"new-stats-{tag}",
+            "events": f"new-events-{tag}",
+        },
         home=home,
-        flink_rest_port=free_port(),
-        flink_group=f"isspanel-flink-{tag}",
+        flink={"rest_port": free_port(), "group": f"isspanel-flink-{tag}"},
     )
 
 
 def topics(settings: Settings) -> set[str]:
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:
         return set(admin.list_topics())
     finally:
@@ -131,7 +132,7 @@ def test_run_creates_the_topics_it_reads_and_writes(new_topics_run):
     assert set(new_topics_run.names) <= topics(settings)
     assert "created topic(s)" in new_topics_run.log_path.read_text()
     publish_positions(settings, 11)
-    rows = read_topic(settings, settings.speed_topic, expected=10, timeout_s=90)
+    rows = read_topic(settings, settings.topics.speed, expected=10, timeout_s=90)
     assert len(rows) == 10, tail(new_topics_run.log_path)
 
 
@@ -139,7 +140,7 @@ def test_run_creates_the_topics_it_reads_and_writes(new_topics_run):
 def test_the_local_cluster_listens_on_loopback_only(new_topics_run):
     """REST (it accepts jobs), blob server, py4j: every listening socket is on loopback."""
     sockets = listening(new_topics_run.proc.pid)
-    port = new_topics_run.settings.flink_rest_port
+    port = new_topics_run.settings.flink.rest_port
     assert any(p == port for _name, _ip, p in sockets), sockets
     wide = [s for s in sockets if not s[1].startswith(LOOPBACK)]
     assert not wide, f"listening beyond loopback: {wide} (all: {sockets})"
@@ -237,9 +238,9 @@ def test_an_unreachable_broker_is_refused_in_one_line(tmp_path):
     """Refused before PyFlink starts its JVM: not a `flink` test."""
     settings = Settings.from_env(
         environ={},
-        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka={"bootstrap": f"127.0.0.1:{free_port()}"},
         home=tmp_path,
-        flink_rest_port=free_port(),
+        flink={"rest_port": free_port()},
     )
     try:
         done = subprocess.run(
@@ -263,7 +264,7 @@ def test_an_unreachable_broker_is_refused_in_one_line(tmp_path):
 def test_a_taken_rest_port_is_refused_in_one_line(kafka_settings, tmp_path):
     """A second `flink run` on the same port: one line naming the cause, not a Java trace."""
     settings = new_settings(kafka_settings, tmp_path)
-    with held_port(settings.flink_rest_port):
+    with held_port(settings.flink.rest_port):
         try:
             done = subprocess.run(
                 [sys.executable, "-m", "isspanel", "flink", "run"],
@@ -390,7 +391,9 @@ def test_flink_run_on_a_standalone_cluster(standalone_cluster, kafka_settings, t
         wide = [s for s in listening(pid) if not s[1].startswith(LOOPBACK)]
         assert not wide, wide
     # The cluster runs on this host, so it can write the state folder (a shared one elsewhere).
-    settings = new_settings(kafka_settings, tmp_path).replace(flink_state_dir=str(tmp_path / "st"))
+    settings = new_settings(kafka_settings, tmp_path).replace(
+        flink={"state_dir": str(tmp_path / "st")}
+    )
     env = settings_env(settings)
     isspanel = [sys.executable, "-m", "isspanel", "flink"]
     where = ["--jobmanager", cluster.address]
@@ -403,7 +406,7 @@ def test_flink_run_on_a_standalone_cluster(standalone_cluster, kafka_settings, t
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert again.returncode == 0 and "already runs on" in again.stderr, again.stderr[-3000:]
     publish_positions(settings, 11)
-    rows = read_topic(settings, settings.speed_topic, expected=10, timeout_s=90)
+    rows = read_topic(settings, settings.topics.speed, expected=10, timeout_s=90)
     assert len(rows) == 10
     listed = subprocess.run([*isspanel, "list", *where], cwd=PROJECT_ROOT, env=env,
                             capture_output=True, text=True, timeout=60)  # fmt: skip

@@ -90,7 +90,9 @@ def test_a_file_is_read_pointed_at_the_settings_and_split(tmp_path, monkeypatch)
     """What the runner submits: the file under SQL_DIR, substituted, split by sqlparse."""
     monkeypatch.setattr(sql, "SQL_DIR", tmp_path)
     (tmp_path / "job.sql").write_text(A_FILE)
-    settings = Settings(topic="loc-x", kafka_bootstrap="broker-x:1", flink_checkpoint_s=7)
+    settings = Settings().replace(
+        topics={"location": "loc-x"}, kafka={"bootstrap": "broker-x:1"}, flink={"checkpoint_s": 7}
+    )
     assert flat(sql.load_sql("job.sql", settings)) == [
         "SET 'execution.checkpointing.interval' = '7 s'",
         "CREATE TABLE t (a STRING) WITH ( 'connector' = 'kafka', 'topic' = 'loc-x',"
@@ -167,7 +169,7 @@ def test_the_runner_sends_each_statement_where_its_kind_goes():
 
 
 def test_a_submission_runs_the_sources_then_its_jobs_in_order():
-    settings = Settings(topic="loc-x", speed_topic="speed-x")
+    settings = Settings().replace(topics={"location": "loc-x", "speed": "speed-x"})
     statements = jobs.job_statements(settings, ["speed"])
     files = ("00_source_iss_location.sql", "05_legs.sql", "10_speed.sql")
     assert statements == [s for name in files for s in sql.load_sql(name, settings)]
@@ -189,17 +191,16 @@ def test_no_private_pyflink_or_py4j_handles():
 
 
 def test_sql_is_pointed_at_the_settings():
-    settings = Settings(
-        kafka_bootstrap="broker-a:1,broker-b:2",
-        topic="loc-x",
-        speed_topic="speed-x",
-        stats_topic="stats-x",
-        events_topic="events-x",
-        flink_group="group-x",
-        window_minutes=15,
-        flink_checkpoint_s=7,
-        min_speed_kmh=20_000,
-        max_speed_kmh=30_000.5,
+    settings = Settings().replace(
+        kafka={"bootstrap": "broker-a:1,broker-b:2"},
+        topics={"location": "loc-x", "speed": "speed-x", "stats": "stats-x", "events": "events-x"},
+        flink={
+            "group": "group-x",
+            "window_minutes": 15,
+            "checkpoint_s": 7,
+            "min_speed_kmh": 20_000,
+            "max_speed_kmh": 30_000.5,
+        },
     )
     text = "\n".join(
         s

@@ -38,7 +38,9 @@ def utc(ts: float) -> datetime:
 def send(settings, topic: str, items: list[tuple[float, bytes]], partitions: int = 0) -> None:
     """(event time, value) pairs, stamped as the producer stamps them (kafka_timestamp_ms); with
     ``partitions``, spread round robin over that many partitions."""
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all", linger_ms=5)
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=5
+    )
     try:
         for n, (ts, value) in enumerate(items):
             producer.send(
@@ -66,10 +68,10 @@ def test_a_middle_moment_shows_exactly_the_100_newest_up_to_it(iss_settings):
             items.append((BASE + i * 60, POISON[(i // 10) % 3]))
         if i in (160, 180):  # a repeat (a replayed spool)
             items.append((BASE + i * 60, record(i).to_json()))
-    send(settings, settings.topic, items)
+    send(settings, settings.topics.location, items)
     at = utc(BASE + 200 * 60 + 30)  # between record 200 and record 201
 
-    history = read_at(settings, settings.topic, at)
+    history = read_at(settings, settings.topics.location, at)
 
     assert timestamps(history) == [BASE + i * 60 for i in range(101, 201)]
     assert history.rows[-1] == record(200)  # the top row: the newest at or before the moment
@@ -83,16 +85,20 @@ def test_a_middle_moment_shows_exactly_the_100_newest_up_to_it(iss_settings):
 
 def test_the_count_is_the_records_up_to_the_moment_when_fewer_than_100(iss_settings):
     settings = iss_settings
-    send(settings, settings.topic, [(BASE + i * 60, record(i).to_json()) for i in range(300)])
-    history = read_at(settings, settings.topic, utc(BASE + 41 * 60))
+    send(
+        settings,
+        settings.topics.location,
+        [(BASE + i * 60, record(i).to_json()) for i in range(300)],
+    )
+    history = read_at(settings, settings.topics.location, utc(BASE + 41 * 60))
     assert timestamps(history) == [BASE + i * 60 for i in range(42)]
 
 
 def test_the_reader_stays_bounded_on_a_big_topic(iss_settings):
     settings = iss_settings
     items = [(BASE + i * 5, record(i, step=5).to_json()) for i in range(5_000)]
-    send(settings, settings.topic, items)
-    history = read_at(settings, settings.topic, utc(BASE + 2_500 * 5))
+    send(settings, settings.topics.location, items)
+    history = read_at(settings, settings.topics.location, utc(BASE + 2_500 * 5))
     assert timestamps(history) == [BASE + i * 5 for i in range(2_401, 2_501)]
     assert history.fetched <= 2 * 100, "the reader read far more than it shows"
 
@@ -103,14 +109,18 @@ def test_the_producer_stamps_event_time_so_seeking_by_time_finds_records(iss_set
     publisher.accept_many([record(i) for i in range(150)])
     assert publisher.flush(30)
     publisher.close()
-    history = read_at(settings, settings.topic, utc(BASE + 120 * 60))
+    history = read_at(settings, settings.topics.location, utc(BASE + 120 * 60))
     assert timestamps(history) == [BASE + i * 60 for i in range(21, 121)]
 
 
 def test_a_moment_before_the_earliest_record_retained_is_empty_and_says_so(iss_settings):
     settings = iss_settings
-    send(settings, settings.topic, [(BASE + i * 60, record(i).to_json()) for i in range(10)])
-    history = read_at(settings, settings.topic, utc(BASE - 3_600))
+    send(
+        settings,
+        settings.topics.location,
+        [(BASE + i * 60, record(i).to_json()) for i in range(10)],
+    )
+    history = read_at(settings, settings.topics.location, utc(BASE - 3_600))
     assert history.rows == ()
     assert history.earliest == utc(BASE)
     assert "retains nothing before" in history.note and iso_utc(BASE)[:10] in history.note
@@ -119,15 +129,19 @@ def test_a_moment_before_the_earliest_record_retained_is_empty_and_says_so(iss_s
 
 def test_a_moment_in_the_future_is_now(iss_settings):
     settings = iss_settings
-    send(settings, settings.topic, [(BASE + i * 60, record(i).to_json()) for i in range(120)])
-    history = read_at(settings, settings.topic, datetime.now(UTC) + timedelta(days=2))
+    send(
+        settings,
+        settings.topics.location,
+        [(BASE + i * 60, record(i).to_json()) for i in range(120)],
+    )
+    history = read_at(settings, settings.topics.location, datetime.now(UTC) + timedelta(days=2))
     assert history.live and history.at <= datetime.now(UTC)
     assert timestamps(history) == [BASE + i * 60 for i in range(20, 120)]
 
 
 def test_a_moment_without_a_time_zone_is_refused(iss_settings):
     with pytest.raises(ValueError, match="no time zone"):
-        read_at(iss_settings, iss_settings.topic, datetime(2026, 11, 27, 1, 0))
+        read_at(iss_settings, iss_settings.topics.location, datetime(2026, 11, 27, 1, 0))
 
 
 def test_a_missing_topic_says_so_and_is_not_created(iss_settings):
@@ -137,7 +151,7 @@ def test_a_missing_topic_says_so_and_is_not_created(iss_settings):
     assert history.rows == () and f"topic {name} does not exist" in history.note
     with pytest.raises(HistoryError, match="does not exist"):
         retained_range(settings, name)
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:
         assert name not in admin.list_topics()
     finally:
@@ -145,12 +159,12 @@ def test_a_missing_topic_says_so_and_is_not_created(iss_settings):
 
 
 def test_with_many_partitions_the_newest_100_of_all_of_them(topic_factory):
-    settings = topic_factory(partitions=4)
+    settings = topic_factory(topics={"partitions": 4})
     items = [(BASE + i * 60, record(i).to_json()) for i in range(400)]
     # In time order, as a producer writes: poison, and a repeat on another partition.
     items[252:252] = [(BASE + 250 * 60, POISON[0]), (BASE + 251 * 60, record(251).to_json())]
-    send(settings, settings.topic, items, partitions=4)
-    history = read_at(settings, settings.topic, utc(BASE + 300 * 60))
+    send(settings, settings.topics.location, items, partitions=4)
+    history = read_at(settings, settings.topics.location, utc(BASE + 300 * 60))
     assert timestamps(history) == [BASE + i * 60 for i in range(201, 301)]
     assert (history.skipped, history.duplicates) == (1, 1)
     assert history.fetched <= 4 * (100 + 100 // 4 + 16)
@@ -158,13 +172,17 @@ def test_with_many_partitions_the_newest_100_of_all_of_them(topic_factory):
 
 def test_retained_range_gives_the_first_and_last_event_time(iss_settings):
     settings = iss_settings
-    assert retained_range(settings, settings.topic) is None  # created, empty
-    send(settings, settings.topic, [(BASE + i * 60, record(i).to_json()) for i in range(50)])
-    assert retained_range(settings, settings.topic) == (utc(BASE), utc(BASE + 49 * 60))
+    assert retained_range(settings, settings.topics.location) is None  # created, empty
+    send(
+        settings,
+        settings.topics.location,
+        [(BASE + i * 60, record(i).to_json()) for i in range(50)],
+    )
+    assert retained_range(settings, settings.topics.location) == (utc(BASE), utc(BASE + 49 * 60))
 
 
 def broker_connections(settings) -> int:
-    port = int(settings.bootstrap.rsplit(":", 1)[1])
+    port = int(settings.kafka.bootstrap_servers.rsplit(":", 1)[1])
     return sum(
         1
         for c in psutil.Process().net_connections("tcp")
@@ -174,14 +192,18 @@ def broker_connections(settings) -> int:
 
 def test_the_reader_closes_its_consumer_even_when_a_read_fails(iss_settings):
     settings = iss_settings
-    send(settings, settings.topic, [(BASE + i * 60, record(i).to_json()) for i in range(10)])
+    send(
+        settings,
+        settings.topics.location,
+        [(BASE + i * 60, record(i).to_json()) for i in range(10)],
+    )
     before = broker_connections(settings)
-    read_at(settings, settings.topic, utc(BASE + 300))
+    read_at(settings, settings.topics.location, utc(BASE + 300))
     with HistoryReader(settings) as reader:
-        reader.read(settings.topic, utc(BASE + 300))
+        reader.read(settings.topics.location, utc(BASE + 300))
         assert broker_connections(settings) > before
         with pytest.raises(ValueError):
-            reader.read(settings.topic, datetime(2026, 1, 1))
+            reader.read(settings.topics.location, datetime(2026, 1, 1))
     assert reader.closed
     deadline = time.monotonic() + 10
     while broker_connections(settings) > before and time.monotonic() < deadline:
@@ -210,16 +232,16 @@ def flink_rows(settings) -> dict[str, list]:
         for i in range(8)
     ]  # fmt: skip
     return {
-        settings.speed_topic: [(r["timestamp"], r) for r in speeds],
-        settings.stats_topic: [(BASE + (w + 1) * 600, r) for w, r in enumerate(stats)],
-        settings.events_topic: [(r["timestamp"], r) for r in events],
+        settings.topics.speed: [(r["timestamp"], r) for r in speeds],
+        settings.topics.stats: [(BASE + (w + 1) * 600, r) for w, r in enumerate(stats)],
+        settings.topics.events: [(r["timestamp"], r) for r in events],
     }
 
 
 def send_flink(settings, rows: dict[str, list], delay_s: float | None = 20) -> None:
     """Stamped ``delay_s`` after their time (None: now, as a job catching up writes them),
     with poison among them and the third row written twice (a job restarted, at least once)."""
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
     try:
         for topic, items in rows.items():
             for n, (ts, row) in enumerate(items):
@@ -238,7 +260,11 @@ def test_the_flink_rows_of_the_moment_even_those_written_after_it(iss_settings, 
     """Live, Flink writes a row shortly after its time; a job catching up writes days of rows
     at once, all stamped now: either way the rows of the moment are found by their own time."""
     settings = iss_settings
-    send(settings, settings.topic, [(BASE + i * 60, record(i).to_json()) for i in range(300)])
+    send(
+        settings,
+        settings.topics.location,
+        [(BASE + i * 60, record(i).to_json()) for i in range(300)],
+    )
     send_flink(settings, flink_rows(settings), delay_s)
     at = BASE + 2 * 3_600  # a speed, a window end and a crossing fall exactly on it
     moment = moment_at(settings, utc(at))
@@ -261,12 +287,12 @@ def test_the_flink_rows_of_the_moment_even_those_written_after_it(iss_settings, 
 def test_the_snapshot_has_the_rows_the_live_hub_makes(iss_settings):
     settings = iss_settings
     values = [record(i).to_json() for i in range(150)]
-    send(settings, settings.topic, [(BASE + i * 60, v) for i, v in enumerate(values)])
+    send(settings, settings.topics.location, [(BASE + i * 60, v) for i, v in enumerate(values)])
     shot = snapshot_at(settings, utc(BASE + 149 * 60))
     assert isinstance(shot, snap.Snapshot)
     hub = StreamHub(settings)
     for value in values[-100:]:
-        assert hub.ingest(settings.topic, value)
+        assert hub.ingest(settings.topics.location, value)
     hub.publish()
     # n counts what a hub received and at when it arrived: a moment has neither.
     kept = [i for i, c in enumerate(POSITION_COLUMNS) if c not in ("n", "at")]
@@ -279,7 +305,7 @@ def test_a_moment_draws_the_track_the_live_hub_draws(iss_settings):
     hub's track for the same rows (a moment had no track: points without their line)."""
     settings = iss_settings
     values = [record(i).to_json() for i in range(150)]
-    send(settings, settings.topic, [(BASE + i * 60, v) for i, v in enumerate(values)])
+    send(settings, settings.topics.location, [(BASE + i * 60, v) for i, v in enumerate(values)])
     t0, t1 = BASE + 120 * 60, BASE + 121 * 60
     anomaly = {
         "event": "anomaly",
@@ -292,12 +318,12 @@ def test_a_moment_draws_the_track_the_live_hub_draws(iss_settings):
         "source": "sgp4",
         "reason": "speed 41234 km/h over 60 s, outside 23500-26500 km/h",
     }
-    send(settings, settings.events_topic, [(t1 + 20, json.dumps(anomaly).encode())])
+    send(settings, settings.topics.events, [(t1 + 20, json.dumps(anomaly).encode())])
     shot = snapshot_at(settings, utc(BASE + 149 * 60))
     hub = StreamHub(settings)
     for value in values[-100:]:
-        assert hub.ingest(settings.topic, value)
-    assert hub.ingest(settings.events_topic, json.dumps(anomaly).encode())
+        assert hub.ingest(settings.topics.location, value)
+    assert hub.ingest(settings.topics.events, json.dumps(anomaly).encode())
     hub.publish()
 
     def drawn(rows) -> list[tuple[int, int]]:
@@ -310,9 +336,10 @@ def test_a_moment_draws_the_track_the_live_hub_draws(iss_settings):
 
 def test_rows_rolled_back_in_a_transaction_are_never_shown(iss_settings):
     settings = iss_settings
-    topic = settings.stats_topic
+    topic = settings.topics.stats
     producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap, transactional_id=f"test-{uuid.uuid4().hex}"
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        transactional_id=f"test-{uuid.uuid4().hex}",
     )
     try:
         producer.init_transactions()
@@ -339,6 +366,6 @@ def test_rows_rolled_back_in_a_transaction_are_never_shown(iss_settings):
 def test_no_broker_is_one_clear_error(iss_settings):
     from tests.conftest import free_port
 
-    settings = iss_settings.replace(kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    settings = iss_settings.replace(kafka={"bootstrap": f"127.0.0.1:{free_port()}"})
     with pytest.raises(HistoryError, match="is not reachable"):
-        read_at(settings, settings.topic, utc(BASE))
+        read_at(settings, settings.topics.location, utc(BASE))

@@ -21,7 +21,7 @@ def java_children_of(pid):
 
 
 def test_start_status_stop_leaves_no_process(tmp_path):
-    settings = broker_settings(tmp_path, retention_ms=3_600_000)
+    settings = broker_settings(tmp_path, topics={"retention_ms": 3_600_000})
     broker = LocalBroker(settings, tied=True)
     broker.start()
     pid = broker.pid()
@@ -31,10 +31,12 @@ def test_start_status_stop_leaves_no_process(tmp_path):
     cluster_id = (tmp_path / "kafka" / "cluster.id").read_text()
 
     created = ensure_topics(settings)
-    assert settings.topic in created
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    assert settings.topics.location in created
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:
-        configs = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, settings.topic)])
+        configs = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, settings.topics.location)]
+        )
         text = repr(configs)
         assert "retention.ms" in text and "3600000" in text
     finally:
@@ -56,7 +58,7 @@ def test_start_status_stop_leaves_no_process(tmp_path):
 
 
 def test_an_external_cluster_is_used_as_it_is(kafka_settings, monkeypatch, caplog, tmp_path):
-    monkeypatch.setenv("ISS_KAFKA_BOOTSTRAP", kafka_settings.bootstrap)
+    monkeypatch.setenv("ISS_KAFKA_BOOTSTRAP", kafka_settings.kafka.bootstrap_servers)
     monkeypatch.setenv("ISS_HOME", str(tmp_path))
     caplog.set_level("INFO")
     assert main(["kafka", "start"]) == 0
@@ -71,8 +73,8 @@ def test_kafka_start_leaves_its_broker_running_after_the_command(tmp_path):
     env.update(
         ISS_HOME=str(tmp_path),
         ISS_JARS_DIR=str(settings.jars_dir),
-        ISS_KAFKA_PORT=str(settings.kafka_port),
-        ISS_KAFKA_CONTROLLER_PORT=str(settings.kafka_controller_port),
+        ISS_KAFKA_PORT=str(settings.kafka.port),
+        ISS_KAFKA_CONTROLLER_PORT=str(settings.kafka.controller_port),
     )
 
     def isspanel(*args: str) -> subprocess.CompletedProcess:

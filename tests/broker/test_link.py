@@ -13,7 +13,10 @@ from tests.conftest import free_port
 def test_a_replaced_producer_is_not_renewed_again(kafka_settings):
     connected = threading.Event()
     link = KafkaLink(
-        {"bootstrap_servers": kafka_settings.bootstrap, "bootstrap_timeout_ms": 10_000},
+        {
+            "bootstrap_servers": kafka_settings.kafka.bootstrap_servers,
+            "bootstrap_timeout_ms": 10_000,
+        },
         connected.set,
     )
     try:

@@ -32,7 +32,8 @@ def write_in_transactions(settings, topic: str, rows: list[dict], aborted: set[i
     """One transaction per row, as a checkpoint a minute apart would; ``aborted`` are rolled
     back (what a restart does with the rows written after the last checkpoint)."""
     producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap, transactional_id=f"test-{uuid.uuid4().hex}"
+        bootstrap_servers=settings.kafka.bootstrap_servers,
+        transactional_id=f"test-{uuid.uuid4().hex}",
     )
     try:
         producer.init_transactions()
@@ -56,7 +57,7 @@ def test_the_dashboard_backfills_committed_rows_by_count(iss_settings):
     count = keep + 8
     aborted = {count - 5}
     rows = [window(i) for i in range(count)]
-    write_in_transactions(settings, settings.stats_topic, rows, aborted)
+    write_in_transactions(settings, settings.topics.stats, rows, aborted)
     committed = [window(i)["window_start"] for i in range(count) if i not in aborted]
 
     consumer = HubConsumer(StreamHub(settings))
@@ -70,7 +71,7 @@ def test_the_dashboard_backfills_committed_rows_by_count(iss_settings):
         assert shown() == committed[-keep:]
         # A later commit still arrives; a later abort never does.
         later = [window(count), window(count + 1)]
-        write_in_transactions(settings, settings.stats_topic, later, aborted={0})
+        write_in_transactions(settings, settings.topics.stats, later, aborted={0})
         wait_until(lambda: shown()[-1] == window(count + 1)["window_start"], 30, "the next row")
         assert window(count)["window_start"] not in shown()
     finally:

@@ -39,20 +39,22 @@ BUDGET_S = 240  # JVM, init and one query: ~25 s alone here, several times that 
 
 
 def test_the_init_file_is_the_projects_ddl_with_the_settings(kafka_settings):
-    settings = kafka_settings.replace(topic="t-loc", speed_topic="t-speed", flink_group="g")
+    settings = kafka_settings.replace(
+        topics={"location": "t-loc", "speed": "t-speed"}, flink={"group": "g"}
+    )
     statements = sql_client.init_statements(settings)
     kinds = {statement_kind(sql) for sql in statements}
     assert "INSERT" not in kinds  # an init file may not run a job
     assert {"SET", "CREATE TABLE", "CREATE VIEW", "ALTER TABLE"} == kinds
     # Every SET and CREATE of flink/*.sql, as the runner loads them, under the client's group.
-    client = settings.replace(flink_group="g-sql-client")
+    client = settings.replace(flink={"group": "g-sql-client"})
     ddl = [
         s for p in sql_files() for s in load_sql(p.name, client) if statement_kind(s) != "INSERT"
     ]
     assert [s for s in statements if statement_kind(s) != "ALTER TABLE"] == ddl
     text = "\n".join(statements)
     assert "'topic' = 't-loc'" in text and "'topic' = 't-speed'" in text
-    assert f"'properties.bootstrap.servers' = '{settings.bootstrap}'" in text
+    assert f"'properties.bootstrap.servers' = '{settings.kafka.bootstrap_servers}'" in text
     # Its reads and any INSERT typed in it stay apart from `isspanel flink run`'s group.
     assert "'properties.group.id' = 'g'" not in text
     assert "'sink.transactional-id-prefix' = 'g-sql-client-t-speed'" in text
@@ -99,7 +101,9 @@ def test_the_client_runs_embedded_on_loopback_or_on_a_jobmanager(kafka_settings,
     assert any(n.startswith("flink-sql-gateway-") for n in opt), opt
     assert any(n.startswith("flink-sql-client-") for n in opt), opt
     assert env["FLINK_OPT_DIR"].endswith("opt") and env["FLINK_LOG_DIR"].startswith(str(tmp_path))
-    remote, _env = sql_client.client_command(settings.replace(jobmanager="10.1.2.3:8081"))
+    remote, _env = sql_client.client_command(
+        settings.replace(flink={"jobmanager": "10.1.2.3:8081"})
+    )
     options = dict(remote[i + 1].split("=", 1) for i, a in enumerate(remote) if a == "-D")
     assert options["execution.target"] == "remote"
     assert (options["rest.address"], options["rest.port"]) == ("10.1.2.3", "8081")
@@ -177,7 +181,7 @@ class Session:
 def positions(topic_factory, tmp_path):
     """Eleven positions on fresh topics; an ISS_* environment that points at them."""
     tag = uuid.uuid4().hex[:8]
-    settings = topic_factory(home=tmp_path, flink_group=f"isspanel-flink-{tag}")
+    settings = topic_factory(home=tmp_path, flink={"group": f"isspanel-flink-{tag}"})
     ensure_topics(settings)
     source = Sgp4Source(settings)
     end = int(time.time()) // 60 * 60 - 3600
@@ -185,7 +189,7 @@ def positions(topic_factory, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISS_")}
     env |= kafka_env(settings) | {
         "ISS_HOME": str(tmp_path),
-        "ISS_FLINK_GROUP": settings.flink_group,
+        "ISS_FLINK_GROUP": settings.flink.group,
     }
     return Namespace(settings=settings, env=env)
 

@@ -26,8 +26,8 @@ def test_up_runs_producer_and_dashboard_and_stops_them_all(topic_factory, tmp_pa
     port = free_port()
     env = {
         **server_env(settings),
-        "ISS_SOURCE": "sgp4",
-        "ISS_INTERVAL": "1",
+        "ISS_PRODUCER_SOURCE": "sgp4",
+        "ISS_PRODUCER_INTERVAL_S": "1",
         "ISS_HOME": str(tmp_path),
     }
     proc = lifeline.popen(  # ends with the test run, even a killed one
@@ -42,7 +42,7 @@ def test_up_runs_producer_and_dashboard_and_stops_them_all(topic_factory, tmp_pa
         url = f"http://127.0.0.1:{port}/isspanel"
         wait_until(lambda: urllib.request.urlopen(url, timeout=2).status == 200, 90, url)
         # 100 seeded SGP4 positions, then the producer's own, a second apart.
-        values = read_topic(settings, settings.topic, expected=103, timeout_s=60)
+        values = read_topic(settings, settings.topics.location, expected=103, timeout_s=60)
         assert len(values) >= 103
         assert {v["source"] for v in values} == {"sgp4"}
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -69,7 +69,7 @@ def start_up_with_its_broker(tmp_path, until: str) -> tuple[subprocess.Popen, li
         ISS_JARS_DIR=str(Settings.from_env().jars_dir),
         ISS_KAFKA_PORT=str(free_port()),
         ISS_KAFKA_CONTROLLER_PORT=str(free_port()),
-        ISS_SOURCE="sgp4",
+        ISS_PRODUCER_SOURCE="sgp4",
     )
     proc = lifeline.popen(  # ends with the test run, even a killed one
         [sys.executable, "-m", "isspanel", "up", "--no-flink", "--port", str(free_port())],
@@ -148,8 +148,8 @@ def test_up_with_flink_stops_every_process_on_sigterm(topic_factory, tmp_path):
     port, rest_port = free_port(), free_port()
     env = {
         **server_env(settings),
-        "ISS_SOURCE": "sgp4",
-        "ISS_INTERVAL": "5",
+        "ISS_PRODUCER_SOURCE": "sgp4",
+        "ISS_PRODUCER_INTERVAL_S": "5",
         "ISS_HOME": str(tmp_path),
         "ISS_JARS_DIR": str(Settings.from_env().jars_dir),
         "ISS_FLINK_REST_PORT": str(rest_port),
@@ -172,16 +172,16 @@ def test_up_with_flink_stops_every_process_on_sigterm(topic_factory, tmp_path):
         # kill -9 of the Flink run, once its rows flow: `up` restarts it (its JVM went with its
         # group), the restart resumes from the last checkpoint, and a read_committed reader sees
         # each leg once.
-        wait_until(lambda: read_topic_df(settings, settings.speed_topic, last=1).shape[0], 120,
+        wait_until(lambda: read_topic_df(settings, settings.topics.speed, last=1).shape[0], 120,
                    "the first speed rows")  # fmt: skip
         flink = next(p for p in processes if "flink" in p.cmdline() and "run" in p.cmdline())
         flink.kill()
         wait_until(lambda: flink_log.read_text().count("submitted Flink job") == 2, 240,
                    "the restarted Flink job")  # fmt: skip
-        before = len(read_topic_df(settings, settings.speed_topic))
-        wait_until(lambda: len(read_topic_df(settings, settings.speed_topic)) > before, 120,
+        before = len(read_topic_df(settings, settings.topics.speed))
+        wait_until(lambda: len(read_topic_df(settings, settings.topics.speed)) > before, 120,
                    "new speed rows from the restarted job")  # fmt: skip
-        assert read_topic_df(settings, settings.speed_topic).attrs["duplicates"] == 0
+        assert read_topic_df(settings, settings.topics.speed).attrs["duplicates"] == 0
         processes = tree(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -245,10 +245,10 @@ def test_up_restarts_each_killed_child_and_leaves_the_broker_it_found(tmp_path, 
     port = free_port()
     env = up_env(
         tmp_path,
-        ISS_KAFKA_PORT=str(settings.kafka_port),
-        ISS_KAFKA_CONTROLLER_PORT=str(settings.kafka_controller_port),
-        ISS_SOURCE="sgp4",
-        ISS_INTERVAL="1",
+        ISS_KAFKA_PORT=str(settings.kafka.port),
+        ISS_KAFKA_CONTROLLER_PORT=str(settings.kafka.controller_port),
+        ISS_PRODUCER_SOURCE="sgp4",
+        ISS_PRODUCER_INTERVAL_S="1",
     )
     proc, lines = start_up(env, "--no-flink", "--port", str(port))
     try:
@@ -291,7 +291,7 @@ def test_up_restarts_each_killed_child_and_leaves_the_broker_it_found(tmp_path, 
         # A producer killed between the broker's ack and its spool's tidying sends that record
         # again at its next start (allowed: the timestamp is every reader's key); readers show
         # each moment once.
-        df = read_topic_df(settings, settings.topic)
+        df = read_topic_df(settings, settings.topics.location)
         assert len(df) > 100 and df["timestamp"].is_unique
         assert df.attrs["duplicates"] <= 1, df.attrs
     finally:
@@ -301,7 +301,7 @@ def test_up_restarts_each_killed_child_and_leaves_the_broker_it_found(tmp_path, 
 def test_up_stops_the_broker_it_started_and_stops_all_when_it_dies(tmp_path):
     """Ctrl-C stops a broker `up` started; the broker's death stops everything, clearly."""
     ports = {"ISS_KAFKA_PORT": str(free_port()), "ISS_KAFKA_CONTROLLER_PORT": str(free_port())}
-    env = up_env(tmp_path, ISS_SOURCE="sgp4", **ports)
+    env = up_env(tmp_path, ISS_PRODUCER_SOURCE="sgp4", **ports)
     proc, lines = start_up(env, "--no-flink", "--port", str(free_port()))
     try:
         wait_until(lambda: child_pid(lines, "dashboard"), 120, "the children's start")

@@ -56,7 +56,7 @@ def live(tmp_path_factory, kafka_settings):
 
     # A TLE 30 days old: past ISS_TLE_MAX_AGE_DAYS (the status warns), within a year of now.
     old_tle = write_tle(tmp_path_factory.mktemp("tle") / "iss.tle", days_ago(30))
-    settings = fresh_topics(kafka_settings, prefix="dash", tle_path=old_tle)
+    settings = fresh_topics(kafka_settings, prefix="dash", tle={"path": old_tle})
     publish(settings, track(BASE_TS, 30))  # history from before the server started
     # Short session lifetimes, so a closed tab is dropped within seconds, not half a minute.
     server = DashboardServer(
@@ -150,7 +150,7 @@ def test_a_poison_message_changes_nothing_visible(live, open_page):
     marker = model_data(page, "iss")
     produce_raw(
         settings,
-        settings.topic,
+        settings.topics.location,
         [
             b"\x00\xffnot json",
             {"timestamp": BASE_TS + 999_000},
@@ -246,7 +246,7 @@ def test_the_page_shows_analytics_from_flink_topics(live, open_page):
     page = open_page(server.url)
     produce_raw(
         settings,
-        settings.speed_topic,
+        settings.topics.speed,
         [
             {"event_time": "2026-11-26 08:00:00", "speed_kmh": 27_580.5, "distance_km": 459.7},
             b"garbage",
@@ -254,12 +254,12 @@ def test_the_page_shows_analytics_from_flink_topics(live, open_page):
     )
     produce_raw(
         settings,
-        settings.stats_topic,
+        settings.topics.stats,
         [{"window_start": "2026-11-26T08:00:00Z", "count": 10, "mean_speed_kmh": 27_600.0}],
     )
     produce_raw(
         settings,
-        settings.events_topic,
+        settings.topics.events,
         [
             {
                 "event": "equator",
@@ -475,12 +475,12 @@ def test_the_status_says_how_far_to_trust_the_positions(live, open_page):
         "longitude": 2.0,
         "reason": "its answer came again 3 times in a row",
     }
-    produce_raw(settings, settings.events_topic, [frozen])
+    produce_raw(settings, settings.topics.events, [frozen])
     wait_until(lambda: "Live feed frozen since" in status.inner_text(), 10, "frozen feed")
     wait_until(lambda: "feed-frozen" in model_data(page, "events-rows")["event"], 10, "event")
     moving = {**frozen, "event": "feed-moving", "timestamp": BASE_TS + 752 * 60}
     moving["eventTime"] = IssRecord(moving["timestamp"], 0, 0, "sgp4").event_time
-    produce_raw(settings, settings.events_topic, [moving])
+    produce_raw(settings, settings.topics.events, [moving])
     wait_until(lambda: "frozen since" not in status.inner_text(), 10, "moving again")
 
 
@@ -508,7 +508,7 @@ def test_the_track_breaks_at_an_anomaly_and_the_events_say_why(live, open_page):
     reason = "speed 41234 km/h over 60 s, outside 23500-26500 km/h"
     produce_raw(
         settings,
-        settings.events_topic,
+        settings.topics.events,
         [
             {
                 "event": "anomaly",

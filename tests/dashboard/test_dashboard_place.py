@@ -265,7 +265,7 @@ def test_a_click_on_the_legend_hides_a_layer_and_sets_no_place(served, open_page
 def test_without_a_tle_the_page_says_what_it_cannot_show(
     topic_factory, tmp_path, open_page, monkeypatch
 ):
-    settings = topic_factory(tle_path=tmp_path / "no.tle")  # the server's ISS_TLE_PATH
+    settings = topic_factory(tle={"path": tmp_path / "no.tle"})  # the server's ISS_TLE_PATH
     monkeypatch.setenv("ISS_HOME", str(tmp_path))  # and none stored in ISS_HOME
     publish(settings, [IssRecord(NOW - 60, *BERLIN, "sgp4")])
     server = DashboardServer(settings, free_port(), tmp_path / "panel.log")

@@ -88,7 +88,7 @@ def test_switched_off_nothing_is_frozen(unfrozen):
 
 @pytest.mark.parametrize(("raw", "value"), [("1", True), ("off", False), (" Yes ", True)])
 def test_the_setting_reads_the_usual_words(raw, value):
-    assert Settings.from_env({"ISS_DASHBOARD_GC_FREEZE": raw}).gc_freeze is value
+    assert Settings.from_env({"ISS_DASHBOARD_GC_FREEZE": raw}).dashboard.gc_freeze is value
 
 
 def test_the_setting_refuses_other_words():

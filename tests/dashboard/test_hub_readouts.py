@@ -80,7 +80,9 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
     # July 2027 for the real ISS) an orbit is in sunlight throughout. Retained for good: the
     # records are older than the default week.
     epoch = REFERENCE.epoch
-    settings = topic_factory(retention_ms=-1, tle_path=write_tle(tmp_path / "iss.tle"))
+    settings = topic_factory(
+        topics={"retention_ms": -1}, tle={"path": write_tle(tmp_path / "iss.tle")}
+    )
     hub = hub_factory(settings)
     seen: list[list[tuple]] = [[] for _ in range(SESSIONS)]
     for i in range(SESSIONS):  # sessions read the shared rows, as page.py does
@@ -91,7 +93,7 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
     source = Sgp4Source(settings)
     end = int(epoch.timestamp()) + 86_400
     records = list(source.history(24, step_s=397, end_ts=end))
-    produce_raw(settings, settings.topic, [r.to_dict() for r in records])
+    produce_raw(settings, settings.topics.location, [r.to_dict() for r in records])
     wait_until(lambda: len(hub.snapshot().positions.rows) == len(records), 20, "every record")
     wait_until(lambda: all(seen), 10, "every session woken")
     assert len(calls) == len(records)  # once per record, however many sessions
@@ -116,11 +118,13 @@ def test_readouts_are_made_once_per_record_for_all_sessions_and_agree_with_skyfi
 def test_without_a_tle_the_readouts_are_none_but_what_it_is_over_is_known(
     topic_factory, hub_factory, tmp_path
 ):
-    settings = topic_factory().replace(tle_path=tmp_path / "none.tle", home=tmp_path)
+    settings = topic_factory().replace(tle={"path": tmp_path / "none.tle"}, home=tmp_path)
     hub = hub_factory(settings)
     assert hub.tle is None
     produce_raw(
-        settings, settings.topic, [IssRecord(int(time.time()), 52.52, 13.4, "sgp4").to_dict()]
+        settings,
+        settings.topics.location,
+        [IssRecord(int(time.time()), 52.52, 13.4, "sgp4").to_dict()],
     )
     wait_until(lambda: hub.snapshot().positions.rows, 20, "the record")
     row = hub.snapshot().positions.rows[-1]

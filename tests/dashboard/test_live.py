@@ -54,7 +54,7 @@ def kernel(topic_factory):
 
 def test_views_share_one_consumer_and_a_cleared_one_is_unsubscribed(kernel):
     settings = kernel
-    produce_raw(settings, settings.topic, records(0, 3))
+    produce_raw(settings, settings.topics.location, records(0, 3))
 
     async def run() -> None:
         table, whole = live.table(settings), live.dashboard(settings)
@@ -72,7 +72,7 @@ def test_views_share_one_consumer_and_a_cleared_one_is_unsubscribed(kernel):
         (root,) = table.roots
         live.cleared(root)  # what Panel calls when JupyterLab deletes that output
         assert not table.subscribed and live.views() == [whole]
-        produce_raw(settings, settings.topic, records(3, 5))
+        produce_raw(settings, settings.topics.location, records(3, 5))
         assert (await asyncio.to_thread(whole.wait_for, 5, 30.0, True))["positions"] == 5
         assert table.received["positions"] == 3 and len(table.positions.data["ts"]) == 3
         assert len(whole.positions.data["ts"]) == 5
@@ -87,7 +87,7 @@ def test_wait_for_counts_what_the_consumer_received_without_the_loop(kernel):
     """From a cell, the kernel's loop is busy running it: ``received`` still advances."""
     settings = kernel
     view = live.status(settings)
-    produce_raw(settings, settings.topic, records(0, 2))
+    produce_raw(settings, settings.topics.location, records(0, 2))
     assert view.wait_for(records=2, timeout_s=30)["positions"] == 2
     assert view.shown["positions"] == 0  # never shown: nothing was put in an output
     with pytest.raises(TimeoutError, match="2 of 3 positions after"):

@@ -24,7 +24,7 @@ from isspanel.settings import Settings
 
 def record(hub: StreamHub, ts: int) -> None:
     """One position into the hub, a minute apart from the last: each brings a new next orbit."""
-    assert hub.ingest(hub.settings.topic, IssRecord(ts, 10.0, 20.0, "sgp4").to_json())
+    assert hub.ingest(hub.settings.topics.location, IssRecord(ts, 10.0, 20.0, "sgp4").to_json())
     hub.publish()
 
 

@@ -29,16 +29,16 @@ def good(i: int) -> dict:
 def poison_for(settings) -> dict[str, list]:
     """Messages that once killed or broke the consumer, by topic."""
     return {
-        settings.topic: [NESTED, HUGE, b"\xff\xfe", {"timestamp": "soon", "latitude": 1}],
-        settings.speed_topic: [
+        settings.topics.location: [NESTED, HUGE, b"\xff\xfe", {"timestamp": "soon", "latitude": 1}],
+        settings.topics.speed: [
             NESTED,
             HUGE,
             {"eventTime": "2026-11-27T01:00:00Z", "speed_kmh": "fast"},
             {"eventTime": "yesterday", "speed_kmh": 27_000.0},
             {"eventTime": "2026-11-27T01:00:00Z", "speed_kmh": True},
         ],
-        settings.stats_topic: [NESTED, {"window_start": "2026-11-27T01:00:00Z", "x": {"a": 1}}],
-        settings.events_topic: [NESTED, {"event": "<b>boom</b>", "timestamp": NOW}],
+        settings.topics.stats: [NESTED, {"window_start": "2026-11-27T01:00:00Z", "x": {"a": 1}}],
+        settings.topics.events: [NESTED, {"event": "<b>boom</b>", "timestamp": NOW}],
     }
 
 
@@ -57,10 +57,10 @@ def test_no_poison_message_stops_the_consumer_and_each_is_counted(iss_settings, 
     poison = poison_for(settings)
     for topic, values in poison.items():
         produce_raw(settings, topic, values)
-    produce_raw(settings, settings.topic, [good(1)])
+    produce_raw(settings, settings.topics.location, [good(1)])
     produce_raw(
         settings,
-        settings.speed_topic,
+        settings.topics.speed,
         [{"eventTime": "2026-11-27T01:01:00Z", "speed_kmh": 27_600.0}],
     )
     bad = sum(len(v) for v in poison.values())
@@ -74,7 +74,7 @@ def test_no_poison_message_stops_the_consumer_and_each_is_counted(iss_settings, 
     now = health(hub)
     assert now.kafka_connected and now.stalled_s is None
     # A later record still flows: the thread is alive, not just the counters.
-    produce_raw(settings, settings.topic, [good(2)])
+    produce_raw(settings, settings.topics.location, [good(2)])
     wait_until(lambda: len(positions(hub)) == 2, 10, "a second good record")
 
 
@@ -82,7 +82,7 @@ def test_a_new_server_backfills_past_the_poison(iss_settings, hub_factory):
     settings = iss_settings
     for topic, values in poison_for(settings).items():
         produce_raw(settings, topic, values)
-    produce_raw(settings, settings.topic, [good(1)])
+    produce_raw(settings, settings.topics.location, [good(1)])
     hub = hub_factory(settings)  # the poison is now part of the history it backfills
     wait_until(lambda: positions(hub), 20, "the good record behind the poison")
     assert health(hub).skipped == sum(len(v) for v in poison_for(settings).values())
@@ -102,13 +102,13 @@ def test_a_stuck_consumer_shows_as_not_connected(iss_settings, hub_factory, monk
     monkeypatch.setattr(
         hub, "ingest", lambda topic, value: release.wait(30) and ingest(topic, value)
     )
-    produce_raw(settings, settings.topic, [good(1)])
+    produce_raw(settings, settings.topics.location, [good(1)])
     try:
         snap = wait_until(
             lambda: (s := hub.snapshot()).health.stalled_s is not None and s, 20, "stalled"
         )
         text = snap.status
-        assert text == status_html(snap.health, settings.bootstrap)
+        assert text == status_html(snap.health, settings.kafka.bootstrap_servers)
         assert "not connected" in text and "stalled" in text
         assert "connected to" not in text
     finally:
@@ -150,7 +150,7 @@ def test_a_record_changes_the_status_only_when_what_it_says_changes(
     hub = hub_factory(settings)
     refreshes = counted(monkeypatch, hub, "refresh_status")
     wait_until(lambda: health(hub).kafka_connected, 20, "connected")
-    produce_raw(settings, settings.topic, [good(1)])
+    produce_raw(settings, settings.topics.location, [good(1)])
 
     def settled(records: int):
         # The lag is checked every HEALTH_EVERY_S: one check may fall between a send and its
@@ -160,7 +160,7 @@ def test_a_record_changes_the_status_only_when_what_it_says_changes(
 
     first = wait_until(lambda: settled(1), 10, "a record, and no lag")
     assert "1 records" in texts(hub)
-    produce_raw(settings, settings.topic, [good(2), good(3)])
+    produce_raw(settings, settings.topics.location, [good(2), good(3)])
     wait_until(lambda: len(positions(hub)) == 3, 10, "two more records")
     # Two health refreshes (HEALTH_EVERY_S) after the rows were published: the first checked
     # the lag after they were read, and its status went out with that pass's publish (the
@@ -182,7 +182,7 @@ def test_a_repeated_timestamp_changes_nothing_shown(iss_settings, hub_factory):
     live = hub_factory(settings)
     wait_until(lambda: len(health(live).assigned) == 4, 20, "all four topics assigned")
     again = {**good(1), "latitude": 45.0}  # same moment, other values: the first one stays
-    produce_raw(settings, settings.topic, [good(1), good(1), again, good(2)])
+    produce_raw(settings, settings.topics.location, [good(1), good(1), again, good(2)])
     for hub in (live, hub_factory(settings)):  # as they come, then backfilled by a new server
         wait_until(lambda h=hub: health(h).duplicates == 2, 20, "two repeats counted")
         wait_until(lambda h=hub: len(positions(h)) == 2, 10, "two positions")
@@ -208,21 +208,25 @@ def test_a_frozen_feed_shows_in_the_status_and_the_events_table(iss_settings, hu
     settings = iss_settings
     hub = hub_factory(settings)
     wait_until(lambda: len(health(hub).assigned) == 4, 20, "all four topics assigned")
-    produce_raw(settings, settings.events_topic, [feed_event("feed-frozen", NOW + 100)])
+    produce_raw(settings, settings.topics.events, [feed_event("feed-frozen", NOW + 100)])
     wait_until(lambda: "Live feed frozen since" in texts(hub), 10, "frozen in the status")
     events = hub.snapshot().events.rows
     assert [row[1] for row in events] == ["feed-frozen"] and health(hub).skipped == 0
-    produce_raw(settings, settings.events_topic, [feed_event("feed-moving", NOW + 200)])
+    produce_raw(settings, settings.topics.events, [feed_event("feed-moving", NOW + 200)])
     wait_until(lambda: "frozen" not in texts(hub), 10, "moving again")
     # An older frozen event (another partition, late) does not undo the newer "moving".
-    produce_raw(settings, settings.events_topic, [feed_event("feed-frozen", NOW + 150)])
+    produce_raw(settings, settings.topics.events, [feed_event("feed-frozen", NOW + 150)])
     wait_until(lambda: len(hub.snapshot().events.rows) == 3, 10, "three events")
     assert health(hub).feed_frozen_at is None
     # Frozen again; auto mode's SGP4 stand-ins say so; a newer live position ends it.
-    produce_raw(settings, settings.events_topic, [feed_event("feed-frozen", NOW + 300)])
-    produce_raw(settings, settings.topic, [IssRecord(NOW + 360, 1.0, 2.0, "sgp4").to_dict()])
+    produce_raw(settings, settings.topics.events, [feed_event("feed-frozen", NOW + 300)])
+    produce_raw(
+        settings, settings.topics.location, [IssRecord(NOW + 360, 1.0, 2.0, "sgp4").to_dict()]
+    )
     wait_until(lambda: "frozen since" in texts(hub) and "SGP4 stands in" in texts(hub), 10, "")
-    produce_raw(settings, settings.topic, [IssRecord(NOW + 420, 1, 2, "open-notify").to_dict()])
+    produce_raw(
+        settings, settings.topics.location, [IssRecord(NOW + 420, 1, 2, "open-notify").to_dict()]
+    )
     wait_until(lambda: "frozen" not in texts(hub), 10, "a live position ends it")
 
 
@@ -235,16 +239,16 @@ def test_live_vs_model_and_the_tle_age_show_in_the_status(
 
     # A TLE 40 days old in use, past ISS_TLE_MAX_AGE_DAYS; a newer one is stored in home below.
     old_tle = write_tle(tmp_path / "old.tle", days_ago(40))
-    settings = iss_settings.replace(home=tmp_path, tle_path=old_tle)
+    settings = iss_settings.replace(home=tmp_path, tle={"path": old_tle})
     hub = hub_factory(settings)
     assert '<span class="tle warn"' in hub.snapshot().status and "TLE 40 days old" in texts(hub)
     live = IssRecord(NOW + 60, 1.0, 2.0, "open-notify", model_km=1234.56)
-    produce_raw(settings, settings.topic, [live.to_dict()])
+    produce_raw(settings, settings.topics.location, [live.to_dict()])
     wait_until(lambda: "(live vs model: 1,234.6 km)" in texts(hub), 10, "live vs model")
     # Readers accept records without it (and a malformed one): then there is no figure.
     produce_raw(
         settings,
-        settings.topic,
+        settings.topics.location,
         [{**good(2), "source": "open-notify", "model_km": "far"}],
     )
     wait_until(lambda: len(positions(hub)) == 2, 10, "the record with a bad model_km")
@@ -289,12 +293,12 @@ def test_the_track_is_not_drawn_through_an_anomaly(iss_settings, hub_factory):
     wait_until(lambda: len(health(hub).assigned) == 4, 20, "all four topics assigned")
     records = [good(i) for i in range(1, 7)]
     records[2] = {**records[2], "latitude": 17.0, "longitude": 27.0}  # good(3), ~700 km off
-    produce_raw(settings, settings.topic, records)
+    produce_raw(settings, settings.topics.location, records)
     t = [NOW + 60 * i for i in range(1, 7)]
     wait_until(lambda: len(drawn(hub)) == 5, 10, "five segments")
     assert drawn(hub) == list(itertools.pairwise(t))
     before = hub.snapshot().track
-    produce_raw(settings, settings.events_topic, [anomaly(t[1], t[2]), anomaly(t[2], t[3])])
+    produce_raw(settings, settings.topics.events, [anomaly(t[1], t[2]), anomaly(t[2], t[3])])
     wait_until(lambda: len(drawn(hub)) == 3, 10, "the two legs through good(3) broken")
     after = hub.snapshot().track
     assert drawn(hub) == [(t[0], t[1]), (t[3], t[4]), (t[4], t[5])]
@@ -303,9 +307,9 @@ def test_the_track_is_not_drawn_through_an_anomaly(iss_settings, hub_factory):
     assert [row[1] for row in events] == ["anomaly", "anomaly"]
     assert events[0][3].startswith("speed 41234 km/h over 60 s")  # detail: the reason
     # An anomaly before its positions (a new server backfills the topics in any order).
-    produce_raw(settings, settings.events_topic, [anomaly(NOW + 420, NOW + 480)])
+    produce_raw(settings, settings.topics.events, [anomaly(NOW + 420, NOW + 480)])
     wait_until(lambda: len(hub.snapshot().events.rows) == 3, 10, "the third anomaly")
-    produce_raw(settings, settings.topic, [good(7), good(8), good(9)])
+    produce_raw(settings, settings.topics.location, [good(7), good(8), good(9)])
     wait_until(lambda: len(positions(hub)) == 9, 10, "three more positions")
     assert drawn(hub)[-2:] == [(t[5], NOW + 420), (NOW + 480, NOW + 540)]  # not 420-480
     # A new server, backfilling all of it, draws the same track.

@@ -78,7 +78,7 @@ def test_a_fifth_stream_goes_through_the_hub_into_every_snapshot(settings):
     for i in range(7):
         assert hub.ingest("iss-crew", crew(i))
     assert not hub.ingest("iss-crew", b'{"name": 7}')  # its validator: skipped, counted
-    assert hub.ingest(settings.topic, IssRecord(T0, 10.0, 20.0, "sgp4").to_json())
+    assert hub.ingest(settings.topics.location, IssRecord(T0, 10.0, 20.0, "sgp4").to_json())
     hub.publish()
     shot = hub.snapshot()
     assert [r[1] for r in shot.crew.rows] == [f"astronaut {i}" for i in range(2, 7)]  # 5 kept
@@ -123,7 +123,7 @@ def test_the_consumer_assigns_and_backfills_every_stream(settings):
     back = backfill(settings, FIVE)
     assert kafka.seeks == {t: max(0, 1_000 - back[t]) for t in topics}
     assert back["iss-crew"] == 5  # its depth: not written by Flink, no transaction markers
-    assert back[settings.stats_topic] == 2 * 24 + 64  # Flink's: markers take offsets too
+    assert back[settings.topics.stats] == 2 * 24 + 64  # Flink's: markers take offsets too
     assert hub.health.assigned == tuple(sorted(topics))
 
 

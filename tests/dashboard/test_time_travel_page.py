@@ -33,7 +33,7 @@ def record(i: int) -> IssRecord:
 
 def windows(settings, count: int) -> None:
     """10-minute windows as the stats job writes them, stamped when written (20 s after)."""
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
     for w in range(count):
         row = {
             "window_start": iso_utc(BASE + w * 600),
@@ -43,7 +43,7 @@ def windows(settings, count: int) -> None:
             "distance_km": 4_500.0,
         }
         stamp = (BASE + (w + 1) * 600 + 20) * 1000
-        producer.send(settings.stats_topic, json.dumps(row).encode(), timestamp_ms=stamp)
+        producer.send(settings.topics.stats, json.dumps(row).encode(), timestamp_ms=stamp)
     producer.flush(30)
     producer.close()
 

@@ -24,7 +24,9 @@ from tests.conftest import good_answer, kafka_env, produce_raw, read_topic
 
 
 def timestamps(settings, expected: int, timeout_s: float = 15) -> list[int]:
-    return [v["timestamp"] for v in read_topic(settings, settings.topic, expected, timeout_s)]
+    return [
+        v["timestamp"] for v in read_topic(settings, settings.topics.location, expected, timeout_s)
+    ]
 
 
 def test_a_fast_sgp4_producer_publishes_each_second_once(iss_settings, caplog):
@@ -65,15 +67,20 @@ def test_nothing_older_than_the_topics_newest_record_is_published(iss_settings, 
     ahead = int(time.time()) + 60
     produce_raw(
         iss_settings,
-        iss_settings.topic,
+        iss_settings.topics.location,
         [IssRecord(ahead, 1.0, 2.0, "sgp4").to_dict(), b"not json"],
     )
     caplog.set_level(logging.INFO, logger="isspanel")
     producer = IssProducer(iss_settings, Sgp4Source(iss_settings))
     stats = producer.run(interval=0.2, max_ticks=4)
     assert stats.accepted == 0 and stats.stale == stats.ticks - stats.skipped >= 1, stats
-    assert len(read_topic(iss_settings, iss_settings.topic, expected=2)) == 2  # read to the end
-    assert "publishing positions after" in caplog.text and f"on {iss_settings.topic}" in caplog.text
+    assert (
+        len(read_topic(iss_settings, iss_settings.topics.location, expected=2)) == 2
+    )  # read to the end
+    assert (
+        "publishing positions after" in caplog.text
+        and f"on {iss_settings.topics.location}" in caplog.text
+    )
 
 
 def test_accelerated_history_skips_moments_already_on_the_topic(iss_settings):
@@ -96,9 +103,11 @@ def test_kafka_timestamps_are_event_times_so_seeking_by_time_seeks_event_time(is
     publisher = Publisher(iss_settings)
     publisher.accept_many(records)
     publisher.close()
-    consumer = KafkaConsumer(bootstrap_servers=iss_settings.bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=iss_settings.kafka.bootstrap_servers, enable_auto_commit=False
+    )
     try:
-        tp = TopicPartition(iss_settings.topic, 0)
+        tp = TopicPartition(iss_settings.topics.location, 0)
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
         messages = []
@@ -132,7 +141,7 @@ def frozen_script(now: int, sgp4: Sgp4Source, repeats: int = 6) -> tuple[list[di
 def test_a_frozen_feed_is_told_once_and_in_auto_mode_sgp4_stands_in(
     mode, iss_settings, fake_api, caplog
 ):
-    settings = iss_settings.replace(api_url=fake_api.url, read_timeout=1.0)
+    settings = iss_settings.replace(producer={"api_url": fake_api.url, "read_timeout_s": 1.0})
     sgp4 = Sgp4Source(settings)
     script, (a, b, c) = frozen_script(int(time.time()), sgp4)
     fake_api.script = ([script[0]] if mode == "auto" else []) + script  # auto probes once
@@ -144,7 +153,7 @@ def test_a_frozen_feed_is_told_once_and_in_auto_mode_sgp4_stands_in(
     assert not fake_api.script, stats  # every scripted answer was fetched
 
     # The three live positions at least; the run has ended, so to the end: every stand-in.
-    values = read_topic(settings, settings.topic, expected=3)
+    values = read_topic(settings, settings.topics.location, expected=3)
     live = [v for v in values if v["source"] == "open-notify"]
     assert [v["timestamp"] for v in live] == [a, b, c]
     stand_ins = [v for v in values if v["source"] == "sgp4"]
@@ -163,7 +172,7 @@ def test_a_frozen_feed_is_told_once_and_in_auto_mode_sgp4_stands_in(
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("isspanel")]
     assert len([m for m in lines if m.startswith("feed frozen")]) == 1
     assert len([m for m in lines if m.startswith("feed moving again")]) == 1
-    events = read_topic(settings, settings.events_topic, expected=2, timeout_s=15)
+    events = read_topic(settings, settings.topics.events, expected=2, timeout_s=15)
     assert [e["event"] for e in events] == ["feed-frozen", "feed-moving"]
     assert all(e["source"] == "open-notify" for e in events)
     assert events[1]["timestamp"] == b

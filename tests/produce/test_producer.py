@@ -52,12 +52,12 @@ def test_exactly_the_valid_answers_reach_the_topic_in_order(iss_settings, fake_a
         },
         good[4],
     ]
-    settings = iss_settings.replace(api_url=fake_api.url, read_timeout=1.0)
+    settings = iss_settings.replace(producer={"api_url": fake_api.url, "read_timeout_s": 1.0})
     producer = IssProducer(settings, make_source(settings, "open-notify"))
     # 0.5 s: the fetch deadline is half of it, ample for a local answer on a busy machine.
     stats = producer.run(interval=0.5, max_ticks=len(fake_api.script))
 
-    values = read_topic(settings, settings.topic, expected=5)
+    values = read_topic(settings, settings.topics.location, expected=5)
     assert [v["latitude"] for v in values] == [10.0, 11.0, 12.0, 13.0, 14.0]
     assert [v["timestamp"] for v in values] == [now - 50 + i * 10 for i in range(5)]
     assert all(v["source"] == "open-notify" and v["eventTime"].endswith("Z") for v in values)
@@ -77,8 +77,8 @@ def test_a_dripping_api_is_cut_off_at_the_deadline_so_ticks_are_not_skipped(iss_
     # One byte every 0.2 s: no read times out, yet an answer takes 20 s. Without a deadline
     # each fetch held every tick meanwhile (the issue: 22 of 24 skipped at --interval 5).
     fake_api.default = {"drip": 0.2, **good_answer(int(time.time()), 1.0, 2.0)}
-    settings = iss_settings.replace(api_url=fake_api.url, read_timeout=1.0)
-    assert settings.http_deadline == 15.0  # the default: --interval 2 brings it to 1 s
+    settings = iss_settings.replace(producer={"api_url": fake_api.url, "read_timeout_s": 1.0})
+    assert settings.producer.fetch_deadline_s == 15.0  # the default: --interval 2 brings it to 1 s
     producer = IssProducer(settings, make_source(settings, "open-notify"))
     stats = producer.run(interval=2.0, max_ticks=5)
     assert stats.skipped <= 1, stats  # 0 expected; one for a stalled machine
@@ -90,7 +90,7 @@ def test_accelerated_sgp4_history(iss_settings):
     source = Sgp4Source(iss_settings)
     stats = IssProducer(iss_settings, source).publish_all(source.history(2_000, step_s=1))
     assert stats.delivered == 2_000
-    values = read_topic(iss_settings, iss_settings.topic, expected=2_000)
+    values = read_topic(iss_settings, iss_settings.topics.location, expected=2_000)
     timestamps = [v["timestamp"] for v in values]
     assert timestamps == sorted(timestamps) and len(set(timestamps)) == 2_000
 
@@ -111,7 +111,7 @@ def test_a_broker_down_at_start_delays_records_but_loses_none(tmp_path):
             publisher.accept(record)
         assert publisher.flush(60)
         publisher.close()
-        values = read_topic(settings, settings.topic, expected=20)
+        values = read_topic(settings, settings.topics.location, expected=20)
         assert [v["timestamp"] for v in values] == [r.timestamp for r in records]
     finally:
         broker.stop()
@@ -131,7 +131,7 @@ class Clockwork(Sgp4Source):
 
 
 def test_a_broker_restart_mid_run_loses_no_accepted_record(tmp_path):
-    settings = broker_settings(tmp_path / "restart", interval=0.05)
+    settings = broker_settings(tmp_path / "restart", producer={"interval_s": 0.05})
     broker = LocalBroker(settings, tied=True)
     broker.start()
     try:
@@ -154,7 +154,9 @@ def test_a_broker_restart_mid_run_loses_no_accepted_record(tmp_path):
         assert not runner.is_alive()
         stats = result["stats"]
         assert stats.accepted == 120 and stats.delivered >= 120
-        values = read_topic(settings, settings.topic, expected=120)  # and any resent, to the end
+        values = read_topic(
+            settings, settings.topics.location, expected=120
+        )  # and any resent, to the end
         # A record resent after the restart may be there twice: readers key on timestamp.
         published = {v["timestamp"] for v in values}
         assert len(published) == 120, f"lost {120 - len(published)} record(s)"
@@ -168,14 +170,14 @@ def test_records_name_their_source(iss_settings):
     for source in ("open-notify", "sgp4", "replay"):
         publisher.accept(IssRecord(now, 1.0, 2.0, source))
     publisher.close()
-    values = read_topic(iss_settings, iss_settings.topic, expected=3)
+    values = read_topic(iss_settings, iss_settings.topics.location, expected=3)
     assert [v["source"] for v in values] == ["open-notify", "sgp4", "replay"]
 
 
 def test_topics_give_up_on_a_broker_that_is_down_within_seconds():
     started = time.monotonic()
     with pytest.raises(KafkaError):
-        ensure_topics(Settings(kafka_bootstrap=f"127.0.0.1:{free_port()}"))
+        ensure_topics(Settings().replace(kafka={"bootstrap": f"127.0.0.1:{free_port()}"}))
     assert time.monotonic() - started < 20  # 5 s; kafka-python's default was 30 s
 
 

@@ -108,7 +108,7 @@ def test_a_broker_outage_is_told_by_the_producer_not_by_kafka_python(broker, tmp
     assert not re.findall(r"(ERROR|WARNING|CRITICAL) +kafka", log), log
     assert "Traceback" not in log
     accepted = producer.accepted()
-    values = read_topic(settings, settings.topic, expected=len(accepted), timeout_s=30)
+    values = read_topic(settings, settings.topics.location, expected=len(accepted), timeout_s=30)
     assert {v["eventTime"] for v in values} == set(accepted)
     assert len(values) >= len(accepted)
 
@@ -159,7 +159,7 @@ def test_an_outage_is_told_when_it_starts_then_every_minute_then_when_it_ends(tm
             r"Kafka at \S+ is back after \d+ s: 6 record\(s\) delivered late", ours[-1]
         )
         publisher.close()
-        values = read_topic(settings, settings.topic, expected=6)
+        values = read_topic(settings, settings.topics.location, expected=6)
         assert [v["timestamp"] for v in values] == [r.timestamp for r in records]
     finally:
         broker.stop()
@@ -201,7 +201,7 @@ def test_kill_9_with_the_broker_down_loses_no_accepted_record(broker, tmp_path):
     before = len(first.accepted())
     wait_for(lambda: len(first.accepted()) >= before + 6, 30, "records accepted, held")
     first.stop(signal.SIGKILL)
-    spool = settings.home / "spool" / f"{settings.topic}.jsonl"
+    spool = settings.home / "spool" / f"{settings.topics.location}.jsonl"
     lines = spool.read_bytes().splitlines()
     assert len(lines) >= 6
     # What a crash mid-write and a bad disk block leave: both are skipped, the rest replayed.
@@ -214,7 +214,7 @@ def test_kill_9_with_the_broker_down_loses_no_accepted_record(broker, tmp_path):
     assert f"{spool}:{len(lines) + 2} skipped: torn last line" in log
     assert f"{spool}:3 skipped: not JSON" in log
     accepted = first.accepted() + second.accepted()
-    values = read_topic(settings, settings.topic, expected=len(accepted), timeout_s=30)
+    values = read_topic(settings, settings.topics.location, expected=len(accepted), timeout_s=30)
     # Every record accepted before the kill is on the topic (a replay may repeat one).
     assert set(first.accepted()) <= {v["eventTime"] for v in values}
     assert {v["eventTime"] for v in values} == set(accepted)
@@ -231,13 +231,15 @@ def test_a_spooled_record_already_on_the_topic_is_not_sent_again(iss_settings, c
     publisher = Publisher(iss_settings)
     publisher.accept(first)
     publisher.close()  # acked, the spool removed
-    spool = iss_settings.home / "spool" / f"{iss_settings.topic}.jsonl"
+    spool = iss_settings.home / "spool" / f"{iss_settings.topics.location}.jsonl"
     assert not spool.exists()
     spool.write_bytes(first.to_json() + b"\n" + second.to_json() + b"\n")  # as the kill left it
     stats = IssProducer(iss_settings, source).publish_all([])
     assert (stats.replayed, stats.delivered) == (1, 1), stats
-    assert f"1 record(s) of the spool are on {iss_settings.topic} already" in caplog.text
-    values = read_topic(iss_settings, iss_settings.topic, expected=3, timeout_s=5)  # to the end
+    assert f"1 record(s) of the spool are on {iss_settings.topics.location} already" in caplog.text
+    values = read_topic(
+        iss_settings, iss_settings.topics.location, expected=3, timeout_s=5
+    )  # to the end
     assert [v["timestamp"] for v in values] == [first.timestamp, second.timestamp]
     assert not spool.exists()
 
@@ -286,7 +288,7 @@ def test_the_spool_holds_a_record_until_its_ack_and_is_removed_at_a_clean_stop(i
     assert len(path.read_bytes().splitlines()) == 1
     publisher.close()
     assert not path.exists()
-    assert [v["timestamp"] for v in read_topic(iss_settings, iss_settings.topic, 2)] == [
+    assert [v["timestamp"] for v in read_topic(iss_settings, iss_settings.topics.location, 2)] == [
         first.timestamp,
         second.timestamp,
     ]
@@ -320,7 +322,7 @@ def test_a_spool_mostly_acked_is_rewritten_with_what_is_pending(iss_settings, mo
     assert publisher.spool.lines == len(lines) <= 50
     assert {json.loads(line)["timestamp"] for line in lines} <= {r.timestamp for r in records[600:]}
     publisher.close()
-    values = read_topic(iss_settings, iss_settings.topic, expected=650)
+    values = read_topic(iss_settings, iss_settings.topics.location, expected=650)
     assert [v["timestamp"] for v in values] == [r.timestamp for r in records]
 
 

@@ -76,19 +76,26 @@ def test_open_notify_broken_answers_raise_clear_errors(fake_api, answer, error, 
 
 def test_auto_falls_back_to_sgp4_when_the_api_is_down(fake_api, caplog):
     fake_api.script = [{"status": 503}]
-    source = make_source(Settings.from_env(api_url=fake_api.url, read_timeout=0.5), "auto")
+    source = make_source(
+        Settings.from_env(producer={"api_url": fake_api.url, "read_timeout_s": 0.5}), "auto"
+    )
     assert source.name == "sgp4"
     assert "OFFLINE" in caplog.text
 
 
 def test_auto_uses_the_api_when_it_answers(fake_api):
     fake_api.default = good_answer(int(time.time()), 1, 2)
-    assert make_source(Settings.from_env(api_url=fake_api.url), "auto").name == "open-notify"
+    assert (
+        make_source(Settings.from_env(producer={"api_url": fake_api.url}), "auto").name
+        == "open-notify"
+    )
 
 
 def test_sgp4_positions_are_physical(tmp_path):
     # A TLE a day old: SGP4 is good for days around its epoch, not for whatever day this runs.
-    settings = Settings(tle_path=write_tle(tmp_path / "iss.tle", days_ago(1)), home=tmp_path)
+    settings = Settings().replace(
+        tle={"path": write_tle(tmp_path / "iss.tle", days_ago(1))}, home=tmp_path
+    )
     source = Sgp4Source(settings)
     start = int(time.time())
     points = list(source.history(3 * 93, step_s=60, end_ts=start))
@@ -110,7 +117,7 @@ def test_sgp4_logs_the_tle_epoch_and_warns_when_it_is_old(caplog, tmp_path, days
     # Mid-minute: the epoch field's 8 decimals (~1 ms) cannot move it to another minute.
     epoch = days_ago(days).replace(second=30, microsecond=0)
     path = write_tle(tmp_path / "iss.tle", epoch)
-    Sgp4Source(Settings(tle_path=path, home=tmp_path / "home"))
+    Sgp4Source(Settings().replace(tle={"path": path}, home=tmp_path / "home"))
     logged = re.search(r"TLE epoch (\S+):\d\dZ \((\d+) days old\), from (\S+)", caplog.text)
     assert logged and logged.groups() == (f"{epoch:%Y-%m-%dT%H:%M}", str(days), str(path))
     warned = f"the TLE is {days} days old (over ISS_TLE_MAX_AGE_DAYS=14)" in caplog.text
@@ -139,7 +146,7 @@ def test_replay_reads_jsonl_and_skips_bad_lines(tmp_path, caplog):
 def test_open_notify_abandons_a_dripping_answer_at_its_deadline(fake_api):
     # One byte every 0.25 s: each read returns within the read timeout, the whole takes 25 s.
     fake_api.script = [{"drip": 0.25, **good_answer(int(time.time()), 1.0, 2.0)}]
-    source = live(fake_api, read_timeout=1.0, http_deadline=1.0)
+    source = live(fake_api, producer={"read_timeout_s": 1.0, "fetch_deadline_s": 1.0})
     started = time.monotonic()
     with pytest.raises(SourceError, match="1 s deadline"):
         source.fetch()
@@ -152,7 +159,7 @@ def test_open_notify_refuses_an_answer_over_the_size_cap(fake_api, content_lengt
     # 8 MiB of spaces, then a valid answer: valid JSON, but no ISS answer is that big.
     answer = good_answer(int(time.time()), 1.0, 2.0)
     fake_api.script = [{"pad": 8 << 20, "length": content_length, **answer}]
-    source = live(fake_api, http_max_bytes=64 * 1024)
+    source = live(fake_api, producer={"max_answer_bytes": 64 * 1024})
     tracemalloc.start()
     try:
         with pytest.raises(InvalidRecord, match="over the 65536-byte limit"):

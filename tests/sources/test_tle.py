@@ -33,19 +33,19 @@ def settings(tmp_path) -> Settings:
     in_use = tmp_path / "package" / "iss.tle"
     in_use.parent.mkdir()
     in_use.write_text(f"{IN_USE.name}\n{IN_USE.line1}\n{IN_USE.line2}\n")
-    return Settings(tle_path=in_use, home=tmp_path / "home")
+    return Settings().replace(tle={"path": in_use}, home=tmp_path / "home")
 
 
 def test_a_newer_tle_is_stored_under_iss_home_and_every_loader_prefers_it(settings, fake_api):
     assert tle.current_tle(settings) == IN_USE and tle.age_days(IN_USE) > 14
-    in_use, bundled = settings.tle_path.read_bytes(), BUNDLED_PATH.read_bytes()
+    in_use, bundled = settings.tle.path.read_bytes(), BUNDLED_PATH.read_bytes()
     fresh = days_ago(0.25)
     outcome = tle.refresh(settings, served(fake_api, tle_text(fresh)))
     assert outcome.ok, outcome.message
     stored = settings.home / "tle" / "iss.tle"
     assert stored.exists() and f"in {stored}" in outcome.message
     # ISS_TLE_PATH (in an installed package: the bundled file) is never written.
-    assert settings.tle_path.read_bytes() == in_use and BUNDLED_PATH.read_bytes() == bundled
+    assert settings.tle.path.read_bytes() == in_use and BUNDLED_PATH.read_bytes() == bundled
     assert abs(tle.current_tle(settings).epoch - fresh) < timedelta(seconds=1)
     assert Sgp4Source(settings).tle == tle.current_tle(settings)
     # The same TLE again: nothing to do, and not a failure.
@@ -79,7 +79,7 @@ def test_a_bad_tle_is_refused_and_the_old_one_kept(settings, fake_api, body, kin
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ISS_HOME": str(settings.home), "ISS_TLE_PATH": str(settings.tle_path)}
+    env = {**os.environ, "ISS_HOME": str(settings.home), "ISS_TLE_PATH": str(settings.tle.path)}
     env.pop("ISS_TLE_URL", None)
     return subprocess.run(
         [sys.executable, "-m", "isspanel", "tle", *args],
