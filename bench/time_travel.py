@@ -162,8 +162,9 @@ def run() -> tuple[list[dict], list[dict]]:
         results += measure("1 d at 1/s (86,400)", day, first, last)
         # The same positions; Flink's rows written by a job catching up (stamped now).
         tag = day.topics.location.rsplit("-", 1)[1]
-        caught = day.replace(**{f: f"tt-caught-{f}-{tag}" for f in ("speed_topic", "stats_topic",
-                                                                     "events_topic")})  # fmt: skip
+        caught = day.replace(
+            topics={f: f"tt-caught-{f}-{tag}" for f in ("speed", "stats", "events")}
+        )
         ensure_topics(caught, [caught.topics.speed, caught.topics.stats, caught.topics.events])
         records = list(Sgp4Source(day).history(DAY, step_s=1, end_ts=last))
         fill_flink(caught, flink_rows(records), None)

@@ -138,15 +138,10 @@ def broker_settings(home: Path, **overrides) -> Settings:
     a TLE a day old."""
     return Settings.from_env(
         environ={k: v for k, v in os.environ.items() if k != "ISS_KAFKA_BOOTSTRAP"},
-        **{
-            "home": home,
-            "kafka_bootstrap": "",
-            "kafka_port": free_port(),
-            "kafka_controller_port": free_port(),
-            "tle_path": fresh_tle(home),
-            **overrides,
-        },
-    )
+        home=home,
+        kafka={"bootstrap": "", "port": free_port(), "controller_port": free_port()},
+        tle={"path": fresh_tle(home)},
+    ).replace(**overrides)
 
 
 def kafka_env(settings: Settings) -> dict[str, str]:

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from isspanel import lifeline, versions
-from isspanel.settings import PROJECT_ROOT, Settings
+from isspanel.settings import PROJECT_ROOT, Settings, variables
 from tests.browser import wait_until
 from tests.conftest import free_port
 
@@ -111,7 +111,7 @@ def pom_properties() -> dict[str, str]:
 
 
 def settings_env_defaults() -> dict[str, object]:
-    return {f.metadata["env"]: f.default for f in dataclasses.fields(Settings)}
+    return {var.name: var.default for var in variables()}
 
 
 def port_bindings(service: dict) -> list[tuple[str, int, int]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import tomllib
@@ -15,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
 from isspanel import versions
-from isspanel.settings import Settings
+from isspanel.settings import variables
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -163,7 +162,7 @@ PENDING: set[Path] = set()
 
 
 def settings_env_vars() -> set[str]:
-    fields = {f.metadata["env"] for f in dataclasses.fields(Settings)}
+    fields = {var.name for var in variables()}
     source = set(re.findall(r'"(ISS_[A-Z0-9_]+)"', (ROOT / "isspanel" / "settings.py").read_text()))
     return fields | source
 

@@ -102,13 +102,13 @@ def crossings_job(t_env, settings: Settings, statement_set) -> None:
 
 
 JOBS: dict[str, Callable] = {"speed": speed_job, "stats": stats_job, "crossings": crossings_job}
-# The topic each job writes (a Settings attribute); every job reads settings.topics.location.
-SINKS = {"speed": "speed_topic", "stats": "stats_topic", "crossings": "events_topic"}
+# The topic each job writes (a field of settings.topics); every job reads settings.topics.location.
+SINKS = {"speed": "speed", "stats": "stats", "crossings": "events"}
 
 
 def job_topics(settings: Settings, jobs: Iterable[str]) -> list[str]:
     """The topics ``jobs`` read and write."""
-    return [settings.topics.location, *(getattr(settings, SINKS[name]) for name in jobs)]
+    return [settings.topics.location, *(getattr(settings.topics, SINKS[name]) for name in jobs)]
 
 
 def job_statements(settings: Settings, jobs: Iterable[str]) -> list[str]:

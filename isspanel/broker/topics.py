@@ -60,16 +60,16 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
 
 
 def fresh_topics(settings: Settings, prefix: str = "iss", **overrides) -> Settings:
-    """Settings whose four topics have new unique names, created (tests, benches, notebooks)."""
+    """Settings whose four topics have new unique names, created (tests, benches, notebooks);
+    ``overrides`` as in ``Settings.replace``."""
     tag = uuid.uuid4().hex[:8]
-    settings = settings.replace(
+    settings = settings.replace(**overrides).replace(
         topics={
             "location": f"{prefix}-location-{tag}",
             "speed": f"{prefix}-speed-{tag}",
             "stats": f"{prefix}-stats-{tag}",
             "events": f"{prefix}-events-{tag}",
-        },
-        **overrides,
+        }
     )
     ensure_topics(settings)
     return settings

@@ -79,8 +79,8 @@ def prepare_topics(settings: Settings, jobs: list[str]) -> None:
         ensure_topics(settings, names)
     except KafkaError as exc:
         raise StartError(
-            f"could not check or create the topics {', '.join(names)} on {settings.kafka.bootstrap_servers}: "
-            f"{exc}. No Flink job was submitted."
+            f"could not check or create the topics {', '.join(names)} on"
+            f" {settings.kafka.bootstrap_servers}: {exc}. No Flink job was submitted."
         ) from exc
 
 

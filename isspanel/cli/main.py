@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from isspanel.cli.serve import serve_command
-from isspanel.settings import Settings, settings_table
+from isspanel.settings import RENAMED, Settings, settings_table
 
 log = logging.getLogger("isspanel")
 
@@ -64,14 +64,14 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     # First: a SIGTERM while the topics are checked (up to 5 s) used to kill us silently.
     stop = stop_signals().install()
 
-    overrides = {}
+    producer, tle = {}, {}
     if args.replay_file:
-        overrides["replay_file"] = Path(args.replay_file)
+        producer["replay_file"] = Path(args.replay_file)
     if args.tle_url:
-        overrides["tle_url"] = args.tle_url
+        tle["url"] = args.tle_url
     if args.api_url:
-        overrides["api_url"] = args.api_url
-    settings = settings.replace(**overrides)
+        producer["api_url"] = args.api_url
+    settings = settings.replace(producer=producer, tle=tle)
     try:
         ensure_topics(settings)
     except Exception as exc:
@@ -146,8 +146,15 @@ def cmd_tle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_config(_args: argparse.Namespace, _settings: Settings) -> int:
-    for name, default, help_text in settings_table():
-        print(f"{name:28} {default:45} {help_text}")  # noqa: T201 - the command's output
+    shown = None
+    for group, name, default, help_text in settings_table():
+        if group != shown and shown is not None:
+            print()  # noqa: T201 - the command's output: a blank line between groups
+        shown = group
+        print(f"{group or '(top)':12} {name:32} {default or repr(''):40} {help_text}")  # noqa: T201
+    print("\ndeprecated names, read for one more release:")  # noqa: T201
+    for old, new in RENAMED.items():
+        print(f"  {old:30} -> {new} (rename it)")  # noqa: T201
     return 0
 
 

@@ -38,7 +38,8 @@ class OpenNotifySource:
         self.session.headers["Accept-Encoding"] = "identity"  # the answer is under 200 bytes
 
     def fit_interval(self, interval: float) -> None:
-        """The producer ticks every ``interval`` s (--interval may differ from ISS_PRODUCER_INTERVAL_S)."""
+        """The producer ticks every ``interval`` s (--interval may differ from
+        ISS_PRODUCER_INTERVAL_S)."""
         self.deadline_s = fetch_deadline(self.settings, interval)
 
     def fetch(self) -> IssRecord:

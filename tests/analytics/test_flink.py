@@ -20,7 +20,6 @@ import sys
 import time
 import uuid
 from argparse import Namespace
-from dataclasses import fields
 from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
@@ -40,7 +39,7 @@ from isspanel.geo.orbit import great_circle_km
 from isspanel.processes import group_members
 from isspanel.produce.producer import IssProducer
 from isspanel.record import IssRecord, iso_utc
-from isspanel.settings import PROJECT_ROOT, Settings
+from isspanel.settings import PROJECT_ROOT, Settings, variables
 from isspanel.sources.sgp4_model import Sgp4Source
 from tests.analytics import flink_expect as expect
 from tests.analytics.flink_expect import read_committed
@@ -71,10 +70,10 @@ START_TIMEOUT_S = 180  # ~25 s on a quiet machine, up to ~110 s with 4 test runs
 def settings_env(settings: Settings) -> dict[str, str]:
     """The ISS_* environment that makes a subprocess see ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ISS_")}
-    for f in fields(Settings):
-        value = getattr(settings, f.name)
+    for var in variables():
+        value = var.of(settings)
         if value is not None:
-            env[f.metadata["env"]] = str(value)
+            env[var.name] = str(value)
     env["ISS_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap_servers
     return env
 

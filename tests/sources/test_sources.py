@@ -19,7 +19,8 @@ from tests.tle_helpers import days_ago, write_tle
 
 
 def live(fake_api, **overrides):
-    settings = Settings.from_env(**{"api_url": fake_api.url, "read_timeout": 0.5, **overrides})
+    settings = Settings.from_env(producer={"api_url": fake_api.url, "read_timeout_s": 0.5})
+    settings = settings.replace(**overrides)
     return make_source(settings, "open-notify")
 
 
