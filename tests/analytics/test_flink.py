@@ -214,7 +214,7 @@ def test_sql_files_parse_with_flink(tmp_path):
         "from isspanel.analytics.environment import create_table_env\n"
         "from isspanel.analytics.jobs import check_sql\n"
         f"settings = Settings.from_env(home=Path({str(tmp_path)!r}),\n"
-        f"                             flink_rest_port={free_port()})\n"
+        f"                             flink={{'rest_port': {free_port()}}})\n"
         "t_env = create_table_env(settings)\n"
         "print('CHECKED ' + json.dumps(check_sql(settings, t_env)))\n"
         "print('TABLES ' + json.dumps([t_env.list_tables(), t_env.list_views()]))\n"
