@@ -24,7 +24,7 @@ from isspanel.dashboard.session import SessionContext
 from isspanel.dashboard.streams import STREAMS, Stream, shown
 from isspanel.messages import parse_object
 from isspanel.record import InvalidRecord, IssRecord
-from isspanel.settings import Settings, env
+from isspanel.settings import Settings, TopicSettings, env, group
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "isspanel" / "dashboard"
 # The parts that handle streams: none names one, or a topic setting of one.
@@ -34,8 +34,13 @@ T0 = int(AT.timestamp()) - 3_600
 
 
 @dataclass(frozen=True)
+class CrewTopics(TopicSettings):
+    crew: str = env("iss-crew", "Who is aboard (a fifth stream).")
+
+
+@dataclass(frozen=True)
 class CrewSettings(Settings):
-    crew_topic: str = env("ISS_CREW_TOPIC", "iss-crew", "Who is aboard (a fifth stream).")
+    topics: CrewTopics = group(CrewTopics)
 
 
 def _crew(value: bytes | None, max_bytes: int) -> dict:
@@ -52,7 +57,7 @@ CREW = Stream(
     depth=5,
     kind=Kind(
         name="crew",
-        topic_setting="crew_topic",
+        topic_setting="topics.crew",
         parse=_crew,
         time_ms=lambda r: r["t_ms"],
         key=lambda r: r["name"],
@@ -190,7 +195,9 @@ def names(module: str) -> set[str]:
 @pytest.mark.parametrize("module", CONSUMERS)
 def test_no_part_that_handles_streams_names_one(module):
     streams = {s.name for s in shown()} | {s.source for s in shown()}
-    topics = {s.kind.topic_setting for s in STREAMS} - {"topic"}  # .topic: also Stream.topic()
+    # a topic's field, dotted and its last part (settings.topics.speed reads "speed")
+    fields = {s.kind.topic_setting for s in STREAMS}
+    topics = fields | {f.rsplit(".", 1)[-1] for f in fields}
     old = {"SPEED_BUFFER", "STATS_BUFFER", "EVENTS_BUFFER"}  # the depths, before the registry
     # page.py's "positions" is static/positions.js and the name that script reads its
     # source by, not a stream's: the page takes the source from the registry (records()).
