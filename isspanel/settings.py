@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -299,19 +300,28 @@ def _read(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
     return (old, environ[old]) if raw is None else (name, raw)
 
 
+class SettingsError(ValueError):
+    """An ``ISS_*`` variable whose value cannot be used; the message names it and says why."""
+
+
 def _coerce(var: Variable, name: str, raw: str) -> Any:
     kind = type(var.default) if var.default is not None else Path
     try:
         if kind is bool:
             return _boolean(raw)
-        if kind in (int, float):
-            return kind(raw)
+        if kind is float:
+            value = float(raw)
+            if not math.isfinite(value):  # "nan", "inf": no interval or deadline means that
+                raise ValueError("expected a finite number")
+            return value
+        if kind is int:
+            return int(raw)
         if issubclass(kind, Path):
             return Path(raw) if raw else None
         return raw
     except ValueError as exc:
-        why = f" ({exc})" if kind is bool else ""
-        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}{why}") from exc
+        why = f" ({exc})" if kind is bool or "finite" in str(exc) else ""
+        raise SettingsError(f"{name}={raw[:80]!r} is not a valid {kind.__name__}{why}") from None
 
 
 def _boolean(raw: str) -> bool:

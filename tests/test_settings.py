@@ -120,6 +120,27 @@ def test_a_malformed_value_names_the_variable_it_came_from():
         Settings.from_env({"ISS_PRODUCER_INTERVAL_S": "soon"})
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "why"),
+    [
+        ("ISS_PRODUCER_INTERVAL_S", "nan", "is not a valid float (expected a finite number)"),
+        ("ISS_PRODUCER_FETCH_DEADLINE_S", "inf", "is not a valid float (expected a finite"),
+        ("ISS_KAFKA_PORT", "9o92", "is not a valid int"),
+        ("ISS_DASHBOARD_GC_FREEZE", "maybe", "is not a valid bool (expected 1/0"),
+        ("ISS_KAFKA_PORT", "<b>" + "9" * 5000, "is not a valid int"),
+    ],
+)
+def test_a_bad_value_stops_a_command_with_one_line_naming_it(variable, value, why, caplog):
+    """Not a traceback: the command names the variable, shows (the start of) its value, says
+    what it must be, and exits 2 before it starts anything."""
+    caplog.set_level("ERROR")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(variable, value)
+        assert main(["config"]) == 2
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith(f"{variable}={value[:80]!r} {why}") and len(line) < 300
+
+
 def test_replace_takes_a_mapping_per_group():
     base = Settings.from_env({})
     changed = base.replace(kafka={"port": 9999}, home=Path("/x"))

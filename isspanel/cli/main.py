@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from isspanel.cli.serve import serve_command
-from isspanel.settings import RENAMED, Settings, settings_table
+from isspanel.settings import RENAMED, Settings, SettingsError, settings_table
 
 log = logging.getLogger("isspanel")
 
@@ -238,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         settings = Settings.from_env()
+    except SettingsError as exc:
+        log.error("%s; fix or unset it (`isspanel config` lists every setting)", exc)
+        return 2
+    try:
         return args.func(args, settings)
     except KeyboardInterrupt:
         return 130
