@@ -103,6 +103,16 @@ class DashboardSettings:
         " page at once); a closed page's leftovers are collected a few seconds after it closes"
         " (`1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`).",
     )
+    page_beat_s: float = env(
+        4.0,
+        "A quiet page hears from the server this often, s (a ~100-byte heartbeat): so it tells a"
+        " quiet link from a dead one.",
+    )
+    page_stall_s: float = env(
+        9.0,
+        "Silence after which a page shows its link as stalled and asks whether the server answers"
+        ", s; over twice ISS_DASHBOARD_PAGE_BEAT_S, or a quiet page would show stalled.",
+    )
 
 
 @dataclass(frozen=True)
