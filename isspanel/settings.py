@@ -67,6 +67,11 @@ class ProducerSettings:
     stale_limit: int = env(
         3, "Repeated live answers in a row that make the feed 'frozen' (auto: SGP4 stands in)."
     )
+    outage_after_s: float = env(
+        10.0,
+        "Records unacknowledged this long mean the broker is away, s: said once, then every"
+        " minute until it is back.",
+    )
     replay_file: Path | None = env(None, "JSONL file played by replay.")
     max_clock_skew_s: int = env(300, "How far in the future a timestamp may lie.")
     max_age_s: int = env(2 * 365 * 24 * 3600, "How old a timestamp may be before it is rejected.")

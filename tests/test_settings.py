@@ -29,7 +29,11 @@ ISS_FLINK_REST_PORT ISS_FLINK_BIND_ADDRESS ISS_FLINK_PARALLELISM ISS_FLINK_STATE
 ISS_FLINK_CHECKPOINT_S ISS_MIN_SPEED_KMH ISS_MAX_SPEED_KMH
 """.split()  # noqa: SIM905 - as the page listed them
 # Variables added since, each for something new (none stands for an old name).
-ADDED_SINCE_GROUPS = ["ISS_DASHBOARD_PAGE_BEAT_S", "ISS_DASHBOARD_PAGE_STALL_S"]
+ADDED_SINCE_GROUPS = [
+    "ISS_DASHBOARD_PAGE_BEAT_S",
+    "ISS_DASHBOARD_PAGE_STALL_S",
+    "ISS_PRODUCER_OUTAGE_AFTER_S",
+]
 
 BY_NAME = {var.name: var for var in variables()}
 
