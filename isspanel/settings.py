@@ -67,6 +67,11 @@ class ProducerSettings:
     stale_limit: int = env(
         3, "Repeated live answers in a row that make the feed 'frozen' (auto: SGP4 stands in)."
     )
+    outage_after_s: float = env(
+        10.0,
+        "Records unacknowledged this long mean the broker is away, s: said once, then every"
+        " minute until it is back.",
+    )
     replay_file: Path | None = env(None, "JSONL file played by replay.")
     max_clock_skew_s: int = env(300, "How far in the future a timestamp may lie.")
     max_age_s: int = env(2 * 365 * 24 * 3600, "How old a timestamp may be before it is rejected.")
@@ -102,6 +107,16 @@ class DashboardSettings:
         "Freeze each built page out of Python's full garbage collections (a pause for every"
         " page at once); a closed page's leftovers are collected a few seconds after it closes"
         " (`1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`).",
+    )
+    page_beat_s: float = env(
+        4.0,
+        "A quiet page hears from the server this often, s (a ~100-byte heartbeat): so it tells a"
+        " quiet link from a dead one.",
+    )
+    page_stall_s: float = env(
+        9.0,
+        "Silence after which a page shows its link as stalled and asks whether the server answers"
+        ", s; over twice ISS_DASHBOARD_PAGE_BEAT_S, or a quiet page would show stalled.",
     )
 
 

@@ -120,6 +120,14 @@ def test_ci_runs_make_test():
     assert lines[0].startswith("#!"), "CI runs it with bash, but it should say so itself"
 
 
+def test_the_longest_modules_named_to_go_first_exist():
+    """A module renamed or moved would silently lose its place at the front of the run."""
+    from tests.conftest import SLOW_FIRST
+
+    assert [p for p in SLOW_FIRST if not (ROOT / p).is_file()] == []
+    assert len(set(SLOW_FIRST)) == len(SLOW_FIRST)
+
+
 @pytest.mark.parametrize("target", ["up", "test", "bench", "help", "sql-client"])
 def test_makefile_has_target(target):
     makefile = (ROOT / "Makefile").read_text()

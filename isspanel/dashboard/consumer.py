@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 
 HEALTH_EVERY_S = 2.0  # lag and assignment checks; the status shows new counts this often
 NIGHT_EVERY_S = 60.0
+# A consumer's first contact with the cluster, given up after this (then retried, backing off).
+# kafka-python's 30 s default held a server's stop for all of stop()'s 5 s when no broker
+# answered (its constructor cannot be interrupted), and the hub's liveness clock with it.
+BOOTSTRAP_MS = 2_000
 
 
 class HubConsumer:
@@ -62,6 +66,7 @@ class HubConsumer:
             group_id=self.settings.dashboard.group,
             client_id="isspanel-dashboard",
             enable_auto_commit=False,
+            bootstrap_timeout_ms=BOOTSTRAP_MS,
             request_timeout_ms=5_000,
             reconnect_backoff_max_ms=2_000,
             fetch_max_wait_ms=50,  # latency over batching: a record a minute needs no batches

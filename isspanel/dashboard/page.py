@@ -35,17 +35,16 @@ log = logging.getLogger(__name__)
 
 PAGE_CSS = static_text("page.css")
 LINK_CSS = static_text("link.css")
-# A quiet page hears from the server this often (a ~100-byte message), so that it can tell
-# a dead link from a quiet one: silence for BROWSER_STALL_S shows as "stalled".
-BEAT_S = 4.0
-BROWSER_STALL_S = 9.0
-# A page without a link asks the server, at most this often, whether it answers a GET of
-# the page (then it reloads: link.js); a GET unanswered for PROBE_TIMEOUT_S is given up.
+# A quiet page hears from the server every settings.dashboard.page_beat_s (a ~100-byte
+# message), so that it can tell a dead link from a quiet one: silence for page_stall_s shows
+# as "stalled". A page without a link asks the server, at most every PROBE_S, whether it
+# answers a GET of the page (then it reloads: link.js); a GET unanswered for PROBE_TIMEOUT_S
+# is given up.
 PROBE_S = 1.0
 PROBE_TIMEOUT_S = 10.0
-# A stalled page whose probe the server answered waits this long for its own link before it
-# reloads: a server thawed after a freeze answers the pending GET and beats within BEAT_S.
-ANSWERED_GRACE_S = BEAT_S + 1.0
+# A stalled page whose probe the server answered waits this long past a beat for its own link
+# before it reloads: a server thawed after a freeze answers the pending GET and beats within one.
+ANSWERED_GRACE_S = 1.0
 
 
 class DashboardPage(pn.viewable.Viewer):
@@ -93,11 +92,12 @@ class DashboardPage(pn.viewable.Viewer):
         ready: list[CustomJS] = []
         on_any_change(self.positions, derive, ready)
         self.readouts.hook(ready)
+        self.beat_s = hub.settings.dashboard.page_beat_s
         link_args = {
-            "stall_ms": BROWSER_STALL_S * 1000,
+            "stall_ms": hub.settings.dashboard.page_stall_s * 1000,
             "probe_ms": PROBE_S * 1000,
             "probe_timeout_ms": PROBE_TIMEOUT_S * 1000,
-            "grace_ms": ANSWERED_GRACE_S * 1000,
+            "grace_ms": (self.beat_s + ANSWERED_GRACE_S) * 1000,
         }
         alive = CustomJS(args={**link_args, "lost": False}, code=static_text("link.js"))
         self.heartbeat.js_on_change("data", alive)
@@ -130,7 +130,7 @@ class DashboardPage(pn.viewable.Viewer):
                 "connection_lost",
                 CustomJS(args={**link_args, "lost": True}, code=static_text("link.js")),
             )
-        context.every(self._beat, BEAT_S)
+        context.every(self._beat, self.beat_s)
         context.when_loaded(self._on_loaded)  # till then a held update is dropped
         self._token = hub.subscribe(partial(context.post, self._update))
         context.on_close(self._closed)
@@ -153,7 +153,7 @@ class DashboardPage(pn.viewable.Viewer):
         """A quiet page still hears from the server, and learns of a stalled consumer."""
         if not self.context.loaded:
             return
-        quiet = time.monotonic() - self._heard_at >= BEAT_S * 0.9
+        quiet = time.monotonic() - self._heard_at >= self.beat_s * 0.9
         if not quiet and self._shown.health.stalled_s is None:
             return
         with self.context.hold():
@@ -161,7 +161,7 @@ class DashboardPage(pn.viewable.Viewer):
             # Only positions and the heartbeat tell the page its link is alive (link.js);
             # a status alone does not: a stalled consumer's changes every beat, and a page
             # that got only those showed "stalled" while its server was fine.
-            if time.monotonic() - self._heard_at >= BEAT_S * 0.9:
+            if time.monotonic() - self._heard_at >= self.beat_s * 0.9:
                 self.heartbeat.data = {"now": [time.time()]}
                 self._heard_at = time.monotonic()
 

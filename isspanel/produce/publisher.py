@@ -23,7 +23,6 @@ log = logging.getLogger("isspanel.produce.producer")
 # All positions share one key, so with several partitions they still stay in order.
 RECORD_KEY = b"25544"
 
-STALL_S = 10.0  # records waiting this long with no ack: the broker is away
 REWRITE_LINES = 100_000  # a spool this long, mostly acked, is rewritten with what is pending
 
 
@@ -216,8 +215,9 @@ class Publisher:
         pending = self.pending
         outage = self.outage
         if outage.since is None:
-            if trouble or (pending and now - self.outbox.progress_at > STALL_S):
-                reason = trouble or f"no acknowledgement for {STALL_S:g} s"
+            stall_s = self.settings.producer.outage_after_s  # no ack this long: broker away
+            if trouble or (pending and now - self.outbox.progress_at > stall_s):
+                reason = trouble or f"no acknowledgement for {stall_s:g} s"
                 outage.start(now, reason, pending, self.stats.delivered)
             return
         connected = self.kafka.producer is not None and self.kafka.connected_at > outage.since

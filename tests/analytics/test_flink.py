@@ -139,6 +139,28 @@ def end_group(proc: subprocess.Popen) -> None:
     lifeline.untie(proc.pid)
 
 
+# What a clean stop never prints: tracebacks, py4j's connection errors, Java stack frames.
+NOISE = ("Traceback", "py4j", "Py4J", "\tat ", "ERROR")
+
+
+def assert_quiet_stop(proc: subprocess.Popen, log_path: Path, signame: str) -> str:
+    """Exits 0 (or 130) within a minute, says so in its own line, no noise, no process left."""
+    try:
+        code = proc.wait(90)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 90 s after {signame}:\n{tail(log_path)}")
+    text = log_path.read_text(errors="replace")
+    assert code in (0, 130), text[-3000:]
+    assert f"{signame}: stopping the Flink job" in text, text[-3000:]
+    for noise in NOISE:
+        assert noise not in text, text[-3000:]
+    deadline = time.monotonic() + 30
+    while group_members(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not group_members(proc.pid), "a process of the run outlived it"
+    return text
+
+
 @pytest.fixture(scope="module")
 def flink_job(kafka_settings, tmp_path_factory):
     """Publish the backlog and poison, start `isspanel flink run`, stop it at the end."""
@@ -472,18 +494,20 @@ def test_sigterm_to_the_group_then_a_restart_shows_each_row_once(flink_job):
     savepoint. The next run resumes from the last checkpoint and aborts what was written after
     it: a read_committed reader still sees every row once."""
     settings = flink_job.settings
-    running = [p for p, _log in flink_job.restarts if p.poll() is None]
+    running = [(p, log) for p, log in flink_job.restarts if p.poll() is None]
     if not running:  # run alone: stop the first run, start one
         stop_first_run(flink_job)
-        running = [restart(flink_job, "before-sigterm")[0]]
-    proc = running[-1]
+        running = [restart(flink_job, "before-sigterm")]
+    proc, run_log = running[-1]
     publish_after(flink_job, [60 * k for k in range(1, 6)])
     done = len(expect.speeds(flink_job.published, settings))
     read_committed(settings, settings.topics.speed, done)
     publish_after(flink_job, [60, 120])  # maybe written, not yet committed, when the JVM dies
     os.killpg(proc.pid, signal.SIGTERM)
-    assert proc.wait(90) == 0
-    wait_until(lambda: not group_members(proc.pid), 30, "the JVM gone")
+    # Quietly, as every stop (test_flink_hardening.py): no py4j call after it, no flood of
+    # errors, no process of the run left behind.
+    assert_quiet_stop(proc, run_log, "SIGTERM")
+    assert proc.returncode == 0
     publish_after(flink_job, [60 * k for k in range(1, 12)])
     _proc, log_path = restart(flink_job, "after-sigterm")
     text = log_path.read_text()

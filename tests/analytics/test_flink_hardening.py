@@ -2,7 +2,8 @@
 
 A terminal's Ctrl-C reaches the whole foreground process group (the runner and PyFlink's gateway
 JVM): the tests send SIGINT to the group, as a terminal does, and SIGTERM to the group, as
-systemd or `isspanel up` do. The last test runs the jobs on a real standalone Flink cluster.
+systemd or `isspanel up` do (to a running job: test_flink.py's, before its restart). The last
+test runs the jobs on a real standalone Flink cluster.
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from isspanel import lifeline
 from isspanel.analytics import cluster
 from isspanel.broker.topics import pipeline_topics
 from isspanel.cli.flink import flink_command
-from isspanel.processes import group_members
 from isspanel.produce.producer import IssProducer
 from isspanel.settings import PROJECT_ROOT, Settings
 from isspanel.sources.sgp4_model import Sgp4Source
 from tests.analytics.test_flink import (
+    assert_quiet_stop,
     end_group,
     running_jobs,
     settings_env,
@@ -45,8 +46,6 @@ from tests.conftest import free_port, read_topic
 
 START_TIMEOUT_S = 180  # a job runs ~25 s after start here, ~110 s with 4 test runs on 2 cores
 LOOPBACK = ("127.", "::1", "::ffff:127.")
-# What a clean stop never prints: tracebacks, py4j's connection errors, Java stack frames.
-NOISE = ("Traceback", "py4j", "Py4J", "\tat ", "ERROR")
 
 
 def new_settings(kafka_settings: Settings, home: Path) -> Settings:
@@ -81,24 +80,6 @@ def listening(pid: int) -> list[tuple[str, str, int]]:
             if conn.status == psutil.CONN_LISTEN:
                 found.append((process.name(), conn.laddr.ip, conn.laddr.port))
     return sorted(found)
-
-
-def assert_quiet_stop(proc: subprocess.Popen, log_path: Path, signame: str) -> str:
-    """Exits 0 (or 130) within a minute, says so in its own line, no noise, no process left."""
-    try:
-        code = proc.wait(90)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running 90 s after {signame}:\n{tail(log_path)}")
-    text = log_path.read_text(errors="replace")
-    assert code in (0, 130), text[-3000:]
-    assert f"{signame}: stopping the Flink job" in text, text[-3000:]
-    for noise in NOISE:
-        assert noise not in text, text[-3000:]
-    deadline = time.monotonic() + 30
-    while group_members(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not group_members(proc.pid), "a process of the run outlived it"
-    return text
 
 
 def publish_positions(settings: Settings, count: int = 11) -> None:
@@ -216,19 +197,8 @@ def test_flink_cancel_while_the_run_starts_stops_it(kafka_settings, tmp_path):
         end_group(proc)
 
 
-@pytest.mark.flink
-def test_sigterm_to_the_process_group_stops_quietly(kafka_settings, tmp_path):
-    """The JVM dies with the group's SIGTERM: no py4j call after it, no flood of errors."""
-    settings = new_settings(kafka_settings, tmp_path)
-    log_path = tmp_path / "flink-run.log"
-    proc = start_run(settings, log_path)
-    try:
-        wait_until(lambda: running_jobs(settings), START_TIMEOUT_S, "a RUNNING job", proc, log_path)
-        os.killpg(proc.pid, signal.SIGTERM)
-        assert_quiet_stop(proc, log_path, "SIGTERM")
-        assert proc.returncode == 0
-    finally:
-        end_group(proc)
+# SIGTERM to the group of a running job, stopped quietly: test_flink.py's
+# test_sigterm_to_the_group_then_a_restart_shows_each_row_once (one Flink run less).
 
 
 # -- refusals ---------------------------------------------------------------------------------

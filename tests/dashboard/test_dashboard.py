@@ -13,6 +13,7 @@ from isspanel.geo.mercator import mercator
 from isspanel.produce.publisher import Publisher
 from isspanel.record import IssRecord
 from tests.browser import (
+    QUICK_LINK,
     DashboardServer,
     all_text,
     model_data,
@@ -427,7 +428,7 @@ def test_a_frozen_server_shows_as_stalled_then_connected(topic_factory, tmp_path
     import signal
 
     settings = topic_factory()
-    server = DashboardServer(settings, free_port(), tmp_path / "panel.log")
+    server = DashboardServer(settings, free_port(), tmp_path / "panel.log", env=QUICK_LINK)
     try:
         page = open_page(server.url)
         banner = page.locator("#isspanel-link")
@@ -435,7 +436,8 @@ def test_a_frozen_server_shows_as_stalled_then_connected(topic_factory, tmp_path
         page.evaluate("() => { window.beforeTheFreeze = true; }")
         os.kill(server.proc.pid, signal.SIGSTOP)
         try:
-            # A quiet page hears from the server every 4 s; 9 s of silence is "stalled".
+            # A quiet page hears from the server every 1.5 s here (4 s by default); 3.5 s of
+            # silence is "stalled" (9 s by default).
             wait_until(lambda: banner.get_attribute("data-state") == "stalled", 12, "stalled")
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)

@@ -88,7 +88,7 @@ def test_a_page_that_gets_only_status_changes_still_gets_its_heartbeat(monkeypat
         health = replace(first.health, stalled_s=10 + 4 * i)
         stalled = replace(first, health=health, status=f"stalled for {10 + 4 * i} s")
         monkeypatch.setattr(hub, "snapshot", lambda s=stalled: s)
-        clock.now += page_module.BEAT_S
+        clock.now += page.beat_s
         page._beat()
         assert page.status.value == stalled.status
     assert len(beats) == 3
@@ -111,3 +111,15 @@ def test_a_page_outside_a_served_session_builds_and_follows_the_hub(inline_loop)
     assert page.positions.data["ts"] == [ts] and "Last record" in page.status.value
     context.close()
     assert hub.health.sessions == 0
+
+
+def test_the_link_times_come_from_the_settings(inline_loop):
+    """The beat and the stall reach the page and its link.js (the tests that wait for a stall
+    shorten both); by default a silent page shows "stalled" within 10 s (9 s)."""
+    assert (Settings().dashboard.page_beat_s, Settings().dashboard.page_stall_s) == (4.0, 9.0)
+    hub = StreamHub(Settings.from_env(dashboard={"page_beat_s": 1.5, "page_stall_s": 3.5}))
+    page = DashboardPage(hub=hub, context=SessionContext(Document(), inline_loop))
+    assert page.beat_s == 1.5
+    (link,) = page.heartbeat.js_property_callbacks["change:data"]
+    assert (link.args["stall_ms"], link.args["grace_ms"]) == (3500, 2500)
+    page.context.close()

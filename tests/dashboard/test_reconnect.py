@@ -18,9 +18,16 @@ import urllib.parse
 
 import pytest
 
-from isspanel.dashboard.page import BROWSER_STALL_S
 from isspanel.record import IssRecord, iso_utc
-from tests.browser import DashboardServer, address, all_text, table_keys, wait_on
+from tests.browser import (
+    QUICK_LINK,
+    QUICK_STALL_S,
+    DashboardServer,
+    address,
+    all_text,
+    table_keys,
+    wait_on,
+)
 from tests.conftest import free_port, publish
 from tests.link_proxy import LinkProxy
 
@@ -186,7 +193,8 @@ def test_a_page_whose_link_died_unseen_reloads_itself(topic_factory, tmp_path, o
         "--unused-session-lifetime",
         "1000",
     )
-    server = DashboardServer(settings, port, tmp_path / "first.log", *args)
+    # A beat and a stall shorter than the product's (QUICK_LINK): silence shows sooner.
+    server = DashboardServer(settings, port, tmp_path / "first.log", *args, env=QUICK_LINK)
     try:
         page = open_marked(
             open_page, f"http://127.0.0.1:{proxy.port}/isspanel?lat=52.5200&lon=13.4000"
@@ -196,7 +204,7 @@ def test_a_page_whose_link_died_unseen_reloads_itself(topic_factory, tmp_path, o
         dropped = time.monotonic()
         if restart:
             stop(server, signal.SIGKILL)
-            server = DashboardServer(settings, port, tmp_path / "second.log", *args)
+            server = DashboardServer(settings, port, tmp_path / "second.log", *args, env=QUICK_LINK)
         else:
             # Two sessions closed: the one of DashboardServer's own GET, never used, and the
             # page's (the page's probes start only once it has heard nothing for a while).
@@ -208,15 +216,15 @@ def test_a_page_whose_link_died_unseen_reloads_itself(topic_factory, tmp_path, o
             )
         back = time.monotonic()
         publish(settings, [IssRecord(NOW - 300, 11.0, 21.0, "sgp4")])
-        # The page cannot know before BROWSER_STALL_S of silence.
-        deadline = max(dropped + BROWSER_STALL_S, back) + BACK_S
+        # The page cannot know before its stall of silence.
+        deadline = max(dropped + QUICK_STALL_S, back) + BACK_S
         wait_on(
             page,
             lambda: table_keys(page)[:1] == [NOW - 300],
             deadline - time.monotonic(),
             "the next record",
         )
-        shown = time.monotonic() - max(dropped + BROWSER_STALL_S, back)
+        shown = time.monotonic() - max(dropped + QUICK_STALL_S, back)
         assert reloaded(page)
         assert address(page) == url
         states = banner_log(page)

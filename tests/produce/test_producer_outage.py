@@ -44,8 +44,8 @@ def wait_for(condition, timeout_s: float, what: str):
 class ProducerProcess:
     """`isspanel produce --source sgp4` in a process of its own, its log in a file."""
 
-    def __init__(self, settings, log_path: Path, *args: str):
-        env = {**os.environ, **kafka_env(settings), "ISS_HOME": str(settings.home)}
+    def __init__(self, settings, log_path: Path, *args: str, env: dict[str, str] | None = None):
+        env = {**os.environ, **kafka_env(settings), "ISS_HOME": str(settings.home), **(env or {})}
         self.log_path = log_path
         with open(log_path, "ab") as out:
             self.proc = lifeline.popen(  # ends with the test run, even a killed one
@@ -84,7 +84,10 @@ def broker(tmp_path):
 
 def test_a_broker_outage_is_told_by_the_producer_not_by_kafka_python(broker, tmp_path):
     settings, kafka = broker
-    producer = ProducerProcess(settings, tmp_path / "produce.log", "--interval", "0.5")
+    # No ack for 4 s, not the product's 10 s, is an outage here: the test waits that long.
+    assert settings.producer.outage_after_s == 10.0
+    quick = {"ISS_PRODUCER_OUTAGE_AFTER_S": "4"}
+    producer = ProducerProcess(settings, tmp_path / "produce.log", "--interval", "0.5", env=quick)
     try:
         wait_for(lambda: len(producer.accepted()) >= 4, 60, "records before the outage")
         kafka.stop()
