@@ -14,7 +14,7 @@ sessions open (bench/fanout_clients.py):
 The fixed cost of a record is the "record" figure with no session: the consumer, the hub and
 the snapshot, which every session shares. Each N's figure less it, over N, is the cost per
 session. Records are a minute apart in record time, as at the real rate, so each brings a
-new next orbit. Run: `python -m bench.record_cost [--n 1,10] [--records 30]`.
+new next orbit. Run: `python -m bench.record_cost [--n 10] [--records 30]`.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ TARGETS = {1: ("≤ 12", ""), 10: ("≤ 40", "≤ 120")}
 def options(argv: list[str] | None = None) -> argparse.Namespace:
     env = os.environ.get
     p = argparse.ArgumentParser(prog="python -m bench.record_cost", description=__doc__)
-    p.add_argument("--n", default=env("ISS_BENCH_COST_N", "1,10"), help="session counts (and 0)")
+    p.add_argument("--n", default=env("ISS_BENCH_COST_N", "10"), help="session counts (and 0)")
     p.add_argument("--records", type=int, default=int(env("ISS_BENCH_COST_RECORDS", "30")))
     p.add_argument("--quiet", type=float, default=float(env("ISS_BENCH_COST_QUIET", "20")))
     p.add_argument("--step", type=int, default=60, help="record time between records, s")
