@@ -93,7 +93,7 @@ def protocol(
     topics = fresh_topics(broker, prefix="cost")
     fan = fanout_options(["--pythonpath", args.pythonpath, "--num-procs", ""])
     server, page_url, client_url = start_server(kind, fan, topics, 0, logdir)
-    producer = KafkaProducer(bootstrap_servers=topics.bootstrap, acks=1, linger_ms=0)
+    producer = KafkaProducer(bootstrap_servers=topics.kafka.bootstrap_servers, acks=1, linger_ms=0)
     out: list[dict] = []
     try:
         for _ in range(3):  # imports, the first session's work (expires: lifetime 1 s)
@@ -116,7 +116,7 @@ def protocol(
                 time.sleep(args.quiet)
                 idle = (server.cpu_s() - cpu0) / args.quiet
                 cpu0, started = server.cpu_s(), time.monotonic()
-                _send(producer, topics.topic, args.records, lo, args.step)
+                _send(producer, topics.topics.location, args.records, lo, args.step)
                 busy, elapsed = server.cpu_s() - cpu0, time.monotonic() - started
             finally:
                 if pool is not None:

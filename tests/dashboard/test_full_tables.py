@@ -32,9 +32,9 @@ def crossing(i: int) -> dict:
 
 def test_full_tables_draw_each_new_row(topic_factory, tmp_path, open_page):
     settings = topic_factory(prefix="full")
-    keep = settings.buffer_size
+    keep = settings.dashboard.buffer_size
     publish(settings, [IssRecord(BASE_TS + i * 60, 10.0, 1.0, "sgp4") for i in range(keep + 5)])
-    produce_raw(settings, settings.events_topic, [crossing(i) for i in range(CROSSINGS + 2)])
+    produce_raw(settings, settings.topics.events, [crossing(i) for i in range(CROSSINGS + 2)])
     server = DashboardServer(settings, free_port(), tmp_path / "panel.log")
     try:
         page = open_page(server.url)
@@ -45,7 +45,7 @@ def test_full_tables_draw_each_new_row(topic_factory, tmp_path, open_page):
             publish(settings, [IssRecord(BASE_TS + (keep + 5 + k) * 60, -33.8688, lon, "sgp4")])
             wait_until(lambda lon=lon: f"{lon:.4f}" in visible_top_row(page), 10, "drawn on top")
             assert len(table_keys(page)) == keep
-        produce_raw(settings, settings.events_topic, [crossing(CROSSINGS + 2)])
+        produce_raw(settings, settings.topics.events, [crossing(CROSSINGS + 2)])
         wait_until(lambda: f"dir-{CROSSINGS + 2}" in all_text(page), 10, "the new crossing drawn")
     finally:
         server.stop()
