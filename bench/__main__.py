@@ -2,7 +2,8 @@
 
 The fan-out bench reads its options from ISS_BENCH_FANOUT_* (see `python -m
 bench.dashboard_fanout --help`), e.g. ISS_BENCH_FANOUT_N=50,100,200 (the default); an empty
-ISS_BENCH_FANOUT_N skips it.
+ISS_BENCH_FANOUT_N skips it. The cost of one record reads ISS_BENCH_COST_* (`python -m
+bench.record_cost --help`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from bench import (
     dashboard_latency,
     flink_throughput,
     producer_throughput,
+    record_cost,
     time_travel,
 )
 from bench import passes as passes_bench
@@ -42,6 +44,9 @@ def main() -> None:
     latency, other = dashboard_latency.run()
     sections.append(print_table("Dashboard: producer send → row in the DOM", latency))
     sections.append(print_table("Dashboard: memory and burst", other))
+    log.info("the cost of one record: pages and protocol sessions (about 10 minutes)")
+    cost = record_cost.run([])
+    sections.append(print_table("The cost of one record, beside the bare relay", cost))
     log.info("time travel: ?at= answered at the data level (a few minutes)")
     travel_rows, travel = time_travel.run()
     sections.append(time_travel.wide_table(travel))

@@ -8,6 +8,7 @@ Also: server RSS per session, RSS after open/close cycles, and a 1,000 records/s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -116,20 +117,36 @@ def main_thread_s(cdps) -> float:
     return total
 
 
-def measure(browser, settings, url: str, sessions: int, ready: str) -> tuple[list[float], float]:
-    """Latencies, and each page's main-thread ms per record (the browsers' own floor)."""
+def measure(
+    browser, settings, url: str, sessions: int, ready: str, cpu=None, count: int | None = None
+) -> tuple[list[float], float, float]:
+    """Latencies, each page's main-thread ms per record (the browsers' own floor) and, given
+    ``cpu`` (the server's CPU seconds so far), the server's CPU ms per record."""
     pages = open_pages(browser, url, sessions, ready)
     cdps = [page.context.new_cdp_session(page) for page in pages]
     for cdp in cdps:
         cdp.send("Performance.enable")
-    count = RECORDS_AT[sessions]
+    count = count or RECORDS_AT[sessions]
     base = int(time.time()) - 200_000 + int(uuid.uuid4().int % 50_000)
     busy0 = main_thread_s(cdps)
+    cpu0 = cpu() if cpu else 0.0
     sent = send_records(settings, count, RATE_HZ[sessions], base)
     result = latencies(pages, sent, base + count - 1)
+    server_ms = (cpu() - cpu0) / count * 1000 if cpu else float("nan")
     per_page_record_ms = (main_thread_s(cdps) - busy0) / sessions / count * 1000
     close_pages(pages)
-    return result, per_page_record_ms
+    return result, per_page_record_ms, server_ms
+
+
+def tree_cpu_s(pid: int) -> float:
+    """A process's CPU seconds (user + system), its children's included."""
+    parent = psutil.Process(pid)
+    total = 0.0
+    for p in (parent, *parent.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
 
 
 def baseline_server(settings, port: int) -> subprocess.Popen:
@@ -199,7 +216,10 @@ def run() -> tuple[list[dict], list[dict]]:
                     browser, base, burl, sessions, "body[data-ready]"
                 )
             for sessions, (p50t, p99t) in TARGETS.items():
-                (o, o_ms), (b, b_ms) = results[("ours", sessions)], results[("base", sessions)]
+                (o, o_ms, _), (b, b_ms, _) = (
+                    results[("ours", sessions)],
+                    results[("base", sessions)],
+                )
                 label = f"{sessions} page(s) at {RATE_HZ[sessions]:g} rec/s"
                 for q, target in ((50, p50t), (95, ""), (99, p99t)):
                     rows.append(

@@ -8,7 +8,7 @@ import panel as pn
 from bokeh.models import ColumnDataSource, DatetimeTickFormatter, NumberFormatter, TableColumn
 from bokeh.plotting import figure
 
-from isspanel.dashboard.tables import newest_first, table
+from isspanel.dashboard.tables import newest_first_table
 
 
 def plain(*renderers) -> None:
@@ -49,8 +49,10 @@ class FlinkView(pn.viewable.Viewer):
         self.speed_fig.xaxis.formatter = DatetimeTickFormatter(minutes="%H:%M", hours="%H:%M")
         number = NumberFormatter(format="0,0.0")
         self.stats = sources["stats"]
-        self.stats_table = table(
-            newest_first(self.stats, "stats-rows", ready),
+        self.stats_table = newest_first_table(
+            self.stats,
+            "stats-rows",
+            ready,
             "stats-table",
             [
                 column(field="window_start", width=150, title="Window (UTC)"),
@@ -61,8 +63,10 @@ class FlinkView(pn.viewable.Viewer):
             height=150,
         )
         self.events = sources["events"]
-        self.events_table = table(
-            newest_first(self.events, "events-rows", ready),
+        self.events_table = newest_first_table(
+            self.events,
+            "events-rows",
+            ready,
             "events-table",
             [
                 column(field="eventTime", width=140, title="Time (UTC)"),

@@ -98,6 +98,7 @@ class LiveView(pn.viewable.Viewer):
                 args={
                     "positions": self.positions,
                     "rows": self.table.rows if self.table else scratch,
+                    "table": self.table.table if self.table else None,
                     "iss": self.map.iss if self.map else scratch,
                 },
                 code=static_text("positions.js"),

@@ -84,6 +84,7 @@ class DashboardPage(pn.viewable.Viewer):
             args={
                 "positions": self.positions,
                 "rows": self.table.rows,
+                "table": self.table.table,
                 "iss": self.map.iss,
                 "beat": self.heartbeat,  # unused there: it puts the heartbeat in the document
             },

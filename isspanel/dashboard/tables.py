@@ -48,15 +48,18 @@ def on_any_change(source: ColumnDataSource, callback: CustomJS, ready: list) -> 
     ready.append(callback)  # the first data comes with the document: no change event
 
 
-def newest_first(src: ColumnDataSource, name: str, ready: list) -> ColumnDataSource:
-    """A browser-only copy of ``src`` in reverse order, kept by newest_first.js."""
+def newest_first_table(
+    src: ColumnDataSource, rows: str, ready: list, name: str, columns: list[TableColumn], **kw
+) -> DataTable:
+    """A table of ``src``'s rows, newest on top: its source (``rows``) is a browser-only copy
+    of ``src`` in reverse order, kept by newest_first.js."""
     # tags=[src]: nothing else refers to src, and a model nothing refers to is not in the
     # document, so the rows streamed to it would never reach the browser.
-    dst = ColumnDataSource({k: [] for k in src.data}, name=name, syncable=False, tags=[src])
-    on_any_change(
-        src, CustomJS(args={"src": src, "dst": dst}, code=static_text("newest_first.js")), ready
-    )
-    return dst
+    dst = ColumnDataSource({k: [] for k in src.data}, name=rows, syncable=False, tags=[src])
+    shown = table(dst, name, columns, **kw)
+    code = static_text("newest_first.js")
+    on_any_change(src, CustomJS(args={"src": src, "dst": dst, "table": shown}, code=code), ready)
+    return shown
 
 
 class PositionsTable(pn.viewable.Viewer):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from sgp4.api import Satrec
 
 EARTH_RADIUS_KM = 6371.0  # mean sphere, as in the Flink SQL
@@ -86,17 +87,48 @@ def subpoint(sat: Satrec, ts: float) -> tuple[float, float, float]:
     return math.degrees(lat), lon, alt
 
 
+def subpoints(sat: Satrec, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``subpoint`` for many times at once: one SGP4 call (``sgp4_array``), NumPy for the rest,
+    the same formulas. Latitudes, longitudes (degrees) and altitudes (km)."""
+    days = np.asarray(ts, dtype=float) / 86400.0
+    whole = np.floor(days)
+    jd, fr = 2440587.5 + whole, days - whole
+    err, r, _v = sat.sgp4_array(jd, fr)
+    if err.any():
+        bad = int(np.flatnonzero(err)[0])
+        raise ValueError(f"SGP4 error {int(err[bad])} at {float(np.asarray(ts)[bad])}")
+    t = (jd + fr - 2451545.0) / 36525.0
+    seconds = (
+        67310.54841 + (876600.0 * 3600 + 8640184.812866) * t + 0.093104 * t * t - 6.2e-6 * t**3
+    )
+    theta = np.radians((seconds % 86400.0) / 240.0)
+    cos_t, sin_t = np.cos(theta), np.sin(theta)
+    x = r[:, 0] * cos_t + r[:, 1] * sin_t
+    y = -r[:, 0] * sin_t + r[:, 1] * cos_t
+    z = r[:, 2]
+    lon = np.degrees(np.arctan2(y, x))
+    p = np.hypot(x, y)
+    e2 = WGS84_F * (2 - WGS84_F)
+    lat = np.arctan2(z, p * (1 - e2))
+    for _ in range(5):
+        n = WGS84_A / np.sqrt(1 - e2 * np.sin(lat) ** 2)
+        alt = p / np.cos(lat) - n
+        lat = np.arctan2(z, p * (1 - e2 * n / (n + alt)))
+    n = WGS84_A / np.sqrt(1 - e2 * np.sin(lat) ** 2)
+    alt = p / np.cos(lat) - n
+    lon = (lon + 180.0) % 360.0 - 180.0
+    return np.degrees(lat), lon, alt
+
+
 def ground_track(
     sat: Satrec, start_ts: float, minutes: float = 93.0, step_s: float = 30.0
 ) -> list[tuple[float, float, float]]:
-    """(ts, lat, lon) points from ``start_ts`` over ``minutes``."""
-    points = []
+    """(ts, lat, lon) points from ``start_ts`` over ``minutes``: one vectorised SGP4 call
+    (``subpoints``), where a point at a time cost ~5 ms an orbit on every record."""
     steps = int(minutes * 60 / step_s) + 1
-    for i in range(steps):
-        ts = start_ts + i * step_s
-        lat, lon, _ = subpoint(sat, ts)
-        points.append((ts, lat, lon))
-    return points
+    ts = start_ts + np.arange(steps) * step_s
+    lat, lon, _ = subpoints(sat, ts)
+    return list(zip(ts.tolist(), lat.tolist(), lon.tolist(), strict=True))
 
 
 def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

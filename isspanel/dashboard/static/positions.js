@@ -1,7 +1,7 @@
 // Runs in the browser whenever the positions source changes (a stream of new rows, or a
 // whole new data set): derives what the page shows from it, so the server sends each
-// position once. args: positions (synced), rows (the table's, newest first), iss (the
-// marker), beat. rows and iss are not syncable: nothing here goes back to the server. The
+// position once. args: positions (synced), rows (the table's, newest first), table (its
+// DataTable, or null), iss (the marker), beat. rows and iss are not syncable: nothing here goes back to the server. The
 // track comes from the server (isspanel/dashboard/track.py); the line "ISS at …" is
 // readouts.js's.
 const data = positions.data;
@@ -10,6 +10,7 @@ const order = [];
 for (let i = n - 1; i >= 0; i--) order.push(i);
 const pick = (name) => order.map((i) => data[name][i]);
 const ts = pick('ts');
+const before = rows.get_length() ?? 0;
 rows.data = {
   ts: ts,
   time: pick('time'),
@@ -19,6 +20,11 @@ rows.data = {
   // The newest row is marked; a colour per row is what the formatters read.
   mark: ts.map((_, i) => (i === 0 ? '#ffe58a' : 'transparent')),
 };
+// BokehJS redraws a DataTable's grid when its view's indices change, and a source replaced
+// by one of the same length keeps them: a full table (100 rows, which the backfill makes the
+// usual case) drew its old rows for good. A new length redraws by itself, so the view is
+// told only when the length stayed: the grid is drawn once per record either way.
+if (table && n === before) table.view.change.emit();
 const last = n - 1;
 iss.data = last < 0 ? {x: [], y: [], time: [], lat: [], lon: [], source: []} : {
   x: [data.x[last]], y: [data.y[last]], time: [data.time[last]],
