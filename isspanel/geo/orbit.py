@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from sgp4.api import Satrec
@@ -48,13 +49,26 @@ def load_tle(path: Path) -> Tle:
     return parse_tle(Path(path).read_text())
 
 
-def _gmst(jd_ut1: float) -> float:
+# The same formulas serve one time (``math``: a float costs far less than a NumPy scalar, and
+# the SGP4 source computes one per record) and many (``numpy``, the next orbit's ~190 points).
+_MATH = SimpleNamespace(
+    sin=math.sin,
+    cos=math.cos,
+    sqrt=math.sqrt,
+    arctan2=math.atan2,
+    hypot=math.hypot,
+    degrees=math.degrees,
+    radians=math.radians,
+)
+
+
+def _gmst(jd_ut1, xp=_MATH):
     """Greenwich mean sidereal time in radians (IAU-82, as used with SGP4's TEME)."""
     t = (jd_ut1 - 2451545.0) / 36525.0
     seconds = (
         67310.54841 + (876600.0 * 3600 + 8640184.812866) * t + 0.093104 * t * t - 6.2e-6 * t**3
     )
-    return math.radians((seconds % 86400.0) / 240.0)
+    return xp.radians((seconds % 86400.0) / 240.0)
 
 
 def _jd(ts: float) -> tuple[float, float]:
@@ -63,28 +77,33 @@ def _jd(ts: float) -> tuple[float, float]:
     return 2440587.5 + whole, days - whole
 
 
+def _geodetic(r0, r1, r2, theta, xp=_MATH):
+    """TEME position (km) at sidereal angle ``theta`` -> geodetic latitude, longitude
+    (degrees) and altitude (km) on WGS-84."""
+    x = r0 * xp.cos(theta) + r1 * xp.sin(theta)
+    y = -r0 * xp.sin(theta) + r1 * xp.cos(theta)
+    z = r2
+    lon = xp.degrees(xp.arctan2(y, x))
+    p = xp.hypot(x, y)
+    e2 = WGS84_F * (2 - WGS84_F)
+    lat = xp.arctan2(z, p * (1 - e2))
+    for _ in range(5):
+        n = WGS84_A / xp.sqrt(1 - e2 * xp.sin(lat) ** 2)
+        alt = p / xp.cos(lat) - n
+        lat = xp.arctan2(z, p * (1 - e2 * n / (n + alt)))
+    n = WGS84_A / xp.sqrt(1 - e2 * xp.sin(lat) ** 2)
+    alt = p / xp.cos(lat) - n
+    lon = (lon + 180.0) % 360.0 - 180.0
+    return xp.degrees(lat), lon, alt
+
+
 def subpoint(sat: Satrec, ts: float) -> tuple[float, float, float]:
     """Geodetic latitude, longitude (degrees) and altitude (km) under the satellite at ``ts``."""
     jd, fr = _jd(ts)
     err, r, _v = sat.sgp4(jd, fr)
     if err:
         raise ValueError(f"SGP4 error {err} at {ts}")
-    theta = _gmst(jd + fr)
-    x = r[0] * math.cos(theta) + r[1] * math.sin(theta)
-    y = -r[0] * math.sin(theta) + r[1] * math.cos(theta)
-    z = r[2]
-    lon = math.degrees(math.atan2(y, x))
-    p = math.hypot(x, y)
-    e2 = WGS84_F * (2 - WGS84_F)
-    lat = math.atan2(z, p * (1 - e2))
-    for _ in range(5):
-        n = WGS84_A / math.sqrt(1 - e2 * math.sin(lat) ** 2)
-        alt = p / math.cos(lat) - n
-        lat = math.atan2(z, p * (1 - e2 * n / (n + alt)))
-    n = WGS84_A / math.sqrt(1 - e2 * math.sin(lat) ** 2)
-    alt = p / math.cos(lat) - n
-    lon = (lon + 180.0) % 360.0 - 180.0
-    return math.degrees(lat), lon, alt
+    return _geodetic(r[0], r[1], r[2], _gmst(jd + fr))
 
 
 def subpoints(sat: Satrec, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -97,27 +116,7 @@ def subpoints(sat: Satrec, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     if err.any():
         bad = int(np.flatnonzero(err)[0])
         raise ValueError(f"SGP4 error {int(err[bad])} at {float(np.asarray(ts)[bad])}")
-    t = (jd + fr - 2451545.0) / 36525.0
-    seconds = (
-        67310.54841 + (876600.0 * 3600 + 8640184.812866) * t + 0.093104 * t * t - 6.2e-6 * t**3
-    )
-    theta = np.radians((seconds % 86400.0) / 240.0)
-    cos_t, sin_t = np.cos(theta), np.sin(theta)
-    x = r[:, 0] * cos_t + r[:, 1] * sin_t
-    y = -r[:, 0] * sin_t + r[:, 1] * cos_t
-    z = r[:, 2]
-    lon = np.degrees(np.arctan2(y, x))
-    p = np.hypot(x, y)
-    e2 = WGS84_F * (2 - WGS84_F)
-    lat = np.arctan2(z, p * (1 - e2))
-    for _ in range(5):
-        n = WGS84_A / np.sqrt(1 - e2 * np.sin(lat) ** 2)
-        alt = p / np.cos(lat) - n
-        lat = np.arctan2(z, p * (1 - e2 * n / (n + alt)))
-    n = WGS84_A / np.sqrt(1 - e2 * np.sin(lat) ** 2)
-    alt = p / np.cos(lat) - n
-    lon = (lon + 180.0) % 360.0 - 180.0
-    return np.degrees(lat), lon, alt
+    return _geodetic(r[:, 0], r[:, 1], r[:, 2], _gmst(jd + fr, np), np)
 
 
 def ground_track(
