@@ -55,6 +55,22 @@ def _interrupted(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+# -- no test leaves a log filter behind ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _log_filters_restored():
+    """A test that runs a command in-process (``cli.main.main``) sets up its logging, and
+    ``logs.quiet_kafka`` filters the root's handlers then: pytest's own, which live for the
+    session. The filter demotes kafka-python's records in place, so every later test of the
+    worker saw them at DEBUG (test_library_contracts failed after test_settings, fresh-4)."""
+    handlers = {h: list(h.filters) for h in logging.getLogger().handlers}
+    yield
+    for handler, filters in handlers.items():
+        for added in [f for f in handler.filters if f not in filters]:
+            handler.removeFilter(added)
+
+
 # -- the longest modules first ---------------------------------------------------------------
 
 # With `--dist loadfile` a module runs whole on one worker, and xdist hands the modules out in
