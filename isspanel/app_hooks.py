@@ -5,7 +5,7 @@ import logging
 from isspanel.dashboard import get_hub, stop_hub
 from isspanel.dashboard.gc_freeze import page_closed
 from isspanel.logs import quiet_kafka
-from isspanel.settings import Settings
+from isspanel.settings import Settings, SettingsError
 
 log = logging.getLogger("isspanel.dashboard")
 
@@ -14,7 +14,12 @@ def on_server_loaded(server_context):
     # kafka-python's connection ERRORs during a broker outage go to DEBUG; the status and
     # our own log line say what happened (isspanel.logs).
     quiet_kafka(handlers=logging.getLogger().handlers + logging.getLogger("isspanel").handlers)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        # Not a traceback and a server that serves nothing: one line, and the server stops.
+        log.error("%s; fix or unset it (`isspanel config` lists every setting)", exc)
+        raise SystemExit(2) from None
     hub = get_hub(settings)
     log.info(
         "isspanel dashboard ready: Kafka %s, keeping the latest %d positions",

@@ -153,3 +153,35 @@ def test_listens_on_loopback_only(start_dashboard):
     sockets = listening(processes)
     assert port in {p for _ip, p in sockets}
     assert {ip for ip, _port in sockets} <= LOOPBACK, sockets
+
+
+def test_panel_serve_with_a_bad_setting_stops_with_one_line():
+    """`panel serve isspanel` run directly (not through `isspanel dashboard`, whose command
+    line checks the settings first): a malformed value stops the server with one line naming
+    the variable, not a traceback and a server that serves no data."""
+    proc = lifeline.popen(  # ends with the test run, even a killed one
+        [
+            sys.executable,
+            "-m",
+            "panel",
+            "serve",
+            str(PROJECT_ROOT / "isspanel"),
+            "--port",
+            str(free_port()),
+            "--address",
+            "127.0.0.1",
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "ISS_DASHBOARD_BUFFER_SIZE": "lots"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output = proc.communicate(timeout=60)[0]
+    finally:
+        proc.kill()
+        lifeline.untie(proc.pid)
+    assert proc.returncode == 2, output
+    assert "ISS_DASHBOARD_BUFFER_SIZE='lots' is not a valid int" in output
+    assert "Traceback" not in output
