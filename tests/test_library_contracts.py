@@ -241,8 +241,9 @@ def test_kafka_pythons_slow_step_warning_is_demoted():
     finally:
         selector.close()
         logging.getLogger().removeHandler(handler)
-    [record] = handler.records
-    assert record.name == "kafka.net.selector" and logs.SLOW_STEP in record.getMessage()
+    # Its own warning: a Kafka client another test of this worker left behind may log too.
+    [record] = [r for r in handler.records if logs.SLOW_STEP in r.getMessage()]
+    assert record.name == "kafka.net.selector"
     assert not logs.KafkaConnectionNoise(verbose=False).filter(record)
     assert record.levelname == "DEBUG"
 
