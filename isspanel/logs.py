@@ -100,6 +100,11 @@ def _about_connections(record: logging.LogRecord) -> bool:
         return bool(args) and str(args[0]).endswith("(closed)>")
     if record.name == "kafka.net.selector" and SLOW_STEP in msg:
         return True
+    if record.name == "kafka.net.selector" and msg.startswith("Unhandled exception in task"):
+        # The same race at the selector (a consumer closed while its I/O thread waits to read,
+        # fresh-9, 2026-12-07): the closed socket's fd is -1 when the read is registered.
+        error = record.exc_info[1] if record.exc_info else None
+        return isinstance(error, ValueError) and "Invalid file descriptor: -1" in str(error)
     return any(record.name == name and msg.startswith(m) for name, m in CONNECTION_MESSAGES)
 
 

@@ -19,6 +19,7 @@ import importlib.util
 import logging
 import socket
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -79,6 +80,7 @@ def source(module: str) -> str:
 KEYED_TEXTS = [
     *logs.CONNECTION_MESSAGES,
     ("kafka.net.transport", "%s: Error receiving network"),  # _about_connections, with "(closed)"
+    ("kafka.net.selector", "Unhandled exception in task"),  # with fd -1: a closed socket
 ]
 
 
@@ -124,6 +126,25 @@ def test_a_retried_produce_request_still_names_its_error_by_class_name():
             f"{KAFKA_PYTHON} has no {name}: isspanel/logs.py BROKER_AWAY names a class it "
             "no longer raises"
         )
+
+
+def test_a_read_registered_on_a_closed_socket_is_demoted():
+    """kafka-python's selector logs the race of a close with its I/O thread's read (the fd is
+    -1 by then) with a traceback (fresh-9); the filter demotes it, and only it."""
+
+    def record(error: BaseException) -> logging.LogRecord:
+        try:
+            raise error
+        except BaseException:
+            exc_info = sys.exc_info()
+        return logging.LogRecord(
+            "kafka.net.selector", logging.ERROR, __file__, 1,
+            "Unhandled exception in task %s:", ("<Task>",), exc_info,
+        )  # fmt: skip
+
+    noise = logs.KafkaConnectionNoise(verbose=False)
+    assert not noise.filter(record(ValueError("Invalid file descriptor: -1")))
+    assert noise.filter(record(ValueError("something else")))
 
 
 def test_a_metadata_request_cancelled_by_a_closed_connection_is_demoted():
