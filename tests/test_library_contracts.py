@@ -337,3 +337,22 @@ def test_kafka_python_still_never_fetches_a_resumed_partition_again(kafka_settin
     finally:
         consumer.close()
         producer.close()
+
+
+# -- a client whose first contact fails leaves its I/O thread -----------------------------------
+
+
+def test_kafka_python_still_leaves_the_io_thread_of_an_admin_client_that_cannot_start():
+    """isspanel/broker/clients.py closes such a client's network client for it, through the
+    public ``kafka_client`` setting; once this fails, upstream stops the thread itself."""
+    for cls in (KafkaAdminClient, KafkaConsumer, KafkaProducer):
+        assert callable(cls.DEFAULT_CONFIG["kafka_client"])
+    name = f"contract-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(KafkaError):
+        KafkaAdminClient(
+            bootstrap_servers=f"127.0.0.1:{free_port()}",
+            client_id=name,
+            bootstrap_timeout_ms=300,
+        )
+    leaked = [t for t in threading.enumerate() if t.name == f"kafka-io-{name}"]
+    assert leaked, "kafka-python now stops the thread: isspanel/broker/clients.py can go"

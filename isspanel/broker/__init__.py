@@ -1,4 +1,5 @@
-"""The Kafka side: the local KRaft broker (local.py), topics (topics.py), the producer's
+"""The Kafka side: kafka-python's clients that leave nothing behind when they fail to start
+(clients.py), the local KRaft broker (local.py), topics (topics.py), the producer's
 resilient link (link.py), and the short-lived, bounded readers of time travel (history.py
 reads, rows.py validates), and the notebooks' reader of a whole topic (reading.py).
 

@@ -27,6 +27,7 @@ from datetime import datetime
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from isspanel.broker import clients
 from isspanel.broker.rows import (
     Collector,
     History,
@@ -58,7 +59,7 @@ class HistoryReader:
         self._topics: dict[str, set[int]] | None = None  # partitions by topic, asked once
         self._kinds: dict[str, Kind] = {}  # what a topic holds, if the caller said (read_many)
         try:
-            self._consumer: KafkaConsumer | None = KafkaConsumer(
+            self._consumer: KafkaConsumer | None = clients.consumer(
                 bootstrap_servers=settings.kafka.bootstrap_servers,
                 client_id="isspanel-history",
                 group_id=None,

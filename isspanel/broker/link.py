@@ -11,6 +11,8 @@ from collections.abc import Callable
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from isspanel.broker import clients
+
 log = logging.getLogger("isspanel.produce.producer")
 
 
@@ -57,7 +59,7 @@ class KafkaLink:
 
     def _connect(self) -> None:
         try:
-            producer = KafkaProducer(**self.config)
+            producer = clients.producer(**self.config)
         except (KafkaError, OSError) as exc:
             log.debug("connecting to Kafka failed: %s", exc)
             with self._lock:

@@ -20,10 +20,10 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from isspanel import lifeline
+from isspanel.broker import clients
 from isspanel.processes import alive, signal_group
 from isspanel.settings import Settings
 
@@ -284,7 +284,7 @@ def cluster_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
     except OSError:
         return False
     try:
-        admin = KafkaAdminClient(
+        admin = clients.admin_client(
             bootstrap_servers=bootstrap,
             request_timeout_ms=int(timeout_s * 1000),
             client_id="isspanel-probe",

@@ -16,9 +16,10 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
+from isspanel.broker import clients
 from isspanel.broker.rows import HistoryError, kind_of
 from isspanel.messages import skip_reason
 from isspanel.record import IssRecord
@@ -51,7 +52,7 @@ def read_topic(
     if since is not None and since.tzinfo is None:
         raise ValueError(f"{since.isoformat()} has no time zone: give one, e.g. Z for UTC")
     try:
-        consumer = KafkaConsumer(
+        consumer = clients.consumer(
             bootstrap_servers=settings.kafka.bootstrap_servers,
             client_id="isspanel-reader",
             group_id=None,

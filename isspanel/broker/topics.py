@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 
-from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from isspanel.broker import clients
 from isspanel.broker.rows import KINDS
 from isspanel.settings import Settings
 
@@ -24,7 +24,7 @@ def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[st
     """Create the missing topics; return the names created."""
     names = names or pipeline_topics(settings)
     # A broker that is down fails this in 5 s, not kafka-python's default 30.
-    admin = KafkaAdminClient(
+    admin = clients.admin_client(
         bootstrap_servers=settings.kafka.bootstrap_servers,
         client_id="isspanel-admin",
         bootstrap_timeout_ms=5_000,

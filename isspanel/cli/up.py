@@ -10,9 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from isspanel import lifeline
+from isspanel.broker import clients
 from isspanel.cli.serve import serve_command
 from isspanel.cli.supervisor import Supervisor
 from isspanel.processes import StopSignals, end_group, signal_group
@@ -59,7 +60,7 @@ def run_group(cmd: list[str], name: str, grace_s: float = 30.0) -> int:
 
 
 def topic_is_empty(settings: Settings) -> bool:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    consumer = clients.consumer(bootstrap_servers=settings.kafka.bootstrap_servers)
     try:
         tps = [
             TopicPartition(settings.topics.location, p)

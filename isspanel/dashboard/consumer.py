@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from isspanel import pipeline_state
+from isspanel.broker import clients
 from isspanel.dashboard.health import describe
 from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.streams import Stream
@@ -61,7 +62,7 @@ class HubConsumer:
             self._thread = None
 
     def _consumer(self) -> KafkaConsumer:
-        return KafkaConsumer(
+        return clients.consumer(
             bootstrap_servers=self.settings.kafka.bootstrap_servers,
             # Its own group, apart from Flink's; offsets are positioned by hand (assign),
             # so every server process (--num-procs) sees every record.

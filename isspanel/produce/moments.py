@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import time
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
+from isspanel.broker import clients
 from isspanel.messages import parse_object, skip_reason
 from isspanel.record import IssRecord, from_flat, iso_utc
 from isspanel.settings import Settings
@@ -91,7 +92,7 @@ def newest_on_topic(settings: Settings, timeout_s: float = TAIL_TIMEOUT_S) -> in
 
     A short-lived consumer with no group: end offsets minus TAIL_DEPTH, read to the end.
     """
-    consumer = KafkaConsumer(
+    consumer = clients.consumer(
         bootstrap_servers=settings.kafka.bootstrap_servers,
         client_id="isspanel-producer-tail",
         enable_auto_commit=False,
