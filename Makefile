@@ -20,8 +20,10 @@ help: ## list the targets
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --progress-bar off -e '.[test]'
+	@# uv installs from PyPI as pip would, the same versions, but links from its cache: a
+	@# fresh clone's venv in ~30 s instead of ~2.5 min (apache-flink alone is ~300 MB).
+	$(BIN)/pip install --quiet --progress-bar off uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[test]'
 	@touch $@
 
 venv: $(BIN)/.installed ## create .venv and install the project (once)
