@@ -542,14 +542,14 @@ def notebook_kernel(kafka_settings, tmp_path_factory):
     check = nbformat.v4.new_code_cell(SQL_CHECK.format(home=str(home / "check"), port=free_port()))
     kernel = Namespace(settings=settings, home=home, nb=nb, stored=stored, client=client,
                        check=check, notebook_error=None, check_error=None)  # fmt: skip
-    with pytest.MonkeyPatch.context() as env:
-        for var, value in {**kafka_env(settings), "ISS_HOME": str(home)}.items():
-            env.setenv(var, value)  # the kernel inherits them
-        try:
-            client.execute(cleanup_kc=False)  # the kernel stays up for the check and the tests
-        except CellExecutionError as exc:
-            kernel.notebook_error = exc
     try:
+        with pytest.MonkeyPatch.context() as env:
+            for var, value in {**kafka_env(settings), "ISS_HOME": str(home)}.items():
+                env.setenv(var, value)  # the kernel inherits them
+            try:
+                client.execute(cleanup_kc=False)  # the kernel stays up for the check and tests
+            except CellExecutionError as exc:
+                kernel.notebook_error = exc
         if client.kc is not None:
             nb.cells.append(check)  # in memory only: the file stays as it is
             try:
@@ -558,7 +558,7 @@ def notebook_kernel(kafka_settings, tmp_path_factory):
                 kernel.check_error = exc
         yield kernel
     finally:
-        shut_down(client)
+        shut_down(client)  # also when a cell timed out or the kernel died
 
 
 def shut_down(client: NotebookClient) -> None:
