@@ -27,13 +27,15 @@ from urllib.request import url2pathname
 import nbformat
 import psutil
 import pytest
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from isspanel import lifeline
 from isspanel.analytics import cluster, savepoints
 from isspanel.analytics.environment import web_url
 from isspanel.analytics.sql import sql_files
-from isspanel.broker.topics import ensure_topics
+from isspanel.broker.topics import ensure_topics, fresh_topics
 from isspanel.cli.flink import flink_command
 from isspanel.geo.orbit import great_circle_km
 from isspanel.processes import group_members
@@ -223,45 +225,6 @@ def flink_job(kafka_settings, tmp_path_factory):
         _gone, alive = psutil.wait_procs(job.descendants, timeout=30)
         for child in alive:  # the gateway JVM outlived its Python parent
             child.kill()
-
-
-# -- without a job ----------------------------------------------------------------------------
-
-
-def test_sql_files_parse_with_flink(tmp_path):
-    """Each file, as written, through Flink's own parser and planner (in a child JVM)."""
-    code = (
-        "import json\nfrom pathlib import Path\n"
-        "from isspanel.settings import Settings\n"
-        "from isspanel.analytics.environment import create_table_env\n"
-        "from isspanel.analytics.jobs import check_sql\n"
-        f"settings = Settings.from_env(home=Path({str(tmp_path)!r}),\n"
-        f"                             flink={{'rest_port': {free_port()}}})\n"
-        "t_env = create_table_env(settings)\n"
-        "print('CHECKED ' + json.dumps(check_sql(settings, t_env)))\n"
-        "print('TABLES ' + json.dumps([t_env.list_tables(), t_env.list_views()]))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("CHECKED ")]
-    assert done.returncode == 0 and lines, done.stderr[-3000:]
-    checked = json.loads(lines[-1].removeprefix("CHECKED "))
-    assert list(checked) == [p.name for p in sql_files()]
-    assert checked["00_source_iss_location.sql"] == ["SET", "SET", "CREATE TABLE", "CREATE VIEW"]
-    for name in ("10_speed.sql", "20_stats.sql", "30_crossings.sql"):
-        assert checked[name][:2] == ["SET", "CREATE TABLE"]
-        assert checked[name][-1] == "INSERT"
-    # Flink ran the DDL (public API): the tables and views exist in the throwaway environment.
-    (tables_line,) = [ln for ln in done.stdout.splitlines() if ln.startswith("TABLES ")]
-    tables, views = json.loads(tables_line.removeprefix("TABLES "))
-    sinks = {"iss_location", "iss_speed", "iss_stats", "iss_events"}
-    assert sinks <= set(tables) - set(views)
-    assert {"iss_location_clean", "iss_legs", "iss_speed_legs"} <= set(views)
 
 
 # -- the shared job run -----------------------------------------------------------------------
@@ -541,21 +504,33 @@ def test_a_stop_of_a_starting_job_whose_run_exits_first_reports_its_savepoint(fl
     assert folder.parent.as_uri() == target
 
 
-# -- the notebook -----------------------------------------------------------------------------
+# -- the notebook, and the SQL files checked in its kernel's JVM --------------------------------
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "02_flink_sql.ipynb"
+NOTEBOOK_TIMEOUT_S = 600  # the kernel (its JVM) starts in the fixture, with the first test
+
+# Run in the notebook's kernel after its last cell, on a throwaway TableEnvironment of the same
+# gateway JVM: each file through Flink's own parser and planner, without a JVM of its own.
+SQL_CHECK = """\
+import json
+from pathlib import Path
+from isspanel.settings import Settings
+from isspanel.analytics.environment import create_table_env
+from isspanel.analytics.jobs import check_sql
+settings = Settings.from_env(home=Path({home!r}), flink={{"rest_port": {port}}})
+t_env = create_table_env(settings)
+print("CHECKED " + json.dumps(check_sql(settings, t_env)))
+print("TABLES " + json.dumps([t_env.list_tables(), t_env.list_views()]))
+"""
 
 
-@pytest.mark.timeout(600)
-def test_notebook_runs_top_to_bottom(topic_factory, monkeypatch, tmp_path):
-    """02_flink_sql.ipynb against the session broker and fresh topics; its JVM goes with it."""
-    settings = topic_factory()
-    env = {
-        **kafka_env(settings),
-        "ISS_HOME": str(tmp_path),  # the kernel's JVM logs there: that names it below
-    }
-    for var, value in env.items():
-        monkeypatch.setenv(var, value)
+@pytest.fixture(scope="module")
+def notebook_kernel(kafka_settings, tmp_path_factory):
+    """02_flink_sql.ipynb run top to bottom against the session broker and fresh topics, then
+    the SQL check in the same kernel; the kernel (and its gateway JVM) stays up for the tests
+    that read what they did: one Flink JVM for both. A cell that fails is kept, not raised."""
+    home = tmp_path_factory.mktemp("notebook-home")  # the kernel's JVM logs there: names it
+    settings = fresh_topics(kafka_settings)
     stored = NOTEBOOK.read_bytes()
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(
@@ -564,11 +539,74 @@ def test_notebook_runs_top_to_bottom(topic_factory, monkeypatch, tmp_path):
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOK.parent)}},
     )
-    client.execute()
+    check = nbformat.v4.new_code_cell(SQL_CHECK.format(home=str(home / "check"), port=free_port()))
+    kernel = Namespace(settings=settings, home=home, nb=nb, stored=stored, client=client,
+                       check=check, notebook_error=None, check_error=None)  # fmt: skip
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            for var, value in {**kafka_env(settings), "ISS_HOME": str(home)}.items():
+                env.setenv(var, value)  # the kernel inherits them
+            try:
+                client.execute(cleanup_kc=False)  # the kernel stays up for the check and tests
+            except CellExecutionError as exc:
+                kernel.notebook_error = exc
+        if client.kc is not None:
+            nb.cells.append(check)  # in memory only: the file stays as it is
+            try:
+                client.execute_cell(check, len(nb.cells) - 1)
+            except CellExecutionError as exc:
+                kernel.check_error = exc
+        yield kernel
+    finally:
+        shut_down(client)  # also when a cell timed out or the kernel died
 
-    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+
+def shut_down(client: NotebookClient) -> None:
+    """The kernel, and with it its JVM (the notebook test waits for that), as nbclient's own
+    clean-up does: the kernel manager's methods are coroutines (AsyncKernelManager)."""
+    if client.km is not None:
+        if run_sync(client.km.is_alive)():
+            run_sync(client.km.shutdown_kernel)()
+        run_sync(client.km.cleanup_resources)()
+    if client.kc is not None:
+        client.kc.stop_channels()
+        client.kc = None
+
+
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT_S)
+def test_sql_files_parse_with_flink(notebook_kernel):
+    """Each file, as written, through Flink's own parser and planner: in the notebook kernel's
+    gateway JVM (a child JVM, as `flink run`'s is), on a TableEnvironment of its own."""
+    assert notebook_kernel.check_error is None, str(notebook_kernel.check_error)[-3000:]
+    stdout = "".join(
+        o.get("text", "") for o in notebook_kernel.check.outputs if o.output_type == "stream"
+    )
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("CHECKED ")]
+    assert lines, f"the SQL check did not run: {notebook_kernel.notebook_error}"[-3000:]
+    checked = json.loads(lines[-1].removeprefix("CHECKED "))
+    assert list(checked) == [p.name for p in sql_files()]
+    assert checked["00_source_iss_location.sql"] == ["SET", "SET", "CREATE TABLE", "CREATE VIEW"]
+    for name in ("10_speed.sql", "20_stats.sql", "30_crossings.sql"):
+        assert checked[name][:2] == ["SET", "CREATE TABLE"]
+        assert checked[name][-1] == "INSERT"
+    # Flink ran the DDL (public API): the tables and views exist in the throwaway environment.
+    (tables_line,) = [ln for ln in stdout.splitlines() if ln.startswith("TABLES ")]
+    tables, views = json.loads(tables_line.removeprefix("TABLES "))
+    sinks = {"iss_location", "iss_speed", "iss_stats", "iss_events"}
+    assert sinks <= set(tables) - set(views)
+    assert {"iss_location_clean", "iss_legs", "iss_speed_legs"} <= set(views)
+
+
+@pytest.mark.timeout(NOTEBOOK_TIMEOUT_S)
+def test_notebook_runs_top_to_bottom(notebook_kernel):
+    """02_flink_sql.ipynb against the session broker and fresh topics; its JVM goes with its
+    kernel."""
+    settings, nb = notebook_kernel.settings, notebook_kernel.nb
+    assert notebook_kernel.notebook_error is None, str(notebook_kernel.notebook_error)[-3000:]
+    cells = [c for c in nb.cells if c is not notebook_kernel.check]
+    errors = [o for c in cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
-    assert NOTEBOOK.read_bytes() == stored, "the notebook file was modified"
+    assert NOTEBOOK.read_bytes() == notebook_kernel.stored, "the notebook file was modified"
     # Two orbits (186 positions): 185 speeds; 19 closed windows, the 20th stays open.
     speeds = read_committed(settings, settings.topics.speed, expected=185, timeout_s=30)
     assert len(speeds) == 185
@@ -577,14 +615,19 @@ def test_notebook_runs_top_to_bottom(topic_factory, monkeypatch, tmp_path):
     events = read_committed(settings, settings.topics.events, expected=1, timeout_s=5)
     assert events and {e["event"] for e in events} <= {"equator", "antimeridian"}
 
+    home = str(notebook_kernel.home)
+
     def jvms() -> list[psutil.Process]:
         found = []
         for p in psutil.process_iter(["cmdline"]):
-            if str(tmp_path) in " ".join(p.info["cmdline"] or []):
+            if home in " ".join(p.info["cmdline"] or []):
                 found.append(p)
         return found
 
-    _gone, alive = psutil.wait_procs(jvms(), timeout=30)
+    running = jvms()
+    assert running, "no JVM of the kernel found"
+    shut_down(notebook_kernel.client)
+    _gone, alive = psutil.wait_procs(running, timeout=30)
     for p in alive:
         p.kill()
     assert not alive, f"the kernel's JVM outlived it: {alive}"

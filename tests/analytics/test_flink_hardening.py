@@ -316,14 +316,16 @@ def standalone_cluster(tmp_path_factory):
         assert run.returncode == 0, out
 
     def stop() -> None:
-        pids = daemons()
-        for script in ("taskmanager.sh", "jobmanager.sh"):
-            subprocess.run([bin_dir / script, "stop"], env=env, capture_output=True, timeout=120)
-        _gone, alive = psutil.wait_procs(
-            [psutil.Process(p) for p in pids if psutil.pid_exists(p)], 30
-        )
+        # What `taskmanager.sh stop` and `jobmanager.sh stop` do (flink-daemon.sh: SIGTERM, and
+        # SIGKILL if still there after 10 s), without the scripts: each of them starts two JVMs
+        # of its own first (BashJavaUtils reads the configuration; `java -XshowSettings`).
+        daemon_processes = [psutil.Process(p) for p in daemons() if psutil.pid_exists(p)]
+        for process in daemon_processes:
+            process.terminate()
+        _gone, alive = psutil.wait_procs(daemon_processes, 10)
         for process in alive:
             process.kill()
+        psutil.wait_procs(alive, 10)
         for pgid in groups:
             lifeline.untie(pgid)
 
