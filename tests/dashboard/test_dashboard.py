@@ -34,7 +34,7 @@ BASE_TS = int(time.time()) - 50_000
 
 def position_line(page) -> str:
     """The first line of the readouts text: the newest position's own."""
-    text = page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-readouts').text")
+    text = page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-readouts').content")
     return text.split("\n")[0]
 
 
