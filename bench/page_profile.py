@@ -102,6 +102,12 @@ def main() -> None:
         default=Settings().dashboard.buffer_size + 10,
         help="records sent first, at 20/s (default: a full table)",
     )
+    parser.add_argument(
+        "--step",
+        type=int,
+        default=60,
+        help="record time between records, s (60: the real rate, each brings a new next orbit)",
+    )
     parser.add_argument("--top", type=int, default=25, help="functions listed")
     parser.add_argument("--save", type=Path, help="write the CPU profile (.cpuprofile) here")
     args = parser.parse_args()
@@ -116,7 +122,9 @@ def main() -> None:
             cdp = page.context.new_cdp_session(page)
             cdp.send("Performance.enable")
             base = int(time.time()) - 200_000 + int(uuid.uuid4().int % 50_000)
-            warm = send_records(topics, args.warm, 20.0, base - args.warm - 10)
+            warm = send_records(
+                topics, args.warm, 20.0, base - (args.warm + 10) * args.step, args.step
+            )
             latencies([page], warm, max(warm))  # JIT, first paints, the table filled
             time.sleep(2)  # the warm records' last paints
             idle, idle_cpu, idle_s = metrics(cdp), chromium_cpu_s(), time.monotonic()
@@ -127,7 +135,7 @@ def main() -> None:
             load = os.getloadavg()[0]
             log.info("measuring %d records at 2/s", args.records)
             before, cpu, took_s = metrics(cdp), chromium_cpu_s(), time.monotonic()
-            sent = send_records(topics, args.records, 2.0, base)
+            sent = send_records(topics, args.records, 2.0, base, args.step)
             took = latencies([page], sent, max(sent))
             time.sleep(1)  # the last record's paint
             took_s = time.monotonic() - took_s
@@ -136,7 +144,8 @@ def main() -> None:
             cdp.send("Profiler.enable")
             cdp.send("Profiler.setSamplingInterval", {"interval": 200})  # µs
             cdp.send("Profiler.start")
-            profiled = send_records(topics, args.records, 2.0, base + args.records)
+            later = base + args.records * args.step
+            profiled = send_records(topics, args.records, 2.0, later, args.step)
             latencies([page], profiled, max(profiled))
             time.sleep(1)
             profile = cdp.send("Profiler.stop")["profile"]

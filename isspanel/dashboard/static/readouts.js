@@ -63,7 +63,9 @@ if (radius != null) {
   // The place sees the ISS above its horizon while the ISS is within the same radius.
   if (place.data.lat.length > 0) add(circle(place.data.lat[0], place.data.lon[0], radius), place_color);
 }
-circles.data = out;
+// Streamed with a rollover of as many rows, not set as new data: the legend (positions.js).
+if (out.xs.length > 0) circles.stream(out, out.xs.length);
+else if ((circles.get_length() ?? 0) > 0) circles.data = out;
 
 const number = (value, digits) => value.toLocaleString('en-US', {
   minimumFractionDigits: digits, maximumFractionDigits: digits});
