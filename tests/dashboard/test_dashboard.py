@@ -103,6 +103,23 @@ def test_a_produced_record_tops_the_table_and_moves_the_marker(live, open_page):
     wait_until(lambda: "Source: live API" in all_text(page), 10, "the source in the status")
 
 
+def test_the_map_draws_the_next_orbit_the_server_made_and_follows_it(live, open_page):
+    """The line draws a browser-only copy of the synced orbit (world_map.py), streamed into
+    it: equal at load and after a new orbit, whatever their lengths."""
+    settings, server = live
+    page = open_page(server.url)
+
+    def shown(name: str) -> str:
+        return json.dumps(model_data(page, name))  # NaN (a break) compares equal as text
+
+    wait_until(lambda: model_data(page, "orbit")["x"], 20, "the orbit drawn at load")
+    assert shown("orbit") == shown("predicted")
+    before = shown("predicted")
+    publish(settings, [IssRecord(BASE_TS + 42 * 60, 1.0, 2.0, "sgp4")])  # a minute on
+    wait_until(lambda: shown("predicted") != before, 10, "the server's new orbit")
+    wait_until(lambda: shown("orbit") == shown("predicted"), 5, "the new orbit drawn")
+
+
 def test_two_browsers_both_update(live, open_page):
     settings, server = live
     pages = [open_page(server.url), open_page(server.url)]
