@@ -120,6 +120,40 @@ def test_the_map_draws_the_next_orbit_the_server_made_and_follows_it(live, open_
     wait_until(lambda: shown("orbit") == shown("predicted"), 5, "the new orbit drawn")
 
 
+SENT_JS = """
+window.isspanelSent = [];
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  if (typeof data === 'string') window.isspanelSent.push(data);
+  return send.call(this, data);
+};
+"""
+
+
+def test_a_record_makes_the_page_send_nothing_back(live, open_page):
+    """What the page derives from a record stays in the browser: BokehJS sends a stream
+    into a source to the server even when the source is not syncable (the map's marker,
+    circles and orbit are streamed: world_map.py)."""
+    settings, server = live
+    page = open_page(server.url)
+    wait_until(lambda: model_data(page, "orbit")["x"], 20, "the page drawn")
+    # What the page sends its server, kept from the new page's start (the socket opens then).
+    page.add_init_script(SENT_JS)
+    page.reload()
+    wait_until(lambda: model_data(page, "orbit")["x"], 20, "the page drawn again")
+    record = IssRecord(BASE_TS + 43 * 60, -5.0, 100.0, "sgp4")  # a minute on: a new orbit
+    publish(settings, [record])
+    wait_until(lambda: model_data(page, "iss")["lat"] == [-5.0], 10, "the marker moved")
+    wait_until(
+        lambda: json.dumps(model_data(page, "orbit")) == json.dumps(model_data(page, "predicted")),
+        5,
+        "the new orbit drawn",
+    )
+    sent = page.evaluate("() => window.isspanelSent")
+    assert sent, "the page's own messages were not seen"  # its ready event at least
+    assert not [f for f in sent if "ColumnsStreamed" in f], sent
+
+
 def test_two_browsers_both_update(live, open_page):
     settings, server = live
     pages = [open_page(server.url), open_page(server.url)]

@@ -64,7 +64,7 @@ if (radius != null) {
   if (place.data.lat.length > 0) add(circle(place.data.lat[0], place.data.lon[0], radius), place_color);
 }
 // Streamed with a rollover of as many rows, not set as new data: the legend (positions.js).
-if (out.xs.length > 0) circles.stream(out, out.xs.length);
+if (out.xs.length > 0) circles.stream(out, out.xs.length, {sync: false});
 else if ((circles.get_length() ?? 0) > 0) circles.data = out;
 
 const number = (value, digits) => value.toLocaleString('en-US', {
