@@ -70,14 +70,17 @@ def open_pages(browser, url: str, count: int, ready: str):
     return pages
 
 
-def send_records(settings, count: int, rate_hz: float, base: int) -> dict[int, float]:
+def send_records(
+    settings, count: int, rate_hz: float, base: int, step: int = 1
+) -> dict[int, float]:
+    """``count`` records at ``rate_hz``, from record time ``base``, ``step`` s apart in it."""
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka.bootstrap_servers, acks=1, linger_ms=0
     )
     sent: dict[int, float] = {}
     next_at = time.monotonic()
     for i in range(count):
-        record = IssRecord(base + i, (i % 100) * 0.5 - 25, (i * 3.7) % 360 - 180, "sgp4")
+        record = IssRecord(base + i * step, (i % 100) * 0.5 - 25, (i * 3.7) % 360 - 180, "sgp4")
         payload = record.to_json()
         sent[record.timestamp] = time.time() * 1000
         producer.send(settings.topics.location, key=b"25544", value=payload)

@@ -89,6 +89,7 @@ class LiveView(pn.viewable.Viewer):
             scratch = ColumnDataSource({}, syncable=False)  # positions.js fills rows and iss
             if "map" in self.parts:
                 self.map = WorldMap(self.positions, self._source(TRACK))
+                self.map.hook([])  # the data comes as a change: no ready hook
             if "table" in self.parts:
                 self.table = PositionsTable(column)
                 # Shown alone, nothing else refers to the positions: a model nothing refers

@@ -93,6 +93,7 @@ class DashboardPage(pn.viewable.Viewer):
         ready: list[CustomJS] = []
         on_any_change(self.positions, derive, ready)
         self.readouts.hook(ready)
+        self.map.hook(ready)
         self.beat_s = hub.settings.dashboard.page_beat_s
         link_args = {
             "stall_ms": hub.settings.dashboard.page_stall_s * 1000,

@@ -9,7 +9,8 @@ place, from them (``static/readouts.js``). A record costs the server nothing mor
 from __future__ import annotations
 
 import panel as pn
-from bokeh.models import ColumnDataSource, CustomJS, Div
+from bokeh.models import Column, ColumnDataSource, CustomJS, Pane
+from bokeh.models.dom import Text
 
 from isspanel.dashboard.static_files import static_text
 from isspanel.dashboard.world_map import WorldMap
@@ -32,21 +33,22 @@ class ReadoutsView(pn.viewable.Viewer):
     def __init__(self, positions: ColumnDataSource, world: WorldMap, **params):
         super().__init__(**params)
         self.place = ColumnDataSource({"x": [], "y": [], "lat": [], "lon": []}, name="place")
-        # Written by the browser only (readouts.js): never synced back.
-        self.text = Div(
-            text="Waiting for the first position…",
-            name="iss-readouts",
-            render_as_text=True,  # plain text: nothing in it is ever parsed as HTML
-            syncable=False,
-            height=40,  # two lines, always: a new record never changes the page's layout
-            sizing_mode="stretch_width",
-            styles={
-                "font": "13px system-ui, sans-serif",
-                "white-space": "pre",  # the position's line, then the readouts' line
-                "overflow": "hidden",
-            },
-            stylesheets=[static_text("readouts.css")],  # a line too long for the width ends in "…"
+        # Written by the browser only (readouts.js): never synced back. A text node of
+        # Bokeh's DOM models, not a Div: a new text in a Div rerenders it and lays the whole
+        # page out again (bench/page_profile.py: 26 ms a record), a Text only sets its node's
+        # text. The Pane holding it is no layout (Bokeh lays out LayoutDOMs only), and the
+        # Column around it has a fixed height: a record never changes the page's layout.
+        self.text = Text(
+            content="Waiting for the first position…", name="iss-readouts", syncable=False
         )
+        box = Pane(
+            elements=[self.text],
+            css_classes=["iss-readouts"],
+            # The position's line, then the readouts' line; each cut at the map's width with
+            # an ellipsis (readouts.css).
+            stylesheets=[static_text("readouts.css")],
+        )
+        self._box = Column(children=[box], height=40, sizing_mode="stretch_width")
         self.circles = ColumnDataSource(
             {"xs": [], "ys": [], "color": []}, name="circles", syncable=False
         )
@@ -76,7 +78,7 @@ class ReadoutsView(pn.viewable.Viewer):
             },
             code=static_text("readouts.js"),
         )
-        self._pane = pn.pane.Bokeh(self.text, sizing_mode="stretch_width")
+        self._pane = pn.pane.Bokeh(self._box, sizing_mode="stretch_width")
 
     def __panel__(self):
         return self._pane

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import panel as pn
 from bokeh.layouts import gridplot
-from bokeh.models import ColumnDataSource, HoverTool, WMTSTileSource
+from bokeh.models import ColumnDataSource, CustomJS, HoverTool, WMTSTileSource
 from bokeh.plotting import figure
 
 from isspanel.dashboard.map_data import land_data
+from isspanel.dashboard.static_files import static_text
 from isspanel.geo.mercator import mercator
 
 
@@ -54,7 +55,16 @@ class WorldMap(pn.viewable.Viewer):
         self.tiles = None
         self.night = ColumnDataSource({"x": [], "y": []}, name="night")
         self.land = ColumnDataSource(land_data(), name="land")
-        self.predicted = ColumnDataSource({"x": [], "y": []}, name="predicted")
+        self.predicted = ColumnDataSource({"x": [], "y": []}, name="predicted")  # the hub's
+        # What the line draws: a browser-only copy of it (static/stream_copy.js), so that a
+        # new orbit does not make the legend build its DOM again. tags: the copy refers to the
+        # synced source, which nothing else does (a model nothing refers to is not sent).
+        self.orbit = ColumnDataSource(
+            {"x": [], "y": []}, name="orbit", syncable=False, tags=[self.predicted]
+        )
+        self.copy_orbit = CustomJS(
+            args={"src": self.predicted, "dst": self.orbit}, code=static_text("stream_copy.js")
+        )
         self.points = positions
         self.track = track  # a segment per position, from the hub (track.py); NaN: not drawn
         self.iss = ColumnDataSource(
@@ -73,7 +83,7 @@ class WorldMap(pn.viewable.Viewer):
         f.line(
             "x",
             "y",
-            source=self.predicted,
+            source=self.orbit,
             line_color="#7b3fa0",
             line_width=1.5,
             line_dash="dashed",
@@ -127,6 +137,11 @@ class WorldMap(pn.viewable.Viewer):
 
     def __panel__(self):
         return self._pane
+
+    def hook(self, ready: list) -> None:
+        """Copy the next orbit to what the map draws on every change of it, and at load."""
+        self.predicted.js_on_change("data", self.copy_orbit)
+        ready.append(self.copy_orbit)
 
     def show_tiles(self, visible: bool) -> None:
         if self.tiles is None and visible:

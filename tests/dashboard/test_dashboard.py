@@ -34,7 +34,7 @@ BASE_TS = int(time.time()) - 50_000
 
 def position_line(page) -> str:
     """The first line of the readouts text: the newest position's own."""
-    text = page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-readouts').text")
+    text = page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-readouts').content")
     return text.split("\n")[0]
 
 
@@ -101,6 +101,57 @@ def test_a_produced_record_tops_the_table_and_moves_the_marker(live, open_page):
     assert marker["x"] == [pytest.approx(x)] and marker["y"] == [pytest.approx(y)]
     # The status shows counts and source within a health refresh (2 s) of a record.
     wait_until(lambda: "Source: live API" in all_text(page), 10, "the source in the status")
+
+
+def test_the_map_draws_the_next_orbit_the_server_made_and_follows_it(live, open_page):
+    """The line draws a browser-only copy of the synced orbit (world_map.py), streamed into
+    it: equal at load and after a new orbit, whatever their lengths."""
+    settings, server = live
+    page = open_page(server.url)
+
+    def shown(name: str) -> str:
+        return json.dumps(model_data(page, name))  # NaN (a break) compares equal as text
+
+    wait_until(lambda: model_data(page, "orbit")["x"], 20, "the orbit drawn at load")
+    assert shown("orbit") == shown("predicted")
+    before = shown("predicted")
+    publish(settings, [IssRecord(BASE_TS + 42 * 60, 1.0, 2.0, "sgp4")])  # a minute on
+    wait_until(lambda: shown("predicted") != before, 10, "the server's new orbit")
+    wait_until(lambda: shown("orbit") == shown("predicted"), 5, "the new orbit drawn")
+
+
+SENT_JS = """
+window.isspanelSent = [];
+const send = WebSocket.prototype.send;
+WebSocket.prototype.send = function (data) {
+  if (typeof data === 'string') window.isspanelSent.push(data);
+  return send.call(this, data);
+};
+"""
+
+
+def test_a_record_makes_the_page_send_nothing_back(live, open_page):
+    """What the page derives from a record stays in the browser: BokehJS sends a stream
+    into a source to the server even when the source is not syncable (the map's marker,
+    circles and orbit are streamed: world_map.py)."""
+    settings, server = live
+    page = open_page(server.url)
+    wait_until(lambda: model_data(page, "orbit")["x"], 20, "the page drawn")
+    # What the page sends its server, kept from the new page's start (the socket opens then).
+    page.add_init_script(SENT_JS)
+    page.reload()
+    wait_until(lambda: model_data(page, "orbit")["x"], 20, "the page drawn again")
+    record = IssRecord(BASE_TS + 43 * 60, -5.0, 100.0, "sgp4")  # a minute on: a new orbit
+    publish(settings, [record])
+    wait_until(lambda: model_data(page, "iss")["lat"] == [-5.0], 10, "the marker moved")
+    wait_until(
+        lambda: json.dumps(model_data(page, "orbit")) == json.dumps(model_data(page, "predicted")),
+        5,
+        "the new orbit drawn",
+    )
+    sent = page.evaluate("() => window.isspanelSent")
+    assert sent, "the page's own messages were not seen"  # its ready event at least
+    assert not [f for f in sent if "ColumnsStreamed" in f], sent
 
 
 def test_two_browsers_both_update(live, open_page):

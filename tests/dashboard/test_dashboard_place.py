@@ -1,6 +1,6 @@
 """Readouts, footprint and a place with its passes, on the served dashboard in Chromium.
 
-The page reads the models (sources, the readouts Div), never SlickGrid's rendering; every
+The page reads the models (sources, the readouts text), never SlickGrid's rendering; every
 wait is on a condition, never on the machine's speed.
 """
 
@@ -51,7 +51,7 @@ def served(tmp_path_factory, kafka_settings):
 
 def readout_text(page) -> str:
     """The readouts' line: the last of the readouts text (the first is the position's)."""
-    text = page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-readouts').text")
+    text = page.evaluate("() => Bokeh.documents[0].get_model_by_name('iss-readouts').content")
     return text.split("\n")[-1]
 
 
@@ -115,7 +115,7 @@ def test_a_readouts_line_too_long_for_the_map_ends_in_an_ellipsis(served, open_p
     page = open_page(server.url)
     wait_until(lambda: "Altitude" in readout_text(page), 20, "the readouts")
     page.set_viewport_size({"width": 760, "height": 900})  # the map's column: ~300 px
-    line = page.locator(".bk-clearfix", has_text="Altitude")  # the Div's text box (Bokeh's)
+    line = page.locator(".iss-readouts", has_text="Altitude")  # the readouts' box
     clipped = "(e) => e.scrollWidth > e.clientWidth"
     wait_until(lambda: line.evaluate(clipped), 10, "a line wider than the map")
     assert line.evaluate("(e) => getComputedStyle(e).textOverflow") == "ellipsis"

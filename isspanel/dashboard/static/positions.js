@@ -22,14 +22,22 @@ rows.data = {
 };
 // BokehJS redraws a DataTable's grid when its view's indices change, and a source replaced
 // by one of the same length keeps them: a full table (100 rows, which the backfill makes the
-// usual case) drew its old rows for good. A new length redraws by itself, so the view is
-// told only when the length stayed: the grid is drawn once per record either way.
+// usual case) drew its old rows for good. A new length redraws by itself (twice: the view
+// sets its indices, then their map), so the view is told only when the length stayed.
 if (table && n === before) table.view.change.emit();
 const last = n - 1;
-iss.data = last < 0 ? {x: [], y: [], time: [], lat: [], lon: [], source: []} : {
-  x: [data.x[last]], y: [data.y[last]], time: [data.time[last]],
-  lat: [data.lat[last]], lon: [data.lon[last]], source: [data.source[last]],
-};
+// The marker's one row is streamed with a rollover of one, not set as new data: a new data
+// object is a change of the source, and on any change of a model its items reach, Bokeh's
+// legend (3.9) builds its DOM again, with a canvas per item and a forced style recalculation.
+// sync false: BokehJS would send the stream to the server (stream_copy.js).
+if (last < 0) {
+  if ((iss.get_length() ?? 0) > 0) iss.data = {x: [], y: [], time: [], lat: [], lon: [], source: []};
+} else {
+  iss.stream({
+    x: [data.x[last]], y: [data.y[last]], time: [data.time[last]],
+    lat: [data.lat[last]], lon: [data.lon[last]], source: [data.source[last]],
+  }, 1, {sync: false});
+}
 // For the latency benchmark: when each newest position arrived, as [key, epoch ms].
 if (last >= 0) (window.isspanelArrivals = window.isspanelArrivals || []).push([data.ts[last], Date.now()]);
 if (last >= 0) window.isspanelNewest = {n: data.n[last], at: data.at[last], km: data.model_km[last]};

@@ -2,7 +2,7 @@
 // the positions source (whose rows the hub made once, for every session) and the session's
 // place. Runs when either changes, and once at load.
 // args: positions (synced), place (lat, lon: the session's place, or empty), circles
-// (xs, ys, color: browser-only), text (the readouts Div, browser-only), earth_km (the
+// (xs, ys, color: browser-only), text (the readouts text node, browser-only), earth_km (the
 // sphere's radius), r_mercator, max_lat, points (per circle), footprint_color, place_color.
 const data = positions.data;
 const last = data.ts.length - 1;
@@ -63,14 +63,16 @@ if (radius != null) {
   // The place sees the ISS above its horizon while the ISS is within the same radius.
   if (place.data.lat.length > 0) add(circle(place.data.lat[0], place.data.lon[0], radius), place_color);
 }
-circles.data = out;
+// Streamed with a rollover of as many rows, not set as new data: the legend (positions.js).
+if (out.xs.length > 0) circles.stream(out, out.xs.length, {sync: false});
+else if ((circles.get_length() ?? 0) > 0) circles.data = out;
 
 const number = (value, digits) => value.toLocaleString('en-US', {
   minimumFractionDigits: digits, maximumFractionDigits: digits});
 // The position's own line first: here, not in the map's title, whose every change lays the
 // whole figure out again (bench/page_profile.py: 19 ms a record in each page).
 if (last < 0) {
-  text.text = 'Waiting for the first position…';
+  text.content = 'Waiting for the first position…';
 } else {
   const parts = [];
   if (cell('alt_km') == null) {
@@ -82,6 +84,6 @@ if (last < 0) {
   }
   if (cell('over') != null) parts.push(`over ${cell('over')}`);
   if (radius != null) parts.push(`footprint radius ${number(radius, 0)} km`);
-  text.text = `ISS at ${data.lat[last].toFixed(4)}°, ${data.lon[last].toFixed(4)}° — ` +
+  text.content = `ISS at ${data.lat[last].toFixed(4)}°, ${data.lon[last].toFixed(4)}° — ` +
     `${data.time[last]} UTC (record ${data.n[last]})\n` + parts.join(' · ');
 }
