@@ -27,12 +27,13 @@ class PagePool:
 
     A page loaded in a tab that has shown the dashboard before costs Chromium half the CPU
     of one in a new tab: 1.5 against 3.1 CPU-s (measured; a new tab starts a renderer
-    process and compiles BokehJS and Panel, 2.9 MB of scripts, again; a new tab in a context
-    whose HTTP cache holds them costs as much as one in a new context). The browser tests
-    load hundreds of pages. A page comes back on about:blank at the viewport it started
-    with, so the next test gets a tab that shows nothing, with its own error list. The app
-    keeps nothing in the browser (no cookies, no storage); a test that changes a page beyond
-    that (an init script, a route) asks for a page of its own (``PagePool.own``).
+    process and takes BokehJS and Panel, 2.9 MB of scripts, into it afresh; a new tab in a
+    context whose HTTP cache holds them costs as much as one in a new context), and the
+    browser tests load about a hundred pages. A page comes back on about:blank at the
+    viewport it started with, so the next test gets a tab that shows nothing, with its own
+    error list. The app keeps nothing in the browser (no cookies, no storage); a test that
+    changes a page beyond that (an init script, a route) asks for a page of its own
+    (``PagePool.own``).
     """
 
     def __init__(self, browser: Browser):
