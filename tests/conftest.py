@@ -24,6 +24,8 @@ from tests.tle_helpers import days_ago, write_tle
 
 logging.getLogger("kafka").setLevel(logging.WARNING)
 
+pytest_plugins = ("tests.pages",)  # the browser fixtures: browser, page_pool, open_page
+
 
 # The suite starts dozens of short-lived JVMs (brokers, Flink gateways, Flink clusters) on two
 # cores: the C1 compiler alone and the serial GC start each on about half the CPU (a broker
@@ -375,55 +377,6 @@ def fake_api() -> Iterator[FakeApi]:
     api = FakeApi()
     yield api
     api.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's headless Chromium (never a downloaded one), one per test module."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def open_page(browser):
-    """Open pages that record console errors; each must end with none and no traceback."""
-    from tests.browser import all_text, wait_ready
-
-    opened = []
-    closers = {}
-
-    def open_(url: str, expect_errors: bool = False):
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
-        page.console_errors = errors  # for page_state's failure messages
-        page.goto(url)
-        wait_ready(page)
-        opened.append((context, page, errors, expect_errors))
-        closers[page] = lambda: (context.close(), errors)[1]
-        return page
-
-    def close_(page) -> list[str]:
-        """Close a page now (before its server stops); return its console errors so far."""
-        return closers.pop(page)()
-
-    open_.close = close_
-
-    yield open_
-    for context, page, errors, expect_errors in opened:
-        if not expect_errors and not page.is_closed():
-            assert "Traceback" not in all_text(page)
-            assert errors == [], errors
-        context.close()
 
 
 @pytest.fixture

@@ -262,18 +262,15 @@ def test_stopping_the_server_shows_disconnected(kafka_settings, topic_factory, t
         server.stop()
 
 
-def test_a_closed_tab_unsubscribes_its_session(live, browser):
+def test_a_closed_tab_unsubscribes_its_session(live, browser, open_page):
     settings, server = live
-    context = browser.new_context()
+    context = browser.new_context()  # a tab of its own: closing it is the test
     page = context.new_page()
     page.goto(server.url)
     wait_ready(page)
     count = lambda: int(page.inner_text(".sessions").split()[0])  # noqa: E731
     wait_until(lambda: count() >= 1, 5, "the session count")
-    other = browser.new_context()
-    watcher = other.new_page()
-    watcher.goto(server.url)
-    wait_ready(watcher)
+    watcher = open_page(server.url)
     # Both pages show the same count once each status has refreshed with both sessions in it.
     # At least 2: the status is refreshed every 2 s, and a watcher ready before that showed the
     # count from before it (1), as the first page still did: "agreeing" on 1, nothing to drop.
@@ -290,7 +287,6 @@ def test_a_closed_tab_unsubscribes_its_session(live, browser):
         "the closed session to be dropped",
         shown=lambda: page_state(watcher),
     )
-    other.close()
 
 
 def test_the_page_shows_analytics_from_flink_topics(live, open_page):
@@ -422,7 +418,7 @@ def test_a_broker_restart_shows_in_the_status_and_streaming_resumes(tmp_path, op
 
 
 def test_pages_opened_while_records_stream_all_show_the_next_record(
-    topic_factory, tmp_path, browser
+    topic_factory, tmp_path, open_page
 ):
     """A page whose session starts while the hub is busy must not lose its updates.
 
@@ -453,20 +449,15 @@ def test_pages_opened_while_records_stream_all_show_the_next_record(
     try:
         thread.start()
         for n in range(12):
-            context = browser.new_context()
-            try:
-                page = context.new_page()
-                page.goto(server.url)
-                wait_ready(page)
-                loaded = (table_keys(page) or [0])[0]
-                wait_on(
-                    page,
-                    lambda p=page, k=loaded: (table_keys(p) or [0])[0] > k,
-                    15,
-                    f"page {n + 1} of 12 to show a record newer than {loaded}",
-                )
-            finally:
-                context.close()
+            page = open_page(server.url)
+            loaded = (table_keys(page) or [0])[0]
+            wait_on(
+                page,
+                lambda p=page, k=loaded: (table_keys(p) or [0])[0] > k,
+                15,
+                f"page {n + 1} of 12 to show a record newer than {loaded}",
+            )
+            open_page.close(page)
     finally:
         stop.set()
         thread.join()

@@ -72,15 +72,15 @@ def delay_bokehjs(route) -> None:
     route.continue_()
 
 
-def load_pages(browser, url: str, loads: int, slow_bokehjs: bool = False) -> dict:
-    """Open ``url`` ``loads`` times, each in a new context; report what left the host."""
+def load_pages(pool, url: str, loads: int, slow_bokehjs: bool = False) -> dict:
+    """Open ``url`` ``loads`` times, each a new page (in the module's tabs, or one of its own
+    where BokehJS is held back: a route stays with its page); report what left the host."""
     own = urlparse(url).netloc
     off_host: list[tuple[int, str]] = []
     errors: list[tuple[int, str]] = []
     css: list[tuple[int, str]] = []
     for i in range(loads):
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        page = context.new_page()
+        page = pool.own() if slow_bokehjs else pool.take()
         if slow_bokehjs:
             page.route("**/static/js/bokeh.min.js*", delay_bokehjs)
 
@@ -90,14 +90,15 @@ def load_pages(browser, url: str, loads: int, slow_bokehjs: bool = False) -> dic
                 off_host.append((i, request.url))
 
         page.on("request", on_request)
-        page.on("console", lambda m, i=i: errors.append((i, m.text)) if m.type == "error" else None)
-        page.on("pageerror", lambda e, i=i: errors.append((i, str(e))))
-        page.goto(url)
-        page.wait_for_function(RENDERED, timeout=30_000)
-        # Bokeh renders the whole layout at once: every component has its links by now.
-        page.wait_for_load_state("networkidle")
-        css += [(i, href) for href in page.evaluate(STYLESHEETS)]
-        context.close()
+        try:
+            page.goto(url)
+            page.wait_for_function(RENDERED, timeout=30_000)
+            # Bokeh renders the whole layout at once: every component has its links by now.
+            page.wait_for_load_state("networkidle")
+            css += [(i, href) for href in page.evaluate(STYLESHEETS)]
+        finally:
+            page.remove_listener("request", on_request)
+            errors += [(i, error) for error in pool.give_back(page)]
     return {"off_host": off_host, "errors": errors, "css": css}
 
 
@@ -114,9 +115,9 @@ def load_pages(browser, url: str, loads: int, slow_bokehjs: bool = False) -> dic
         pytest.param(["--num-procs", "2"], 10, False, id="num-procs-2"),
     ],
 )
-def test_every_page_load_stays_on_the_dashboard_host(serve, browser, extra, loads, slow_bokehjs):
+def test_every_page_load_stays_on_the_dashboard_host(serve, page_pool, extra, loads, slow_bokehjs):
     server = serve(*extra)
-    seen = load_pages(browser, server.url, loads, slow_bokehjs)
+    seen = load_pages(page_pool, server.url, loads, slow_bokehjs)
     own = urlparse(server.url).netloc
     assert seen["off_host"] == []
     assert [(i, url) for i, url in seen["css"] if urlparse(url).netloc != own] == []

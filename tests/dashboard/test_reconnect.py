@@ -77,7 +77,7 @@ def says_connected(text: str) -> bool:
 def open_marked(open_page, url: str):
     """Open ``url``, log its banner from now on (across reloads), wait for its rows and a
     connected banner, and mark the page's window (a reload drops the mark)."""
-    page = open_page(url, expect_errors=True)  # the probes' refused connections
+    page = open_page(url, expect_errors=True, own=True)  # the probes' refused connections
     page.add_init_script(BANNER_LOG_JS)
     page.evaluate(BANNER_LOG_JS)
     wait_on(page, lambda: table_keys(page), 20, "the backfilled rows")
