@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 
-from isspanel.processes import children
+from isspanel.processes import alive, children
 from isspanel.settings import Settings
 
 
@@ -64,6 +65,25 @@ def flink_config(settings: Settings) -> dict[str, str]:
     return config
 
 
+def scratch_dir(settings: Settings) -> Path:
+    """This process's Flink scratch folder, ``<home>/flink/tmp/<pid>``; those of processes
+    that have ended are removed.
+
+    Flink's RPC system unpacks a 20 MB jar into ``io.tmp.dirs`` (default /tmp) and deletes it
+    only when the cluster closes, which PyFlink's gateway JVM never does: every run of a job,
+    notebook or test left one in /tmp for good (4.7 GB of them here in two days), and a
+    killed run left the mini-cluster's folders and the table planner's 45 MB jar too.
+    """
+    root = settings.home / "flink" / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.name.isdigit() and not alive(int(old.name)):
+            shutil.rmtree(old, ignore_errors=True)
+    mine = root / str(os.getpid())
+    mine.mkdir(exist_ok=True)
+    return mine
+
+
 def create_table_env(settings: Settings, **config: str):
     """A streaming TableEnvironment: local mini-cluster or remote JobManager, connector jar."""
     from pyflink.common import Configuration
@@ -77,6 +97,13 @@ def create_table_env(settings: Settings, **config: str):
     # process, listening on [::] (all interfaces). Our jobs are pure SQL: in "process" mode a UDF
     # would get a worker process from the JVM instead, and nothing listens.
     os.environ.setdefault("_python_worker_execution_mode", "process")
+    # The JVM's own scratch (the planner's jar) and the mini-cluster's (io.tmp.dirs) in ours.
+    scratch = scratch_dir(settings)
+    jvm_args = os.environ.get("JVM_ARGS", "")
+    if "-Djava.io.tmpdir=" not in jvm_args:  # read by PyFlink when it starts the JVM
+        os.environ["JVM_ARGS"] = f"{jvm_args} -Djava.io.tmpdir={scratch}".strip()
+    if not settings.flink.jobmanager:
+        config = {"io.tmp.dirs": str(scratch), **config}
     conf = Configuration()
     for key, value in (flink_config(settings) | config).items():
         conf.set_string(key, value)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from isspanel.analytics.environment import flink_config, root_cause
+import os
+import subprocess
+import sys
+
+from isspanel.analytics.environment import flink_config, root_cause, scratch_dir
 from isspanel.settings import Settings
 
 TRACE = """\
@@ -52,3 +56,21 @@ def test_the_local_mini_cluster_listens_on_its_bind_address_only(tmp_path):
         "8081",
     )
     assert not set(binds) & set(remote)
+
+
+def test_a_scratch_folder_is_the_processs_own_and_those_of_ended_ones_go(tmp_path):
+    settings = Settings().replace(home=tmp_path)
+    root = tmp_path / "flink" / "tmp"
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (root / ended.stdout.strip()).mkdir(parents=True)
+    (root / ended.stdout.strip() / "flink-rpc-akka.jar").write_bytes(b"20 MB")
+    live = root / str(os.getppid())  # pytest's parent, or xdist's controller: running
+    live.mkdir()
+    mine = scratch_dir(settings)
+    assert mine == root / str(os.getpid()) and mine.is_dir()
+    assert sorted(p.name for p in root.iterdir()) == sorted([mine.name, live.name])

@@ -466,6 +466,9 @@ def test_sigterm_to_the_group_then_a_restart_shows_each_row_once(flink_job):
     done = len(expect.speeds(flink_job.published, settings))
     read_committed(settings, settings.topics.speed, done)
     publish_after(flink_job, [60, 120])  # maybe written, not yet committed, when the JVM dies
+    # The JVM's scratch is the run's own folder under ISS_HOME, never /tmp (scratch_dir).
+    scratch = settings.home / "flink" / "tmp" / str(proc.pid)
+    assert list(scratch.glob("flink-rpc-akka*.jar")), list(scratch.parent.glob("*/*"))
     os.killpg(proc.pid, signal.SIGTERM)
     # Quietly, as every stop (test_flink_hardening.py): no py4j call after it, no flood of
     # errors, no process of the run left behind.
@@ -475,6 +478,7 @@ def test_sigterm_to_the_group_then_a_restart_shows_each_row_once(flink_job):
     _proc, log_path = restart(flink_job, "after-sigterm")
     text = log_path.read_text()
     assert "resuming from " in text and "/checkpoints/" in text, text[-2000:]
+    assert not scratch.exists()  # the next run removed the scratch the ended one left
     assert_each_row_once(flink_job)
 
 
