@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from isspanel.processes import alive, children
@@ -84,6 +85,16 @@ def scratch_dir(settings: Settings) -> Path:
     return mine
 
 
+def scratch_env(settings: Settings, env: MutableMapping[str, str]) -> Path:
+    """This process's scratch folder, made the JVM's temporary folder in ``env``'s JVM_ARGS
+    (read by PyFlink's gateway and Flink's scripts) unless one is set there already."""
+    scratch = scratch_dir(settings)
+    jvm_args = env.get("JVM_ARGS", "")
+    if "-Djava.io.tmpdir=" not in jvm_args:
+        env["JVM_ARGS"] = f"{jvm_args} -Djava.io.tmpdir={scratch}".strip()
+    return scratch
+
+
 def create_table_env(settings: Settings, **config: str):
     """A streaming TableEnvironment: local mini-cluster or remote JobManager, connector jar."""
     from pyflink.common import Configuration
@@ -98,10 +109,7 @@ def create_table_env(settings: Settings, **config: str):
     # would get a worker process from the JVM instead, and nothing listens.
     os.environ.setdefault("_python_worker_execution_mode", "process")
     # The JVM's own scratch (the planner's jar) and the mini-cluster's (io.tmp.dirs) in ours.
-    scratch = scratch_dir(settings)
-    jvm_args = os.environ.get("JVM_ARGS", "")
-    if "-Djava.io.tmpdir=" not in jvm_args:  # read by PyFlink when it starts the JVM
-        os.environ["JVM_ARGS"] = f"{jvm_args} -Djava.io.tmpdir={scratch}".strip()
+    scratch = scratch_env(settings, os.environ)  # JVM_ARGS: read by PyFlink to start the JVM
     if not settings.flink.jobmanager:
         config = {"io.tmp.dirs": str(scratch), **config}
     conf = Configuration()

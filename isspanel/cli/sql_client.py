@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from isspanel.analytics.environment import connector_jar, flink_config
+from isspanel.analytics.environment import connector_jar, flink_config, scratch_env
 from isspanel.analytics.sql import load_sql, sql_files, statement_kind
 from isspanel.settings import Settings
 
@@ -146,8 +146,14 @@ def client_command(
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(FLINK_OPT_DIR=str(opt_dir(settings, home)), FLINK_LOG_DIR=str(log_dir))
+    # The client execs in this process: the scratch named by our pid is the client's, and its
+    # mini-clusters' folders and jars go there, not into /tmp for good (scratch_dir).
+    scratch = scratch_env(settings, env)
+    config = client_config(settings, bounded)
+    if not settings.flink.jobmanager:
+        config["io.tmp.dirs"] = str(scratch)
     argv = ["bash", str(home / "bin" / "sql-client.sh"), "embedded"]
-    for key, value in client_config(settings, bounded).items():
+    for key, value in config.items():
         argv += ["-D", f"{key}={value}"]
     argv += ["-j", str(connector_jar(settings)), "-i", str(init)]
     argv += ["-hist", str(folder / "history"), *(extra or [])]

@@ -101,11 +101,16 @@ def test_the_client_runs_embedded_on_loopback_or_on_a_jobmanager(kafka_settings,
     assert any(n.startswith("flink-sql-gateway-") for n in opt), opt
     assert any(n.startswith("flink-sql-client-") for n in opt), opt
     assert env["FLINK_OPT_DIR"].endswith("opt") and env["FLINK_LOG_DIR"].startswith(str(tmp_path))
+    # Its scratch is the process's own under ISS_HOME (it execs: the pid stays), never /tmp.
+    scratch = tmp_path / "flink" / "tmp" / str(os.getpid())
+    assert options["io.tmp.dirs"] == str(scratch)
+    assert f"-Djava.io.tmpdir={scratch}" in env["JVM_ARGS"]
     remote, _env = sql_client.client_command(
         settings.replace(flink={"jobmanager": "10.1.2.3:8081"})
     )
     options = dict(remote[i + 1].split("=", 1) for i, a in enumerate(remote) if a == "-D")
     assert options["execution.target"] == "remote"
+    assert "io.tmp.dirs" not in options  # the cluster's own machine decides its scratch
     assert (options["rest.address"], options["rest.port"]) == ("10.1.2.3", "8081")
 
 
@@ -210,6 +215,9 @@ def test_the_sql_client_has_the_projects_tables_and_reads_the_topics(positions):
         wide = [s for s in sockets if not s[0].startswith(LOOPBACK)]
         assert not wide, f"listening beyond loopback: {wide} (all: {sockets})"
         assert "ERROR" not in session.text, session.text[-3000:]
+        # The query's mini-cluster unpacks Flink's RPC jar in the client's scratch, not /tmp.
+        scratch = positions.settings.home / "flink" / "tmp" / str(session.proc.pid)
+        assert list(scratch.glob("flink-rpc-akka*.jar")), list(scratch.parent.glob("*/*"))
     finally:
         session.end()
     assert not group_members(session.proc.pid), "a process of the client outlived it"
