@@ -30,6 +30,16 @@ class KafkaSettings:
     port: int = env(9092, "Client port of the local broker.")
     controller_port: int = env(9093, "KRaft controller port of the local broker.")
     heap: str = env("384m", "JVM heap (-Xms/-Xmx) of the local broker.")
+    connect_timeout_s: float = env(
+        5.0,
+        "How long a client waits for the cluster's first answer, s; past it the cluster is"
+        " unreachable (a command says so, the producer holds its records and retries).",
+    )
+
+    @property
+    def connect_timeout_ms(self) -> int:
+        """``connect_timeout_s`` as kafka-python's ``bootstrap_timeout_ms``."""
+        return int(self.connect_timeout_s * 1000)
 
     @property
     def bootstrap_servers(self) -> str:

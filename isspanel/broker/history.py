@@ -68,7 +68,7 @@ class HistoryReader:
                 isolation_level="read_committed",
                 allow_auto_create_topics=False,  # asking about a topic must not create it
                 request_timeout_ms=5_000,
-                bootstrap_timeout_ms=5_000,
+                bootstrap_timeout_ms=settings.kafka.connect_timeout_ms,
                 reconnect_backoff_max_ms=1_000,
                 fetch_max_wait_ms=10,  # it reads only what is there: never wait for more
                 max_partition_fetch_bytes=FETCH_BYTES,

@@ -60,7 +60,7 @@ def read_topic(
             isolation_level=isolation,  # Flink writes in transactions: committed rows only
             allow_auto_create_topics=False,
             request_timeout_ms=5_000,
-            bootstrap_timeout_ms=5_000,
+            bootstrap_timeout_ms=settings.kafka.connect_timeout_ms,
             fetch_max_wait_ms=10,  # read what is there, never wait for more
         )
     except (KafkaError, OSError) as exc:

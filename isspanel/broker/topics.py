@@ -23,11 +23,12 @@ def pipeline_topics(settings: Settings) -> list[str]:
 def ensure_topics(settings: Settings, names: list[str] | None = None) -> list[str]:
     """Create the missing topics; return the names created."""
     names = names or pipeline_topics(settings)
-    # A broker that is down fails this in 5 s, not kafka-python's default 30.
+    # A broker that is down fails this in ISS_KAFKA_CONNECT_TIMEOUT_S (5 s), not in
+    # kafka-python's default 30.
     admin = clients.admin_client(
         bootstrap_servers=settings.kafka.bootstrap_servers,
         client_id="isspanel-admin",
-        bootstrap_timeout_ms=5_000,
+        bootstrap_timeout_ms=settings.kafka.connect_timeout_ms,
     )
     try:
         existing = set(admin.list_topics())

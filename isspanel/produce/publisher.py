@@ -50,7 +50,8 @@ class Publisher:
             "delivery_timeout_ms": 20_000,  # a failed batch comes back to the outbox
             "request_timeout_ms": 10_000,
             "max_block_ms": 5_000,
-            "bootstrap_timeout_ms": 5_000,  # connecting blocks the loop at most this long
+            # Connecting blocks the loop at most this long (ISS_KAFKA_CONNECT_TIMEOUT_S).
+            "bootstrap_timeout_ms": settings.kafka.connect_timeout_ms,
             "reconnect_backoff_max_ms": 2_000,
             **config,
         }

@@ -366,6 +366,9 @@ def test_rows_rolled_back_in_a_transaction_are_never_shown(iss_settings):
 def test_no_broker_is_one_clear_error(iss_settings):
     from tests.conftest import free_port
 
-    settings = iss_settings.replace(kafka={"bootstrap": f"127.0.0.1:{free_port()}"})
+    assert iss_settings.kafka.connect_timeout_s == 5.0  # 1 s here: the test waits it out
+    settings = iss_settings.replace(
+        kafka={"bootstrap": f"127.0.0.1:{free_port()}", "connect_timeout_s": 1.0}
+    )
     with pytest.raises(HistoryError, match="is not reachable"):
         read_at(settings, settings.topics.location, utc(BASE))
