@@ -84,6 +84,26 @@ def prepare_topics(settings: Settings, jobs: list[str]) -> None:
         ) from exc
 
 
+def rest_port_taken(settings: Settings) -> str | None:
+    """Why the local mini-cluster cannot bind its REST port, or None when it can (or when the
+    job goes to a JobManager). Asked before the gateway JVM starts: Flink would find out only
+    in the JVM, after 10-20 CPU-s of start-up, with a BindException."""
+    port = settings.flink.rest_port
+    if settings.flink.jobmanager or not port:
+        return None
+    bind = settings.flink.bind_address
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    with socket.socket(family) as sock:
+        # As the JVM binds it (SO_REUSEADDR, Java's default on Linux): a port in TIME_WAIT is
+        # free to it, one that something listens on is not.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((bind, port))
+        except OSError as exc:
+            return f"{bind or '*'}:{port}: {exc.strerror or exc}"
+    return None
+
+
 # -- waiting and stopping ---------------------------------------------------------------------
 
 
@@ -187,6 +207,14 @@ def run(settings: Settings, jobs: list[str] | None, detach: bool = False) -> int
     quiet_py4j()
     marker = cluster.run_marker(settings) if not settings.flink.jobmanager else nullcontext()
     with stop_signals() as stop, marker:  # marked: `flink cancel` can stop it while it starts
+        taken = rest_port_taken(settings)
+        if taken:
+            log.error(
+                "the Flink REST port is taken (%s): another `isspanel flink run`? Stop it, or "
+                "set ISS_FLINK_REST_PORT. No Flink job was submitted.",
+                taken,
+            )
+            return 1
         try:
             prepare_topics(settings, names)
         except StartError as exc:

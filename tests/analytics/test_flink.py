@@ -1,11 +1,12 @@
 """The Flink SQL jobs, run for real: `isspanel flink run` on a local mini-cluster.
 
-One job run is shared by the module: three orbits of SGP4 positions 60 s apart with poison
-messages mixed in, read back from the speed, stats and events topics; `isspanel flink cancel`
-stops it with a savepoint and the test checks that no JVM is left behind. Then two restarts on
-the same topics, with positions added in between (impossible ones among them): after the
-savepoint, and after a SIGTERM to the process group (the JVM dies with it: no savepoint), a
-read_committed reader sees each leg, window, crossing and anomaly exactly once.
+One job run is shared by the module: on topics that do not exist yet (the run creates them),
+three orbits of SGP4 positions 60 s apart with poison messages mixed in, read back from the
+speed, stats and events topics; `isspanel flink cancel` stops it with a savepoint and the test
+checks that no JVM is left behind. Then two restarts on the same topics, with positions added in
+between (impossible ones among them): after the savepoint, and after a SIGTERM to the process
+group (the JVM dies with it: no savepoint), a read_committed reader sees each leg, window,
+crossing and anomaly exactly once; a Ctrl-C to the group stops the last one with a savepoint.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import itertools
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +30,7 @@ import nbformat
 import psutil
 import pytest
 from jupyter_core.utils import run_sync
+from kafka import KafkaAdminClient
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -35,7 +38,7 @@ from isspanel import lifeline
 from isspanel.analytics import cluster, savepoints
 from isspanel.analytics.environment import web_url
 from isspanel.analytics.sql import sql_files
-from isspanel.broker.topics import ensure_topics, fresh_topics
+from isspanel.broker.topics import fresh_topics, pipeline_topics
 from isspanel.cli.flink import flink_command
 from isspanel.geo.orbit import great_circle_km
 from isspanel.processes import group_members
@@ -119,6 +122,28 @@ def running_jobs(settings: Settings) -> list[dict]:
         return []
 
 
+def topics(settings: Settings) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+LOOPBACK = ("127.", "::1", "::ffff:127.")
+
+
+def listening(pid: int) -> list[tuple[str, str, int]]:
+    """(process, address, port) of every listening TCP socket of ``pid`` and its children."""
+    root = psutil.Process(pid)
+    found = []
+    for process in [root, *root.children(recursive=True)]:
+        for conn in process.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN:
+                found.append((process.name(), conn.laddr.ip, conn.laddr.port))
+    return sorted(found)
+
+
 def start_run(settings: Settings, log_path, *args: str) -> subprocess.Popen:
     """`isspanel flink run` in a process group of its own (the group a terminal signals), tied
     to the test run: it ends even if pytest is killed, and its gateway JVM exits with it."""
@@ -184,7 +209,10 @@ def flink_job(kafka_settings, tmp_path_factory):
             "group": f"isspanel-flink-{tag}",
         },
     )
-    ensure_topics(settings)
+    # None of its topics exists: the run creates them (auto-creation is off on the test
+    # broker), test_run_creates_the_topics_it_reads_and_writes says so.
+    names = pipeline_topics(settings)
+    assert not set(names) & topics(settings)
 
     # A window boundary two hours back: the restarts add positions after these (and the
     # producer refuses positions from the future).
@@ -192,11 +220,9 @@ def flink_job(kafka_settings, tmp_path_factory):
     source = Sgp4Source(settings)
     records = list(source.history(COUNT, step_s=STEP_S, end_ts=end))
     assert records[0].timestamp % WINDOW_S == 0
-    IssProducer(settings, Sgp4Source(settings)).publish_all(records[:101])
-    produce_raw(settings, settings.topics.location, poison(records))
-    IssProducer(settings, Sgp4Source(settings)).publish_all(records[101:])
 
     log_path = home / "flink-run.log"
+    started = time.monotonic()
     proc = start_run(settings, log_path)
     job = Namespace(
         settings=settings,
@@ -208,7 +234,11 @@ def flink_job(kafka_settings, tmp_path_factory):
         restarts=[],  # (process, log) of the later runs
     )
     try:
-        started = time.monotonic()
+        # Published once the run has made the topics, while its JVM starts.
+        wait_until(lambda: set(names) <= topics(settings), 60, "the run's topics", proc, log_path)
+        IssProducer(settings, Sgp4Source(settings)).publish_all(records[:101])
+        produce_raw(settings, settings.topics.location, poison(records))
+        IssProducer(settings, Sgp4Source(settings)).publish_all(records[101:])
         wait_until(lambda: running_jobs(settings), START_TIMEOUT_S, "a RUNNING job", proc, log_path)
         job.descendants = psutil.Process(proc.pid).children(recursive=True)
         job.started_s = time.monotonic() - started
@@ -228,6 +258,16 @@ def flink_job(kafka_settings, tmp_path_factory):
 
 
 # -- the shared job run -----------------------------------------------------------------------
+
+
+def test_run_creates_the_topics_it_reads_and_writes(flink_job):
+    """Auto-creation is off on the test broker: without the runner's topics the job waits mute.
+    None of the four existed before the run (the fixture asserts it)."""
+    settings = flink_job.settings
+    assert set(pipeline_topics(settings)) <= topics(settings)
+    assert "created topic(s)" in flink_job.log_path.read_text()
+    rows = read_committed(settings, settings.topics.speed, expected=COUNT - 1, timeout_s=90)
+    assert len(rows) == COUNT - 1, tail(flink_job.log_path)
 
 
 def test_speeds_are_physical(flink_job):
@@ -327,6 +367,16 @@ def test_live_positions_close_the_open_window(flink_job):
     assert newest["count"] == WINDOW_S // STEP_S  # the leg ending at `end`, then nine more
     # The closing position, then the transaction of the next checkpoint (10 s apart).
     assert latency < 45, f"the window closed {latency:.1f} s after its closing position"
+
+
+def test_the_local_cluster_listens_on_loopback_only(flink_job):
+    """REST (it accepts jobs), blob server, py4j: every listening socket is on loopback."""
+    sockets = listening(flink_job.proc.pid)
+    port = flink_job.settings.flink.rest_port
+    assert any(p == port for _name, _ip, p in sockets), sockets
+    wide = [s for s in sockets if not s[1].startswith(LOOPBACK)]
+    assert not wide, f"listening beyond loopback: {wide} (all: {sockets})"
+    assert running_jobs(flink_job.settings)  # the REST client finds it on 127.0.0.1
 
 
 def test_cancel_stops_the_run_with_a_savepoint_and_its_jvm(flink_job, caplog):
@@ -480,6 +530,25 @@ def test_sigterm_to_the_group_then_a_restart_shows_each_row_once(flink_job):
     assert "resuming from " in text and "/checkpoints/" in text, text[-2000:]
     assert not scratch.exists()  # the next run removed the scratch the ended one left
     assert_each_row_once(flink_job)
+
+
+def test_ctrl_c_stops_the_running_job_with_a_savepoint_quietly(flink_job):
+    """PyFlink's JVM ignores SIGINT: the runner stops the job with a savepoint in the state
+    folder, and the next run resumes from it. A terminal's Ctrl-C reaches the whole foreground
+    process group: SIGINT to the group of the run the SIGTERM test restarted."""
+    running = [(p, log) for p, log in flink_job.restarts if p.poll() is None]
+    if not running:  # run alone: stop the first run, start one
+        stop_first_run(flink_job)
+        running = [restart(flink_job, "before-ctrl-c")]
+    proc, log_path = running[-1]
+    os.killpg(proc.pid, signal.SIGINT)
+    text = assert_quiet_stop(proc, log_path, "SIGINT")
+    assert proc.returncode == 0
+    state = flink_job.settings.home / "flink" / "state"
+    assert f"savepoint file:{state}" in text and "the next run resumes from it" in text
+    assert "the Flink job ended: FINISHED" in text
+    taken = re.search(r"savepoint file:(\S+) taken", text)
+    assert taken and (Path(taken[1]) / "_metadata").is_file(), "no savepoint on disk"
 
 
 def test_a_stop_of_a_starting_job_whose_run_exits_first_reports_its_savepoint(flink_job):
