@@ -34,12 +34,28 @@ PANEL_CDN = "https://cdn.holoviz.org/"
 SHORT_LIFETIME = ["--unused-session-lifetime", "1000", "--check-unused-sessions", "1000"]
 
 
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory, kafka_settings):
+    """`panel serve isspanel` without extra arguments, for the tests that need no other (a
+    server start is 3 CPU-s); they only load pages from it."""
+    from isspanel.broker.topics import fresh_topics
+
+    log_path = tmp_path_factory.mktemp("offline") / "panel.log"
+    server = DashboardServer(fresh_topics(kafka_settings), free_port(), log_path)
+    yield server
+    server.stop()
+    assert "Traceback" not in server.log(), server.log()
+
+
 @pytest.fixture
-def serve(topic_factory, tmp_path):
-    """Start `panel serve isspanel` with extra arguments over fresh topics; stop it after."""
+def serve(topic_factory, tmp_path, request):
+    """`panel serve isspanel` with extra arguments over fresh topics (the module's plain one
+    without); those started here are stopped after the test."""
     servers = []
 
     def start(*extra: str) -> DashboardServer:
+        if not extra:
+            return request.getfixturevalue("plain_server")  # started once, when first asked
         log_path = tmp_path / f"panel-{len(servers)}.log"
         servers.append(DashboardServer(topic_factory(), free_port(), log_path, *extra))
         return servers[-1]
