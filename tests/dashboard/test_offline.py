@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -82,15 +81,25 @@ STYLESHEETS = """() => {
 RENDERED = f"() => ({STYLESHEETS})().some((url) => url.includes('/panel/'))"
 
 
-def delay_bokehjs(route) -> None:
-    # Holds BokehJS back, so the page opens its websocket after Bokeh dropped its session.
-    time.sleep(3)
-    route.continue_()
+def sessions_closed(server: DashboardServer) -> int:
+    return server.log().count("session closed")  # isspanel's line as a session ends
 
 
-def load_pages(pool, url: str, loads: int, slow_bokehjs: bool = False) -> dict:
-    """Open ``url`` ``loads`` times, each a new page (in the module's tabs, or one of its own
-    where BokehJS is held back: a route stays with its page); report what left the host."""
+def held_until(server: DashboardServer, closed: int):
+    """A route handler that holds its request until ``closed`` sessions of ``server`` closed."""
+
+    def hold(route) -> None:
+        wait_until(lambda: sessions_closed(server) >= closed, 20, "the session dropped")
+        route.continue_()
+
+    return hold
+
+
+def load_pages(pool, server: DashboardServer, loads: int, slow_bokehjs: bool = False) -> dict:
+    """Open the server's page ``loads`` times, each a new page (in the module's tabs, or one
+    of its own where BokehJS is held back: a route stays with its page); report what left
+    the host."""
+    url = server.url
     own = urlparse(url).netloc
     off_host: list[tuple[int, str]] = []
     errors: list[tuple[int, str]] = []
@@ -98,7 +107,11 @@ def load_pages(pool, url: str, loads: int, slow_bokehjs: bool = False) -> dict:
     for i in range(loads):
         page = pool.own() if slow_bokehjs else pool.take()
         if slow_bokehjs:
-            page.route("**/static/js/bokeh.min.js*", delay_bokehjs)
+            # BokehJS held back until Bokeh dropped the page's session, so that the page
+            # opens its websocket after: until every session made so far has closed (the
+            # server's own GET's, and per earlier load the page's and the one Bokeh built
+            # from its websocket), this page's too.
+            page.route("**/static/js/bokeh.min.js*", held_until(server, closed=1 + 2 * i + 1))
 
         def on_request(request, i=i):
             local = request.url.startswith(("data:", "blob:"))
@@ -133,7 +146,7 @@ def load_pages(pool, url: str, loads: int, slow_bokehjs: bool = False) -> dict:
 )
 def test_every_page_load_stays_on_the_dashboard_host(serve, page_pool, extra, loads, slow_bokehjs):
     server = serve(*extra)
-    seen = load_pages(page_pool, server.url, loads, slow_bokehjs)
+    seen = load_pages(page_pool, server, loads, slow_bokehjs)
     own = urlparse(server.url).netloc
     assert seen["off_host"] == []
     assert [(i, url) for i, url in seen["css"] if urlparse(url).netloc != own] == []
