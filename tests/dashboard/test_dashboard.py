@@ -239,29 +239,6 @@ def test_the_track_splits_at_the_antimeridian(live, open_page):
     assert max(abs(x1 - x0) for x0, x1 in segments) < mercator(180, 0)[0]
 
 
-def test_stopping_the_server_shows_disconnected(kafka_settings, topic_factory, tmp_path, open_page):
-    settings = topic_factory()
-    server = DashboardServer(settings, free_port(), tmp_path / "panel.log")
-    try:
-        # The stop below makes the page's reconnection attempts console errors; until then
-        # it must have none.
-        page = open_page(server.url, expect_errors=True)
-        banner = page.locator("#isspanel-link")
-        wait_until(lambda: banner.get_attribute("data-state") == "connected", 10, "connected")
-        assert page.console_errors == []
-        server.stop()
-        stopped = time.monotonic()
-        wait_until(
-            lambda: banner.get_attribute("data-state") == "disconnected",
-            5,
-            "the disconnected banner",
-        )
-        assert time.monotonic() - stopped < 2.0
-        assert "reload" in banner.inner_text()
-    finally:
-        server.stop()
-
-
 def test_a_closed_tab_unsubscribes_its_session(live, browser, open_page):
     settings, server = live
     context = browser.new_context()  # a tab of its own: closing it is the test
@@ -326,66 +303,6 @@ def test_the_page_shows_analytics_from_flink_topics(live, open_page):
     assert "<b>ascending</b>" in all_text(page)
 
 
-def test_screenshot_for_the_readme(topic_factory, tmp_path, open_page):
-    """A realistic page; ISS_UPDATE_SCREENSHOT=1 writes it to the README's image."""
-    import os
-
-    from isspanel.settings import PROJECT_ROOT
-    from isspanel.sources.sgp4_model import Sgp4Source
-
-    settings = topic_factory()
-    source = Sgp4Source(settings)
-    publish(settings, list(source.history(100, step_s=60)))
-    server = DashboardServer(settings, free_port(), tmp_path / "panel.log")
-    try:
-        page = open_page(server.url)
-        wait_until(lambda: len(table_keys(page)) == 100, 20, "100 rows")
-        target = tmp_path / "dashboard.png"
-        if os.environ.get("ISS_UPDATE_SCREENSHOT"):
-            target = PROJECT_ROOT / "tests" / "screenshots" / "dashboard.png"
-            target.parent.mkdir(exist_ok=True)
-        page.wait_for_timeout(500)  # let the map finish drawing; a picture, not an assertion
-        page.screenshot(path=str(target))
-        assert target.stat().st_size > 20_000
-        assert open_page.close(page) == []  # before the server stops (see the restart test)
-    finally:
-        server.stop()
-
-
-def test_with_several_server_processes_every_process_sees_every_record(
-    topic_factory, tmp_path, open_page
-):
-    settings = topic_factory()
-    server = DashboardServer(settings, free_port(), tmp_path / "panel.log", "--num-procs", "2")
-    try:
-        pages, pids = [], set()
-        for _ in range(16):  # the kernel picks the process per connection: open until both
-            # Console errors are checked: every page's CSS comes from this server, whichever
-            # process builds its session (panel_assets.py; test_offline.py, num-procs-2).
-            page = open_page(server.url)
-            pid = wait_until(lambda p=page: p.inner_text(".server-pid").split()[-1], 10, "pid")
-            pages.append(page)
-            pids.add(pid)
-            if len(pids) == 2 and len(pages) >= 4:
-                break
-        assert len(pids) == 2, f"all {len(pages)} pages landed on one process"
-        record = IssRecord(BASE_TS + 700 * 60, 12.0, 34.0, "sgp4")
-        publish(settings, [record])
-        for page in pages:
-            wait_until(
-                lambda p=page: table_keys(p)[:1] == [record.timestamp],
-                15,
-                f"every page: {[(table_keys(p)[:2], p.inner_text('.status')) for p in pages]}",
-            )
-        # Closed before the server stops: a page left open probes for the server's return,
-        # and the refused probe is a console error of the teardown, not of the test.
-        for page in pages:
-            assert "Traceback" not in all_text(page)
-            assert open_page.close(page) == []
-    finally:
-        server.stop()
-
-
 def test_a_broker_restart_shows_in_the_status_and_streaming_resumes(tmp_path, open_page):
     from isspanel.broker.local import LocalBroker
     from isspanel.broker.topics import ensure_topics
@@ -417,36 +334,64 @@ def test_a_broker_restart_shows_in_the_status_and_streaming_resumes(tmp_path, op
         broker.stop()
 
 
-def test_pages_opened_while_records_stream_all_show_the_next_record(
+def test_with_several_server_processes_every_page_sees_every_record_even_one_opened_mid_stream(
     topic_factory, tmp_path, open_page
 ):
-    """A page whose session starts while the hub is busy must not lose its updates.
+    """Two server processes (`--num-procs 2`), one server for both checks (a start is 3 CPU-s).
 
-    Panel's page handler (patch_model_css) holds the new document and restores its held
-    events afterwards: a next-tick callback added from the hub's thread in that moment was
-    dropped, and the page never updated again (only its status, from the beat). Twelve pages
-    open one after another while records stream, 10 a second; each must then show a record
-    newer than the newest it loaded with. Each closes once it has: twelve pages left open
-    would each draw every record, more than two cores can (the opening is under test).
+    Every process sees every record: pages on both processes all show the next one.
+
+    A page whose session starts while the hub is busy must not lose its updates. Panel's page
+    handler (patch_model_css) holds the new document and restores its held events afterwards:
+    a next-tick callback added from the hub's thread in that moment was dropped, and the page
+    never updated again (only its status, from the beat). Twelve pages open one after another
+    while records stream, 10 a second; each must then show a record newer than the newest it
+    loaded with. Each closes once it has: twelve pages left open would each draw every record,
+    more than two cores can (the opening is under test).
     """
     import threading
 
     settings = topic_factory()
     server = DashboardServer(settings, free_port(), tmp_path / "panel.log", "--num-procs", "2")
     stop = threading.Event()
-
-    def stream() -> None:
-        publisher = Publisher(settings)
-        ts = BASE_TS + 10 * 60
-        while not stop.is_set():
-            ts += 1
-            publisher.accept(IssRecord(ts, 1.0, 2.0, "sgp4"))
-            publisher.drain()  # accept alone sends on a connected producer only (the loop's)
-            time.sleep(0.1)  # the pace of the stream, not a wait
-        publisher.close()
-
-    thread = threading.Thread(target=stream, daemon=True)
+    thread = None
     try:
+        pages, pids = [], set()
+        for _ in range(16):  # the kernel picks the process per connection: open until both
+            # Console errors are checked: every page's CSS comes from this server, whichever
+            # process builds its session (panel_assets.py; test_offline.py, num-procs-2).
+            page = open_page(server.url)
+            pid = wait_until(lambda p=page: p.inner_text(".server-pid").split()[-1], 10, "pid")
+            pages.append(page)
+            pids.add(pid)
+            if len(pids) == 2 and len(pages) >= 4:
+                break
+        assert len(pids) == 2, f"all {len(pages)} pages landed on one process"
+        record = IssRecord(BASE_TS + 700 * 60, 12.0, 34.0, "sgp4")
+        publish(settings, [record])
+        for page in pages:
+            wait_until(
+                lambda p=page: table_keys(p)[:1] == [record.timestamp],
+                15,
+                f"every page: {[(table_keys(p)[:2], p.inner_text('.status')) for p in pages]}",
+            )
+        # Closed before the server stops: a page left open probes for the server's return,
+        # and the refused probe is a console error of the teardown, not of the test.
+        for page in pages:
+            assert "Traceback" not in all_text(page)
+            assert open_page.close(page) == []
+
+        def stream() -> None:
+            publisher = Publisher(settings)
+            ts = record.timestamp  # newer than every record before
+            while not stop.is_set():
+                ts += 1
+                publisher.accept(IssRecord(ts, 1.0, 2.0, "sgp4"))
+                publisher.drain()  # accept alone sends on a connected producer only (the loop's)
+                time.sleep(0.1)  # the pace of the stream, not a wait
+            publisher.close()
+
+        thread = threading.Thread(target=stream, daemon=True)
         thread.start()
         for n in range(12):
             page = open_page(server.url)
@@ -460,26 +405,50 @@ def test_pages_opened_while_records_stream_all_show_the_next_record(
             open_page.close(page)
     finally:
         stop.set()
-        thread.join()
+        if thread is not None:
+            thread.join()
         server.stop()
 
 
-def test_a_frozen_server_shows_as_stalled_then_connected(topic_factory, tmp_path, open_page):
-    """A server that stops answering (SIGSTOP) keeps the socket open: silence is the sign."""
+def test_screenshot_then_a_frozen_server_shows_stalled_then_connected_then_stopped_disconnected(
+    topic_factory, tmp_path, open_page
+):
+    """A realistic page; ISS_UPDATE_SCREENSHOT=1 writes it to the README's image.
+
+    Then a server that stops answering (SIGSTOP) keeps the socket open: silence is the sign.
+    Last, a server that stops closes it: the page says so at once. One server and one page
+    for the three (a server start is 3 CPU-s, a page load 1.5).
+    """
     import os
     import signal
 
+    from isspanel.settings import PROJECT_ROOT
+    from isspanel.sources.sgp4_model import Sgp4Source
+
     settings = topic_factory()
+    source = Sgp4Source(settings)
+    publish(settings, list(source.history(100, step_s=60)))
+    # A quiet page hears from the server every 1.5 s here (4 s by default); 3.5 s of silence
+    # is "stalled" (9 s by default). The picture is the same.
     server = DashboardServer(settings, free_port(), tmp_path / "panel.log", env=QUICK_LINK)
     try:
-        page = open_page(server.url)
+        # The stop below makes the page's reconnection attempts console errors; until then
+        # it must have none.
+        page = open_page(server.url, expect_errors=True)
+        wait_until(lambda: len(table_keys(page)) == 100, 20, "100 rows")
+        target = tmp_path / "dashboard.png"
+        if os.environ.get("ISS_UPDATE_SCREENSHOT"):
+            target = PROJECT_ROOT / "tests" / "screenshots" / "dashboard.png"
+            target.parent.mkdir(exist_ok=True)
+        page.wait_for_timeout(500)  # let the map finish drawing; a picture, not an assertion
+        page.screenshot(path=str(target))
+        assert target.stat().st_size > 20_000
+
         banner = page.locator("#isspanel-link")
         wait_until(lambda: banner.get_attribute("data-state") == "connected", 10, "connected")
         page.evaluate("() => { window.beforeTheFreeze = true; }")
         os.kill(server.proc.pid, signal.SIGSTOP)
         try:
-            # A quiet page hears from the server every 1.5 s here (4 s by default); 3.5 s of
-            # silence is "stalled" (9 s by default).
             wait_until(lambda: banner.get_attribute("data-state") == "stalled", 12, "stalled")
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)
@@ -490,7 +459,18 @@ def test_a_frozen_server_shows_as_stalled_then_connected(topic_factory, tmp_path
         wait_until(lambda: page.evaluate("() => !window.isspanelLink.probing"), 15, "no probe")
         kept = "() => window.beforeTheFreeze === true && !window.isspanelLink.lost"
         assert page.evaluate(kept), "the page reloaded, or is about to"
-        assert open_page.close(page) == []
+        assert "Traceback" not in all_text(page)
+        assert page.console_errors == []
+
+        server.stop()
+        stopped = time.monotonic()
+        wait_until(
+            lambda: banner.get_attribute("data-state") == "disconnected",
+            5,
+            "the disconnected banner",
+        )
+        assert time.monotonic() - stopped < 2.0
+        assert "reload" in banner.inner_text()
     finally:
         server.stop()
 

@@ -128,7 +128,7 @@ def start_dashboard(tmp_path):
     ],
     ids=["sigterm", "sigterm-num-procs", "sigint-num-procs", "sigint-started-in-background"],
 )
-def test_a_stop_signal_stops_the_server_and_its_workers(
+def test_it_listens_on_loopback_only_and_a_stop_signal_stops_it_and_its_workers(
     start_dashboard, signum, workers, ignore_sigint
 ):
     extra = ["--num-procs", str(workers)] if workers > 1 else []
@@ -137,6 +137,10 @@ def test_a_stop_signal_stops_the_server_and_its_workers(
     )
     children = processes[1:]
     assert len(children) == workers + (workers > 1), [p.cmdline() for p in processes]
+    # It listens on loopback only, every process of it (one start for both checks: 3 CPU-s).
+    sockets = listening(processes)
+    assert port in {p for _ip, p in sockets}
+    assert {ip for ip, _port in sockets} <= LOOPBACK, sockets
 
     proc.send_signal(signum)  # the isspanel process alone, as a service manager does
     proc.wait(60)
@@ -146,13 +150,6 @@ def test_a_stop_signal_stops_the_server_and_its_workers(
     assert proc.returncode == 0, text
     assert f"{signal.Signals(signum).name}: stopping the dashboard" in text
     assert "killing it" not in text, "it stopped on the signal, not on the SIGKILL fallback"
-
-
-def test_listens_on_loopback_only(start_dashboard):
-    _proc, port, processes, _log = start_dashboard()
-    sockets = listening(processes)
-    assert port in {p for _ip, p in sockets}
-    assert {ip for ip, _port in sockets} <= LOOPBACK, sockets
 
 
 def test_panel_serve_with_a_bad_setting_stops_with_one_line():

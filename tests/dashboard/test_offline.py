@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -34,12 +33,28 @@ PANEL_CDN = "https://cdn.holoviz.org/"
 SHORT_LIFETIME = ["--unused-session-lifetime", "1000", "--check-unused-sessions", "1000"]
 
 
+@pytest.fixture(scope="module")
+def plain_server(tmp_path_factory, kafka_settings):
+    """`panel serve isspanel` without extra arguments, for the tests that need no other (a
+    server start is 3 CPU-s); they only load pages from it."""
+    from isspanel.broker.topics import fresh_topics
+
+    log_path = tmp_path_factory.mktemp("offline") / "panel.log"
+    server = DashboardServer(fresh_topics(kafka_settings), free_port(), log_path)
+    yield server
+    server.stop()
+    assert "Traceback" not in server.log(), server.log()
+
+
 @pytest.fixture
-def serve(topic_factory, tmp_path):
-    """Start `panel serve isspanel` with extra arguments over fresh topics; stop it after."""
+def serve(topic_factory, tmp_path, request):
+    """`panel serve isspanel` with extra arguments over fresh topics (the module's plain one
+    without); those started here are stopped after the test."""
     servers = []
 
     def start(*extra: str) -> DashboardServer:
+        if not extra:
+            return request.getfixturevalue("plain_server")  # started once, when first asked
         log_path = tmp_path / f"panel-{len(servers)}.log"
         servers.append(DashboardServer(topic_factory(), free_port(), log_path, *extra))
         return servers[-1]
@@ -66,15 +81,25 @@ STYLESHEETS = """() => {
 RENDERED = f"() => ({STYLESHEETS})().some((url) => url.includes('/panel/'))"
 
 
-def delay_bokehjs(route) -> None:
-    # Holds BokehJS back, so the page opens its websocket after Bokeh dropped its session.
-    time.sleep(3)
-    route.continue_()
+def sessions_closed(server: DashboardServer) -> int:
+    return server.log().count("session closed")  # isspanel's line as a session ends
 
 
-def load_pages(pool, url: str, loads: int, slow_bokehjs: bool = False) -> dict:
-    """Open ``url`` ``loads`` times, each a new page (in the module's tabs, or one of its own
-    where BokehJS is held back: a route stays with its page); report what left the host."""
+def held_until(server: DashboardServer, closed: int):
+    """A route handler that holds its request until ``closed`` sessions of ``server`` closed."""
+
+    def hold(route) -> None:
+        wait_until(lambda: sessions_closed(server) >= closed, 20, "the session dropped")
+        route.continue_()
+
+    return hold
+
+
+def load_pages(pool, server: DashboardServer, loads: int, slow_bokehjs: bool = False) -> dict:
+    """Open the server's page ``loads`` times, each a new page (in the module's tabs, or one
+    of its own where BokehJS is held back: a route stays with its page); report what left
+    the host."""
+    url = server.url
     own = urlparse(url).netloc
     off_host: list[tuple[int, str]] = []
     errors: list[tuple[int, str]] = []
@@ -82,7 +107,11 @@ def load_pages(pool, url: str, loads: int, slow_bokehjs: bool = False) -> dict:
     for i in range(loads):
         page = pool.own() if slow_bokehjs else pool.take()
         if slow_bokehjs:
-            page.route("**/static/js/bokeh.min.js*", delay_bokehjs)
+            # BokehJS held back until Bokeh dropped the page's session, so that the page
+            # opens its websocket after: until every session made so far has closed (the
+            # server's own GET's, and per earlier load the page's and the one Bokeh built
+            # from its websocket), this page's too.
+            page.route("**/static/js/bokeh.min.js*", held_until(server, closed=1 + 2 * i + 1))
 
         def on_request(request, i=i):
             local = request.url.startswith(("data:", "blob:"))
@@ -117,7 +146,7 @@ def load_pages(pool, url: str, loads: int, slow_bokehjs: bool = False) -> dict:
 )
 def test_every_page_load_stays_on_the_dashboard_host(serve, page_pool, extra, loads, slow_bokehjs):
     server = serve(*extra)
-    seen = load_pages(page_pool, server.url, loads, slow_bokehjs)
+    seen = load_pages(page_pool, server, loads, slow_bokehjs)
     own = urlparse(server.url).netloc
     assert seen["off_host"] == []
     assert [(i, url) for i, url in seen["css"] if urlparse(url).netloc != own] == []

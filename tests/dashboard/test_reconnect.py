@@ -8,6 +8,7 @@ server, which must never be "connected".
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -102,6 +103,72 @@ def stop(server: DashboardServer, how: signal.Signals) -> float:
     return time.time()
 
 
+# The arguments of a server that a page may also reach through a LinkProxy (``proxy_port``),
+# and that discards a session left unused within a second or two.
+def link_args(proxy_port: int) -> tuple[str, ...]:
+    return (
+        "--allow-websocket-origin",
+        f"127.0.0.1:{proxy_port}",
+        "--check-unused-sessions",
+        "500",
+        "--unused-session-lifetime",
+        "1000",
+    )
+
+
+# The records of the tests that share the module's server, each newer than any before it,
+# whichever test runs first: a test's next record tops the table.
+MOMENTS = itertools.count(NOW - 3000, 60)
+
+
+class SharedServer:
+    """The module's server on one port, over the module's topics, for the tests that restart
+    a server: the one a test started in place of the one it stopped serves the next test (a
+    server start is 3 CPU-s). A test gets it running (``running``); one left stopped is
+    replaced. A beat and a stall shorter than the product's (QUICK_LINK): silence shows sooner.
+    """
+
+    def __init__(self, settings, folder):
+        self.settings = settings
+        self.port = free_port()
+        self.proxy = LinkProxy(self.port)
+        self.folder = folder
+        self.starts = 0
+        self.server: DashboardServer | None = None
+
+    def start(self) -> DashboardServer:
+        self.starts += 1
+        self.server = DashboardServer(
+            self.settings,
+            self.port,
+            self.folder / f"panel-{self.starts}.log",
+            *link_args(self.proxy.port),
+            env=QUICK_LINK,
+        )
+        return self.server
+
+    def running(self) -> DashboardServer:
+        if self.server is None or self.server.proc.poll() is not None:
+            if self.server is not None:
+                self.server.stop()
+            self.start()
+        return self.server
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        self.proxy.close()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, kafka_settings):
+    from isspanel.broker.topics import fresh_topics
+
+    shared = SharedServer(fresh_topics(kafka_settings), tmp_path_factory.mktemp("reconnect"))
+    yield shared
+    shared.close()
+
+
 def check_down(page, what: str) -> None:
     """While the page has no server: the banner says so and the status line claims no link."""
     wait_on(page, lambda: banner(page) == what, 5, f"a {what} banner")
@@ -116,36 +183,30 @@ def check_down(page, what: str) -> None:
         pytest.param(signal.SIGKILL, "?lat=52.5200&lon=13.4000#map", id="sigkill-place"),
     ],
 )
-def test_a_page_open_across_a_server_restart_shows_the_next_record(
-    topic_factory, tmp_path, open_page, how, tail
-):
-    settings = topic_factory()
-    publish(settings, [IssRecord(NOW - 600, 10.0, 20.0, "sgp4")])
-    port = free_port()
-    server = DashboardServer(settings, port, tmp_path / "first.log")
-    try:
-        page = open_marked(open_page, server.url + tail)
-        url = address(page)
-        gone = stop(server, how)
-        check_down(page, "disconnected")
-        server = DashboardServer(settings, port, tmp_path / "second.log")
-        back = time.monotonic()
-        publish(settings, [IssRecord(NOW - 300, 11.0, 21.0, "sgp4")])
-        wait_on(
-            page,
-            lambda: table_keys(page)[:1] == [NOW - 300],
-            BACK_S - (time.monotonic() - back),
-            f"the next record within {BACK_S} s of the server being back",
-        )
-        shown = time.monotonic() - back
-        assert reloaded(page)
-        assert address(page) == url
-        loads = [at for at, what in banner_log(page) if what == "load"]
-        assert len(loads) == 2 and gone < loads[1]
-        assert "connected" not in states_between(page, gone, loads[1])
-        log.info("the next record shown %.1f s after the server was back", shown)
-    finally:
-        server.stop()
+def test_a_page_open_across_a_server_restart_shows_the_next_record(shared, open_page, how, tail):
+    server = shared.running()
+    publish(shared.settings, [IssRecord(next(MOMENTS), 10.0, 20.0, "sgp4")])
+    then = next(MOMENTS)
+    page = open_marked(open_page, server.url + tail)
+    url = address(page)
+    gone = stop(server, how)
+    check_down(page, "disconnected")
+    shared.start()
+    back = time.monotonic()
+    publish(shared.settings, [IssRecord(then, 11.0, 21.0, "sgp4")])
+    wait_on(
+        page,
+        lambda: table_keys(page)[:1] == [then],
+        BACK_S - (time.monotonic() - back),
+        f"the next record within {BACK_S} s of the server being back",
+    )
+    shown = time.monotonic() - back
+    assert reloaded(page)
+    assert address(page) == url
+    loads = [at for at, what in banner_log(page) if what == "load"]
+    assert len(loads) == 2 and gone < loads[1]
+    assert "connected" not in states_between(page, gone, loads[1])
+    log.info("the next record shown %.1f s after the server was back", shown)
 
 
 def test_a_page_at_a_moment_keeps_it_across_a_server_restart(topic_factory, tmp_path, open_page):
@@ -176,36 +237,27 @@ def test_a_page_at_a_moment_keeps_it_across_a_server_restart(topic_factory, tmp_
         server.stop()
 
 
-@pytest.mark.parametrize("restart", [False, True], ids=["discarded", "restarted"])
-def test_a_page_whose_link_died_unseen_reloads_itself(topic_factory, tmp_path, open_page, restart):
+def test_a_page_whose_link_died_unseen_reloads_itself_once_its_session_is_discarded(
+    topic_factory, tmp_path, open_page
+):
     """The server drops the page's WebSocket but no close reaches the page: the server
-    discards the session (or restarts), the page hears nothing more. Silence is its only
-    sign; once the server answers again, the page reloads and shows the next record."""
+    discards the session, the page hears nothing more. Silence is its only sign; once the
+    server answers again, the page reloads and shows the next record. A server of its own:
+    the wait for the page's session to be discarded counts the sessions its log says closed."""
     settings = topic_factory()
     publish(settings, [IssRecord(NOW - 600, 10.0, 20.0, "sgp4")])
     port = free_port()
     proxy = LinkProxy(port)
-    args = (
-        "--allow-websocket-origin",
-        f"127.0.0.1:{proxy.port}",
-        "--check-unused-sessions",
-        "500",
-        "--unused-session-lifetime",
-        "1000",
-    )
     # A beat and a stall shorter than the product's (QUICK_LINK): silence shows sooner.
-    server = DashboardServer(settings, port, tmp_path / "first.log", *args, env=QUICK_LINK)
+    server = DashboardServer(
+        settings, port, tmp_path / "first.log", *link_args(proxy.port), env=QUICK_LINK
+    )
     try:
         page = open_marked(
             open_page, f"http://127.0.0.1:{proxy.port}/isspanel?lat=52.5200&lon=13.4000"
         )
-        url = address(page)
-        assert proxy.drop_websockets() == 1
-        dropped = time.monotonic()
-        if restart:
-            stop(server, signal.SIGKILL)
-            server = DashboardServer(settings, port, tmp_path / "second.log", *args, env=QUICK_LINK)
-        else:
+
+        def discard() -> None:
             # Two sessions closed: the one of DashboardServer's own GET, never used, and the
             # page's (the page's probes start only once it has heard nothing for a while).
             wait_on(
@@ -214,27 +266,60 @@ def test_a_page_whose_link_died_unseen_reloads_itself(topic_factory, tmp_path, o
                 10,
                 "the page's session discarded",
             )
-        back = time.monotonic()
-        publish(settings, [IssRecord(NOW - 300, 11.0, 21.0, "sgp4")])
-        # The page cannot know before its stall of silence.
-        deadline = max(dropped + QUICK_STALL_S, back) + BACK_S
-        wait_on(
-            page,
-            lambda: table_keys(page)[:1] == [NOW - 300],
-            deadline - time.monotonic(),
-            "the next record",
-        )
-        shown = time.monotonic() - max(dropped + QUICK_STALL_S, back)
-        assert reloaded(page)
-        assert address(page) == url
-        states = banner_log(page)
-        loads = [i for i, (_at, what) in enumerate(states) if what == "load"]
-        assert len(loads) == 2
-        silent = [what for _at, what in states[loads[0] : loads[1]]]
-        # Once silent, the page never says "connected" again before its reload.
-        assert "stalled" in silent
-        assert "connected" not in silent[silent.index("stalled") :]
-        log.info("the next record shown %.1f s after the page could know", shown)
+
+        check_died_unseen(page, proxy, discard, lambda: publish_next(settings, NOW - 300))
     finally:
         server.stop()
         proxy.close()
+
+
+def test_a_page_whose_link_died_unseen_reloads_itself_once_the_server_restarted(shared, open_page):
+    """As above, but the server restarts (killed) instead of discarding the session."""
+    shared.running()
+    publish(shared.settings, [IssRecord(next(MOMENTS), 10.0, 20.0, "sgp4")])
+    then = next(MOMENTS)
+    page = open_marked(
+        open_page, f"http://127.0.0.1:{shared.proxy.port}/isspanel?lat=52.5200&lon=13.4000"
+    )
+
+    def restart() -> None:
+        stop(shared.server, signal.SIGKILL)
+        shared.start()
+
+    check_died_unseen(page, shared.proxy, restart, lambda: publish_next(shared.settings, then))
+
+
+def publish_next(settings, ts: int) -> int:
+    publish(settings, [IssRecord(ts, 11.0, 21.0, "sgp4")])
+    return ts
+
+
+def check_died_unseen(page, proxy: LinkProxy, then, publish_next) -> None:
+    """Drop the page's WebSocket unseen, do ``then`` (the server discards the session, or
+    restarts), publish the next record (``publish_next`` returns its timestamp): the page
+    reloads, at the same address, and shows it, never "connected" once silent."""
+    url = address(page)
+    assert proxy.drop_websockets() == 1
+    dropped = time.monotonic()
+    then()
+    back = time.monotonic()
+    ts = publish_next()
+    # The page cannot know before its stall of silence.
+    deadline = max(dropped + QUICK_STALL_S, back) + BACK_S
+    wait_on(
+        page,
+        lambda: table_keys(page)[:1] == [ts],
+        deadline - time.monotonic(),
+        "the next record",
+    )
+    shown = time.monotonic() - max(dropped + QUICK_STALL_S, back)
+    assert reloaded(page)
+    assert address(page) == url
+    states = banner_log(page)
+    loads = [i for i, (_at, what) in enumerate(states) if what == "load"]
+    assert len(loads) == 2
+    silent = [what for _at, what in states[loads[0] : loads[1]]]
+    # Once silent, the page never says "connected" again before its reload.
+    assert "stalled" in silent
+    assert "connected" not in silent[silent.index("stalled") :]
+    log.info("the next record shown %.1f s after the page could know", shown)
