@@ -135,7 +135,7 @@ def test_a_record_makes_the_page_send_nothing_back(live, open_page):
     into a source to the server even when the source is not syncable (the map's marker,
     circles and orbit are streamed: world_map.py)."""
     settings, server = live
-    page = open_page(server.url)
+    page = open_page(server.url, own=True)  # an init script stays with its tab: never lend it
     wait_until(lambda: model_data(page, "orbit")["x"], 20, "the page drawn")
     # What the page sends its server, kept from the new page's start (the socket opens then).
     page.add_init_script(SENT_JS)
