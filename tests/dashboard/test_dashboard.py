@@ -489,7 +489,13 @@ def test_the_status_says_how_far_to_trust_the_positions(live, open_page):
     before = count()
     publish(settings, [IssRecord(BASE_TS + 750 * 60 + 30, 1.5, 2.5, "open-notify", model_km=7.25)])
     wait_until(lambda: "live vs model: 7.3 km" in status.inner_text(), 10, "the next figure")
-    assert count() == before + 1
+    # Failed once in ~20 runs (fresh-17, 2026-12-07: 196 == 196 + 1, the figure already 7.3)
+    # with no cause found yet: say where the page's count came from (the newest row's n,
+    # painted by link.js, or the server's status text) when it fails again.
+    assert count() == before + 1, (
+        page.evaluate("() => window.isspanelNewest"),
+        page.inner_html(".status"),
+    )
     frozen = {
         "event": "feed-frozen",
         "timestamp": BASE_TS + 751 * 60,
