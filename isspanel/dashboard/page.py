@@ -106,6 +106,8 @@ class DashboardPage(pn.viewable.Viewer):
         self.flink = FlinkView(column, ready, self.sources)
         # A widget, not an HTML pane: it sends what changed; a pane all (0.15 vs 0.5 ms).
         self.status = pn.widgets.StaticText(stylesheets=[PAGE_CSS], sizing_mode="stretch_width")
+        # Its text may be older than the rows painted (repaint.js): the figures painted again.
+        self.status.jscallback(value=static_text("repaint.js"))
         self.tiles = pn.widgets.Checkbox(label="Online basemap (OpenStreetMap; needs internet)")
         self.tiles.param.watch(lambda event: self.map.show_tiles(bool(event.new)), "value")
         self._layout = pn.Column(

@@ -489,9 +489,9 @@ def test_the_status_says_how_far_to_trust_the_positions(live, open_page):
     before = count()
     publish(settings, [IssRecord(BASE_TS + 750 * 60 + 30, 1.5, 2.5, "open-notify", model_km=7.25)])
     wait_until(lambda: "live vs model: 7.3 km" in status.inner_text(), 10, "the next figure")
-    # Failed once in ~20 runs (fresh-17, 2026-12-07: 196 == 196 + 1, the figure already 7.3)
-    # with no cause found yet: say where the page's count came from (the newest row's n,
-    # painted by link.js, or the server's status text) when it fails again.
+    # Right after the figure, not a second later: a status text re-rendered after the row (a
+    # session came or went; rows go first) carried the older count until link.js's next paint
+    # (fresh-17, 2026-12-07: 196 == 196 + 1 with 7.3 shown); repaint.js paints it again at once.
     assert count() == before + 1, (
         page.evaluate("() => window.isspanelNewest"),
         page.inner_html(".status"),
