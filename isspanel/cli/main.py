@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import sys
+import threading
 from pathlib import Path
 
 from isspanel.cli.serve import serve_command
@@ -72,10 +73,20 @@ def cmd_produce(args: argparse.Namespace, settings: Settings) -> int:
     if args.api_url:
         producer["api_url"] = args.api_url
     settings = settings.replace(producer=producer, tle=tle)
-    try:
-        ensure_topics(settings)
-    except Exception as exc:
-        log.warning("could not check topics (%s); producing anyway", exc)
+
+    def check_topics() -> None:
+        try:
+            ensure_topics(settings)
+        except Exception as exc:
+            log.warning("could not check topics (%s); producing anyway", exc)
+
+    # In a thread we do not wait for once stopped: kafka-python's bootstrap cannot be
+    # interrupted, and a SIGTERM (`up` stopping us as its broker died) waited out the whole
+    # check, ISS_KAFKA_CONNECT_TIMEOUT_S, before the producer ended.
+    check = threading.Thread(target=check_topics, name="topics-check", daemon=True)
+    check.start()
+    while check.is_alive() and not stop.event.wait(0.05):
+        pass
     if stop.is_set():
         log.info("stopped before producing anything")
         return 0
