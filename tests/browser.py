@@ -81,6 +81,7 @@ class DashboardServer:
         env: dict[str, str] | None = None,
     ):
         self.url = f"http://127.0.0.1:{port}/isspanel"
+        self.liveness = f"http://127.0.0.1:{port}/liveness"  # serve_command's --liveness
         self.log_path = log_path
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         # A session of its own: --num-procs forks workers, and stop() signals the whole group;
@@ -99,7 +100,8 @@ class DashboardServer:
     def _answers(self) -> bool:
         if self.proc.poll() is not None:
             raise AssertionError(f"panel serve exited:\n{self.log()}")
-        with urllib.request.urlopen(self.url, timeout=2) as response:
+        # Not the page: its GET would make a session, never used, that Bokeh discards later.
+        with urllib.request.urlopen(self.liveness, timeout=2) as response:
             return response.status == 200
 
     def log(self) -> str:

@@ -103,6 +103,8 @@ def start_dashboard(tmp_path):
         started.append((proc, processes))
         url = f"http://127.0.0.1:{port}/isspanel"
         wait_until(lambda: answers(url, proc, log), 90, url)
+        # Panel's liveness endpoint (serve_command's --liveness), as compose's check uses it.
+        assert answers(f"http://127.0.0.1:{port}/liveness", proc, log)
         # panel serve, then with --num-procs its workers: every one must answer for itself.
         wait_until(lambda: len(tree(proc.pid)) >= 1 + workers + (workers > 1), 30, "workers")
         wait_until(lambda: len(listening(tree(proc.pid))) >= 1, 30, "a listening socket")

@@ -108,10 +108,10 @@ def load_pages(pool, server: DashboardServer, loads: int, slow_bokehjs: bool = F
         page = pool.own() if slow_bokehjs else pool.take()
         if slow_bokehjs:
             # BokehJS held back until Bokeh dropped the page's session, so that the page
-            # opens its websocket after: until every session made so far has closed (the
-            # server's own GET's, and per earlier load the page's and the one Bokeh built
-            # from its websocket), this page's too.
-            page.route("**/static/js/bokeh.min.js*", held_until(server, closed=1 + 2 * i + 1))
+            # opens its websocket after: until every session made so far has closed (per
+            # earlier load the page's and the one Bokeh built from its websocket), this
+            # page's too.
+            page.route("**/static/js/bokeh.min.js*", held_until(server, closed=2 * i + 1))
 
         def on_request(request, i=i):
             local = request.url.startswith(("data:", "blob:"))
