@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import threading
@@ -51,10 +52,30 @@ def pytest_sessionstart(session) -> None:
     down: the session's broker and servers stop with it instead of outliving it."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupted)
+        if hasattr(session.config, "workerinput"):
+            _interrupt_when_the_controller_dies()
 
 
 def _interrupted(signum, frame) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _interrupt_when_the_controller_dies() -> None:
+    """An xdist worker whose controller is gone (a `kill -9` of the run) ends as Ctrl-C ends it,
+    at once. execnet does the same, but only after waiting 5 s for the test to finish on its
+    own (a test waiting on a condition rarely does): the session's broker outlived the run 5 s
+    longer. A thread blocked on a pidfd: no CPU until the controller exits."""
+    try:
+        controller = os.pidfd_open(os.getppid())
+    except OSError:  # no pidfd (an old kernel): execnet's own wait still ends the run
+        return
+
+    def watch() -> None:
+        select.select([controller], [], [])
+        logging.getLogger(__name__).warning("the xdist controller has ended: interrupting")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="controller-watch", daemon=True).start()
 
 
 # -- no test leaves a log filter behind ---------------------------------------------------------

@@ -67,14 +67,15 @@ def test_probe_holds_the_session_broker(kafka_settings):
 
 
 def test_a_killed_test_run_leaves_no_broker(tmp_path):
-    """The session fixture's broker: `kill -9` of the pytest that started it stops it too."""
+    """The session fixture's broker: `kill -9` of the pytest run that started it stops it too.
+    The run is on an xdist worker, as `make test` runs (one worker: the probe is one test)."""
     mark = tmp_path / "broker.pid"
     env = {k: v for k, v in os.environ.items() if k != "ISS_KAFKA_BOOTSTRAP"}
     env[PROBE] = str(mark)
     log_path = tmp_path / "inner.log"
     with open(log_path, "wb") as out:
         run = lifeline.popen(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "1",
              f"{__file__}::test_probe_holds_the_session_broker"],
             env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

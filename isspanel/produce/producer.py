@@ -139,6 +139,8 @@ class IssProducer:
                 break
             next_tick = self._skip_missed(next_tick, interval)
             self.tick()
+            if max_ticks is not None and self.stats.ticks >= max_ticks:
+                break  # finish() waits for this tick's fetch: no idle interval after it
             # A fixed rate: the next tick is due one interval after the last one was due.
             next_tick += interval
             while not self.stop_event.is_set():
