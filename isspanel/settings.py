@@ -118,6 +118,11 @@ class DashboardSettings:
         " page at once); a closed page's leftovers are collected a few seconds after it closes"
         " (`1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`).",
     )
+    health_s: float = env(
+        2.0,
+        "How often the dashboard checks its consumer's lag and looks for topics created since"
+        ", s; the status shows new counts this often.",
+    )
     page_beat_s: float = env(
         4.0,
         "A quiet page hears from the server this often, s (a ~100-byte heartbeat): so it tells a"

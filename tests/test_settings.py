@@ -34,6 +34,7 @@ ADDED_SINCE_GROUPS = [
     "ISS_DASHBOARD_PAGE_STALL_S",
     "ISS_PRODUCER_OUTAGE_AFTER_S",
     "ISS_KAFKA_CONNECT_TIMEOUT_S",
+    "ISS_DASHBOARD_HEALTH_S",
 ]
 
 BY_NAME = {var.name: var for var in variables()}

@@ -20,7 +20,6 @@ from isspanel.settings import Settings
 
 log = logging.getLogger(__name__)
 
-HEALTH_EVERY_S = 2.0  # lag and assignment checks; the status shows new counts this often
 FETCH_WAIT_MS = 500  # Kafka's default
 POLL_MAX_S = 1.0  # a poll returns once records come: waiting longer costs no latency
 NIGHT_EVERY_S = 60.0
@@ -156,7 +155,7 @@ class HubConsumer:
                 for message in messages:
                     self.hub.ingest(tp.topic, message.value)
             if time.monotonic() >= next_check:
-                next_check = time.monotonic() + HEALTH_EVERY_S
+                next_check = time.monotonic() + self.settings.dashboard.health_s
                 self._assign(consumer, assigned)
                 self.hub.set_health(pipeline=pipeline_state.read(self.settings.home))
                 self._refresh_health(consumer)

@@ -14,6 +14,7 @@ from isspanel.dashboard.health import Health, describe
 from isspanel.dashboard.status import moment_status_html, status_html
 from isspanel.dashboard.streams import POSITION_COLUMNS
 from isspanel.record import IssRecord
+from isspanel.settings import Settings
 from tests.browser import wait_until
 from tests.conftest import produce_raw
 
@@ -146,14 +147,16 @@ def counted(monkeypatch, hub, name: str) -> list[None]:
 def test_a_record_changes_the_status_only_when_what_it_says_changes(
     iss_settings, hub_factory, monkeypatch
 ):
-    settings = iss_settings
+    # Health checked every 0.5 s, not the product's 2: the test waits for two of them.
+    assert Settings().dashboard.health_s == 2.0
+    settings = iss_settings.replace(dashboard={"health_s": 0.5})
     hub = hub_factory(settings)
     refreshes = counted(monkeypatch, hub, "refresh_status")
     wait_until(lambda: health(hub).kafka_connected, 20, "connected")
     produce_raw(settings, settings.topics.location, [good(1)])
 
     def settled(records: int):
-        # The lag is checked every HEALTH_EVERY_S: one check may fall between a send and its
+        # The lag is checked every health_s: one check may fall between a send and its
         # fetch, and the status then says "lag 1" (what it says changed) until the next one.
         s = hub.snapshot()
         return s.health.records == records and s.health.lag == 0 and s
@@ -162,7 +165,7 @@ def test_a_record_changes_the_status_only_when_what_it_says_changes(
     assert "1 records" in texts(hub)
     produce_raw(settings, settings.topics.location, [good(2), good(3)])
     wait_until(lambda: len(positions(hub)) == 3, 10, "two more records")
-    # Two health refreshes (HEALTH_EVERY_S) after the rows were published: the first checked
+    # Two health refreshes (health_s) after the rows were published: the first checked
     # the lag after they were read, and its status went out with that pass's publish (the
     # second one runs after it).
     seen = len(refreshes)
@@ -177,8 +180,9 @@ def test_a_record_changes_the_status_only_when_what_it_says_changes(
 
 
 def test_a_repeated_timestamp_changes_nothing_shown(iss_settings, hub_factory):
-    # A crash-replayed spool may write a record twice: readers key on timestamp.
-    settings = iss_settings
+    # A crash-replayed spool may write a record twice: readers key on timestamp. A repeat
+    # shows in the status at the next health check: every 0.5 s here, every 2 s by default.
+    settings = iss_settings.replace(dashboard={"health_s": 0.5})
     live = hub_factory(settings)
     wait_until(lambda: len(health(live).assigned) == 4, 20, "all four topics assigned")
     again = {**good(1), "latitude": 45.0}  # same moment, other values: the first one stays
