@@ -404,23 +404,9 @@ def fake_api() -> Iterator[FakeApi]:
     api.close()
 
 
-@pytest.fixture(scope="session")
-def hub_stops() -> Iterator[list[threading.Thread]]:
-    """The threads stopping the tests' hub consumers, all joined at the session's end."""
-    stops: list[threading.Thread] = []
-    yield stops
-    for stop in stops:
-        stop.join()
-
-
 @pytest.fixture
-def hub_factory(hub_stops):
-    """Start a StreamHub with its consumer thread over ``settings``; all stopped after.
-
-    A stop waits for the consumer's poll to return (up to a second, kafka-python's poll
-    cannot be woken): the stops run in threads joined at the session's end, so no test waits
-    for them; each test's topics are its own, so a hub stopping reads nothing of the next.
-    """
+def hub_factory():
+    """Start a StreamHub with its consumer thread over ``settings``; all stopped after."""
     from isspanel.dashboard.consumer import HubConsumer
     from isspanel.dashboard.hub import StreamHub
 
@@ -434,6 +420,4 @@ def hub_factory(hub_stops):
 
     yield make
     for consumer in consumers:
-        stop = threading.Thread(target=consumer.stop, name="hub-stop", daemon=True)
-        stop.start()
-        hub_stops.append(stop)
+        consumer.stop()

@@ -9,6 +9,8 @@ import uuid
 
 from kafka import KafkaProducer
 
+from isspanel.dashboard.consumer import HubConsumer
+from isspanel.dashboard.hub import StreamHub
 from isspanel.dashboard.streams import STREAMS
 from isspanel.record import iso_utc
 from tests.browser import wait_until
@@ -46,7 +48,7 @@ def write_in_transactions(settings, topic: str, rows: list[dict], aborted: set[i
         producer.close()
 
 
-def test_the_dashboard_backfills_committed_rows_by_count(iss_settings, hub_factory):
+def test_the_dashboard_backfills_committed_rows_by_count(iss_settings):
     """Before: it sought end - 24 offsets (12 rows behind 12 markers) and, reading
     uncommitted, showed the aborted row too. The aborted row lies among the last 48 offsets:
     twice the depth is not enough either."""
@@ -58,15 +60,19 @@ def test_the_dashboard_backfills_committed_rows_by_count(iss_settings, hub_facto
     write_in_transactions(settings, settings.topics.stats, rows, aborted)
     committed = [window(i)["window_start"] for i in range(count) if i not in aborted]
 
-    hub = hub_factory(settings)
+    consumer = HubConsumer(StreamHub(settings))
+    consumer.start()
+    try:
 
-    def shown() -> list[str]:
-        return [row[0] for row in hub.snapshot().stats.rows]
+        def shown() -> list[str]:
+            return [row[0] for row in consumer.hub.snapshot().stats.rows]
 
-    wait_until(lambda: len(shown()) >= keep, 30, f"{keep} backfilled windows")
-    assert shown() == committed[-keep:]
-    # A later commit still arrives; a later abort never does.
-    later = [window(count), window(count + 1)]
-    write_in_transactions(settings, settings.topics.stats, later, aborted={0})
-    wait_until(lambda: shown()[-1] == window(count + 1)["window_start"], 30, "the next row")
-    assert window(count)["window_start"] not in shown()
+        wait_until(lambda: len(shown()) >= keep, 30, f"{keep} backfilled windows")
+        assert shown() == committed[-keep:]
+        # A later commit still arrives; a later abort never does.
+        later = [window(count), window(count + 1)]
+        write_in_transactions(settings, settings.topics.stats, later, aborted={0})
+        wait_until(lambda: shown()[-1] == window(count + 1)["window_start"], 30, "the next row")
+        assert window(count)["window_start"] not in shown()
+    finally:
+        consumer.stop()
